@@ -1,0 +1,51 @@
+"""Centering, standardization and ZCA whitening (paper §3.3, Eq. 9; Remark D.9).
+
+Lifelong Normalization maps keys and value gradients to a common scale before
+the ridge update: keys are standardized per dimension, k_hat = (k - mu_k)/sigma_k,
+and StableEdit whitens the value gradients in full, g_hat = (g - mu_g) Sigma_g^{-1/2}.
+
+The inverse square root is the symmetric (ZCA) one, U diag(lambda^{-1/2}) U^T:
+among all whitening matrices it moves vectors least, so g_hat stays as close as
+possible in direction to g (Remark D.9) and a diagonal Sigma gives exactly the
+standardization -- ULTRAEDIT is the diagonal special case. Eigenvalues are
+floored *relative* to the largest one, so the result does not depend on the
+units of g (an absolute floor of 1e-6 would dominate gradients of size 1e-4).
+"""
+import torch
+
+
+def standardize(x, mean, var, floor=1e-12):
+    """(x - mean) / sqrt(var) per dimension. x (N, d), mean (d,), var (d,) -> (N, d) float64."""
+    var = var.to(torch.float64)
+    var = var.clamp_min(floor * var.max().clamp_min(torch.finfo(torch.float64).tiny))
+    return (x.to(torch.float64) - mean) / var.sqrt()
+
+
+def inv_sqrt(cov, floor=1e-6):
+    """Symmetric Sigma^{-1/2} from one eigh, eigenvalues floored at floor * lambda_max.
+    cov (d, d) -> (W (d, d), condition number lambda_max / lambda_min before the floor)."""
+    lam, U = torch.linalg.eigh(cov.to(torch.float64))          # ascending eigenvalues
+    lam_max = lam[-1].clamp_min(torch.finfo(torch.float64).tiny)
+    cond = (lam_max / lam[0].clamp_min(torch.finfo(torch.float64).tiny)).item()
+    lam = lam.clamp_min(floor * lam_max)
+    return (U * lam.rsqrt()) @ U.T, cond
+
+
+def whiten(x, mean, cov, floor=1e-6):
+    """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond)."""
+    W, cond = inv_sqrt(cov, floor)
+    return (x.to(torch.float64) - mean) @ W, cond
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    d, n = 64, 20000
+    A = torch.randn(d, d, dtype=torch.float64)
+    Sigma = A @ A.T / d + 0.01 * torch.eye(d, dtype=torch.float64)
+    x = torch.randn(n, d, dtype=torch.float64) @ torch.linalg.cholesky(Sigma).T + 3.0
+    xw, cond = whiten(x, x.mean(0), torch.cov(x.T))
+    gap = torch.linalg.matrix_norm(torch.cov(xw.T) - torch.eye(d, dtype=torch.float64), 2).item()
+    print(f"cond(Sigma) = {cond:.1f};  ||cov(whitened) - I||_2 = {gap:.2e}")
+    D = torch.diag(torch.rand(d, dtype=torch.float64) + 0.5)
+    same = torch.allclose(whiten(x, x.mean(0), D)[0], standardize(x, x.mean(0), D.diagonal()))
+    print(f"ZCA with a diagonal covariance equals standardization: {same}")
