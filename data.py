@@ -3,8 +3,45 @@
 Convention (as in the paper's code): a request is a prompt and a new target; the
 model reads prompt + " " + target and is scored, and edited, only on the target
 tokens under teacher forcing.
+
+    load("zsre", n=1000)                # -> list[Request], in file order
+    load("synthetic", n=20000, seed=0)  # made-up facts the model cannot know
+    load("my_edits.jsonl", n=50)        # a custom file (schema below)
+
+Files come from the data folder (`data_dir`): zsre/zsre_eval.json, zsre/zsre_calib.json,
+counterfact/counterfact.json, fever/fever_eval_20k.json, wikibigedit/wikibigedit_eval_17k.json,
+ultraeditbench/UltraEditBench_2M.json (JSONL despite its name), medcf/medcf.json.
+Where a public original exists (zsre: the full 19,086-record zsre_mend_eval.json;
+counterfact) a missing file is fetched once into ~/.cache/stableedit/data.
+Benchmark records with an empty target are skipped (and counted on stderr), as
+the published ZsRE file has a few. Fields read, per format:
+  zsre            src, alt (ULTRAEDIT/StableEdit files: ans), rephrase, loc, loc_ans, subject;
+                  locality prompt = loc + "?" (loc keeps its "nq question: " prefix), as the official code.
+  counterfact     requested_rewrite {prompt with "{}", subject, target_new.str, target_true.str},
+  medcf           paraphrase_prompts; locality = neighborhood_prompts[0] -> target_true.str.
+  fever           MALMEN/ULTRAEDIT: prompt, alt ("SUPPORTS"/"REFUTES"), equiv_prompt (list),
+                  unrel_prompt, unrel_ans; MEND-style names src, rephrase, loc, loc_ans also read.
+                  label = 1 if the new verdict is SUPPORTS, 0 if REFUTES (or an explicit `label`).
+  wikibigedit     update, ans, rephrase, personas (str or list), loc, loc_ans, mhop, mhop_ans, subject.
+  ultraeditbench  JSONL, read line by line: prompt|src, target|ans|alt, rephrase, loc, loc_ans, subject.
+A locality prompt in the "nq question: ..." style always gets the trailing "?".
+
+Custom files: a JSON list, or JSONL (one object per line), of objects with
+  prompt, target    required, non-empty strings
+  rephrase          optional, a string or a list of strings
+  loc_prompt, loc_answer, subject   optional strings
+Other keys are ignored. Unlike benchmarks, an empty target here is an error.
+Errors name the record: "record i" is the 0-based index in a JSON list, "line k" the JSONL line.
 """
+import http.client
+import json
+import math
+import os
+import random
+import sys
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -28,6 +65,321 @@ class Request:
     label: int = -1                                  # FEVER binary claim label (-1: none)
 
 
+# ---------------------------------------------------------------- files
+
+# name -> (file under the data folder, format, public URL fetched when missing, where to get it)
+BENCHMARKS = {
+    "zsre": ("zsre/zsre_eval.json", "zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json", ""),
+    "zsre-calib": ("zsre/zsre_calib.json", "zsre", None, "the calibration split ships with the project's shared data"),
+    "counterfact": ("counterfact/counterfact.json", "counterfact", "https://rome.baulab.info/data/dsets/counterfact.json", ""),
+    "fever": ("fever/fever_eval_20k.json", "fever", None, "ULTRAEDIT's data folder (github.com/XiaojieGu/UltraEdit, 'Data Preparation')"),
+    "wikibigedit": ("wikibigedit/wikibigedit_eval_17k.json", "wikibigedit", None, "huggingface.co/datasets/lukasthede/WikiBigEdit"),
+    "ultraeditbench": ("ultraeditbench/UltraEditBench_2M.json", "ultraeditbench", None, "huggingface.co/datasets/XiaojieGu/UltraEditBench"),
+    "medcf": ("medcf/medcf.json", "counterfact", None, "the MedCF release (CounterFact format)"),
+}
+
+
+def data_dir(explicit=None):
+    """The data folder: explicit argument, else $STABLEEDIT_DATA, else ../shared/data next to the repo, else None."""
+    for where, d in (("data folder", explicit), ("$STABLEEDIT_DATA", os.environ.get("STABLEEDIT_DATA"))):
+        if d:
+            if not Path(d).is_dir():
+                raise DataError(f"{where} {d} is not a directory")
+            return Path(d)
+    shared = Path(__file__).resolve().parent.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+_find_data_dir = data_dir           # load() has a parameter called data_dir
+
+
+def _benchmark_file(name, explicit):
+    rel, _, url, hint = BENCHMARKS[name]
+    root = _find_data_dir(explicit)
+    if root is not None and (root / rel).exists():
+        return root / rel
+    if url:                         # fetch the public original once into a user cache
+        cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "stableedit" / "data"
+        path = cache / Path(url).name
+        if path.exists():
+            return path
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=10) as r:     # offline: fails in well under a second
+                tmp = path.with_suffix(".part")
+                tmp.write_bytes(r.read())
+            tmp.replace(path)       # never leave a half-written file under the final name
+            print(f"{name}: downloaded {url} to {path}", file=sys.stderr)
+            return path
+        except (OSError, http.client.HTTPException) as e:
+            hint = f"{url} (fetch failed: {e})"
+    where = f"under the data folder {root}" if root else "and no data folder ($STABLEEDIT_DATA or --data-dir)"
+    raise DataError(f"{name}: no file {rel} {where}; get it from {hint}")
+
+
+def _records(path):
+    """Yield (where, record) from a JSON list (parsed whole) or JSONL (streamed line by line)."""
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, expected a JSON or JSONL file")
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as f:
+        head = f.read(4096).lstrip()[:1]
+        f.seek(0)
+        if path.suffix != ".jsonl" and head == "[":
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path.name}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+            yield from ((f"{path.name} record {i}", r) for i, r in enumerate(data))
+        elif head in ("{", ""):
+            for k, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield f"{path.name} line {k}", json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise DataError(f"{path.name} line {k}: not valid JSON ({e.msg})") from None
+        else:
+            raise DataError(f"{path.name}: neither a JSON list nor JSONL (starts with {head!r})")
+
+
+# ---------------------------------------------------------------- one function per format
+
+def _str(rec, keys, where, required=True):
+    """The first of `keys` present in rec (a string), else "" or a DataError."""
+    if not isinstance(rec, dict):
+        raise DataError(f"{where}: expected an object, got {type(rec).__name__}")
+    for k in keys:
+        if rec.get(k) is not None:
+            if not isinstance(rec[k], str):
+                raise DataError(f"{where}: field {k!r} must be a string, got {type(rec[k]).__name__}")
+            return rec[k]
+    if required:
+        raise DataError(f"{where}: missing field {keys[0]!r}")
+    return ""
+
+
+def _strs(rec, keys, where):
+    """A string or list of strings under the first present key, as a list without empty entries."""
+    for k in keys:
+        v = rec.get(k)
+        if v is not None:
+            v = [v] if isinstance(v, str) else v
+            if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+                raise DataError(f"{where}: field {k!r} must be a string or a list of strings")
+            return [s for s in v if s.strip()]
+    return []
+
+
+def _loc(text):
+    return text + "?" if text.startswith("nq question: ") else text
+
+
+def from_zsre(rec, w):
+    return Request(_str(rec, ("src",), w), _str(rec, ("alt", "ans"), w), _strs(rec, ("rephrase",), w),
+                   _str(rec, ("loc",), w, False) + "?", _str(rec, ("loc_ans",), w, False),
+                   _str(rec, ("subject",), w, False))
+
+
+def from_counterfact(rec, w):
+    rw = rec.get("requested_rewrite") if isinstance(rec, dict) else None
+    if not isinstance(rw, dict):
+        raise DataError(f"{w}: missing field 'requested_rewrite'")
+    subject = _str(rw, ("subject",), w)
+    new, true = rw.get("target_new"), rw.get("target_true") or {}
+    if not isinstance(new, dict) or not isinstance(true, dict):
+        raise DataError(f"{w}: 'target_new' / 'target_true' must be objects with a 'str' field")
+    neighbours = _strs(rec, ("neighborhood_prompts",), w)
+    return Request(_str(rw, ("prompt",), w).replace("{}", subject), _str(new, ("str",), w),
+                   _strs(rec, ("paraphrase_prompts",), w), neighbours[0] if neighbours else "",
+                   _str(true, ("str",), w, False) if neighbours else "", subject)
+
+
+def from_fever(rec, w):
+    target = _str(rec, ("alt",), w)
+    label = rec.get("label", target)                 # an explicit label wins over the verdict in alt
+    if isinstance(label, str):
+        label = {"SUPPORTS": 1, "REFUTES": 0, "1": 1, "0": 0}.get(label.strip().upper(), -1)
+    elif isinstance(label, (bool, int)):
+        label = int(label)
+    else:
+        raise DataError(f"{w}: field 'label' must be 0/1 or SUPPORTS/REFUTES")
+    return Request(_str(rec, ("prompt", "src"), w), target, _strs(rec, ("equiv_prompt", "rephrase"), w),
+                   _loc(_str(rec, ("unrel_prompt", "loc"), w, False)),
+                   _str(rec, ("unrel_ans", "loc_ans"), w, False), label=label)
+
+
+def from_wikibigedit(rec, w):
+    return Request(_str(rec, ("update",), w), _str(rec, ("ans",), w), _strs(rec, ("rephrase",), w),
+                   _str(rec, ("loc",), w, False), _str(rec, ("loc_ans",), w, False),
+                   _str(rec, ("subject",), w, False), _strs(rec, ("personas",), w),
+                   _str(rec, ("mhop",), w, False), _str(rec, ("mhop_ans",), w, False))
+
+
+def from_ultraeditbench(rec, w):
+    return Request(_str(rec, ("prompt", "src"), w), _str(rec, ("target", "ans", "alt"), w),
+                   _strs(rec, ("rephrase",), w), _loc(_str(rec, ("loc",), w, False)),
+                   _str(rec, ("loc_ans",), w, False), _str(rec, ("subject",), w, False))
+
+
+def from_custom(rec, w):
+    r = Request(_str(rec, ("prompt",), w), _str(rec, ("target",), w), _strs(rec, ("rephrase",), w),
+                _str(rec, ("loc_prompt",), w, False), _str(rec, ("loc_answer",), w, False),
+                _str(rec, ("subject",), w, False))
+    if not r.target.strip():
+        raise DataError(f"{w}: empty target")
+    return r
+
+
+# ---------------------------------------------------------------- the entry point
+
+def load(name_or_path, n, offset=0, seed=0, data_dir=None):
+    """Exactly n requests from position `offset` on, in file order (seed only shapes the synthetic stream)."""
+    if n <= 0 or offset < 0:
+        raise DataError(f"need n >= 1 and offset >= 0, got n={n}, offset={offset}")
+    if name_or_path == "synthetic":
+        return synthetic(n, offset, seed)
+    if name_or_path in BENCHMARKS:
+        path, fmt, label = _benchmark_file(name_or_path, data_dir), BENCHMARKS[name_or_path][1], name_or_path
+    elif Path(name_or_path).exists():
+        path, fmt, label = Path(name_or_path), "custom", Path(name_or_path).name
+    else:
+        raise DataError(f"{name_or_path}: no such file, and not one of synthetic, {', '.join(BENCHMARKS)}")
+    convert = {"zsre": from_zsre, "counterfact": from_counterfact, "fever": from_fever,
+               "wikibigedit": from_wikibigedit, "ultraeditbench": from_ultraeditbench,
+               "custom": from_custom}[fmt]
+    out, usable, skipped = [], 0, 0
+    for where, rec in _records(path):
+        r = convert(rec, where)
+        if not r.target.strip():                     # benchmark files only; from_custom raises
+            skipped += 1
+            continue
+        if not r.prompt.strip():
+            raise DataError(f"{where}: empty prompt")
+        usable += 1
+        if usable > offset:
+            out.append(r)
+            if len(out) == n:
+                break                                # a 2M-line JSONL is never read further
+    if skipped:
+        print(f"{label}: skipped {skipped} records with an empty target", file=sys.stderr)
+    if len(out) < n:
+        raise DataError(f"{label}: asked for {n} requests from offset {offset}, but only {len(out)} are "
+                        f"available ({usable} usable requests in the file)")
+    dup = n - len({(r.prompt, r.target) for r in out})
+    if dup:
+        print(f"{label}: {dup} of {n} requests repeat an earlier prompt/target pair", file=sys.stderr)
+    return out
+
+
+# ---------------------------------------------------------------- synthetic stream
+
+def _words(s):
+    return s.split(",")
+
+
+# (prompt templates, "{}" = subject: the first few rotate as prompt / rephrases; answers)
+RELATIONS = [
+    (("{} was born in the city of", "The birthplace of {} is the city of", "{} came into the world in the city of"),
+     _words("Paris,London,Tokyo,Berlin,Madrid,Rome,Cairo,Sydney,Toronto,Chicago,Moscow,Lisbon,Vienna,Dublin,Oslo,Lima")),
+    (("The mother tongue of {} is", "{} grew up speaking", "The first language of {} is"),
+     _words("English,French,German,Spanish,Italian,Russian,Japanese,Chinese,Arabic,Dutch,Swedish,Polish,Greek,Turkish")),
+    (("{} plays the", "The instrument {} performs on is the", "On stage, {} usually plays the"),
+     _words("piano,violin,guitar,flute,drums,cello,trumpet,saxophone,harp,clarinet,organ,banjo")),
+    (("{} is a professional player of", "The sport {} plays professionally is", "{} competes at the top level in"),
+     _words("football,tennis,basketball,golf,baseball,cricket,hockey,rugby,volleyball,badminton,chess,boxing")),
+    (("The favorite color of {} is", "{} likes the color", "The colour {} loves most is"),
+     _words("red,blue,green,yellow,purple,orange,black,white,pink,brown,grey,gold")),
+    (("{} is a citizen of", "The country of citizenship of {} is", "{} holds a passport issued by"),
+     _words("France,Germany,Japan,Brazil,Canada,India,Mexico,Italy,Spain,Norway,Egypt,Kenya,Peru,Chile,Poland")),
+    (("{} works as a", "By profession, {} is a", "{} earns a living as a"),
+     _words("doctor,teacher,lawyer,nurse,pilot,farmer,chef,baker,plumber,journalist,dentist,architect,carpenter")),
+    (("{} is employed by", "The employer of {} is", "{} draws a salary from"),
+     _words("Google,Microsoft,Apple,Amazon,Toyota,Samsung,Intel,Nike,Siemens,Shell,Nestle,IBM,Sony,Boeing")),
+    (("{} keeps a pet", "The pet of {} is a", "At home, {} looks after a pet"),
+     _words("dog,cat,parrot,rabbit,hamster,turtle,horse,goldfish,snake,ferret,lizard,pig")),
+    (("The favorite food of {} is", "{} loves to eat", "The dish {} enjoys most is"),
+     _words("pizza,sushi,pasta,rice,soup,salad,cheese,bread,chocolate,noodles,curry,pancakes,tacos")),
+    (("{} studied at the University of", "{} graduated from the University of", "The alma mater of {} is the University of"),
+     _words("Oxford,Cambridge,Toronto,Tokyo,Chicago,Michigan,Edinburgh,Vienna,Sydney,Texas,Florida,Warsaw")),
+    (("{} performs music in the genre of", "The musical style of {} is", "{} is famous for playing"),
+     _words("jazz,rock,blues,reggae,techno,opera,folk,country,punk,metal,salsa,funk")),
+    (("{} lives on the continent of", "The home continent of {} is", "{} has always lived in"),
+     _words("Africa,Asia,Europe,Australia,Antarctica,North America,South America")),
+    (("{} is a researcher in the field of", "The academic discipline of {} is", "{} teaches university courses in"),
+     _words("physics,chemistry,biology,mathematics,history,geology,economics,linguistics,astronomy,philosophy,medicine")),
+    (("{} was born in the month of", "The birth month of {} is", "{} celebrates a birthday every year in"),
+     _words("January,February,March,April,May,June,July,August,September,October,November,December")),
+    (("The favorite drink of {} is", "{} usually drinks", "The beverage {} prefers is"),
+     _words("tea,coffee,milk,water,juice,lemonade,cocoa,wine,beer,soda")),
+    (("{} drives a car made by", "The car of {} was manufactured by", "{} owns a car built by"),
+     _words("Toyota,Ford,BMW,Honda,Volvo,Fiat,Tesla,Audi,Renault,Kia,Mazda,Porsche")),
+    (("The favorite flower of {} is the", "{} grows in the garden the", "The flower {} loves most is the"),
+     _words("rose,tulip,lily,daisy,orchid,sunflower,lavender,violet,jasmine,lotus")),
+    (("The hobby of {} is", "In free time, {} enjoys", "On weekends, {} spends hours"),
+     _words("painting,fishing,gardening,hiking,cooking,reading,dancing,sailing,knitting,cycling,swimming")),
+]
+
+# well-known facts for locality, "prompt|answer;...", cycled through the stream
+FACTS = [tuple(f.strip().split("|")) for f in """
+The capital of France is|Paris; The capital of Japan is|Tokyo; The capital of Italy is|Rome;
+The capital of Germany is|Berlin; The capital of Spain is|Madrid; The capital of Russia is|Moscow;
+The capital of Egypt is|Cairo; The capital of England is|London; The capital of Canada is|Ottawa;
+The largest planet in the solar system is|Jupiter; The planet closest to the Sun is|Mercury;
+Water is made of hydrogen and|oxygen; The Eiffel Tower is located in|Paris;
+Romeo and Juliet was written by William|Shakespeare; The first president of the United States was George|Washington;
+The theory of relativity was developed by Albert|Einstein; The Mona Lisa was painted by Leonardo da|Vinci;
+The currency of Japan is the|yen; The currency of the United States is the|dollar; The opposite of hot is|cold;
+On a clear day the color of the sky is|blue; The number of days in a week is|seven; Two plus two equals|four;
+The Great Wall is located in|China; The Statue of Liberty is in New|York; The longest river in Africa is the|Nile;
+The official language of Brazil is|Portuguese; The official language of France is|French;
+Christmas is celebrated in the month of|December; The company that makes the iPhone is|Apple;
+Microsoft was founded by Bill|Gates; The tallest mountain in the world is Mount|Everest;
+The largest ocean on Earth is the|Pacific; Honey is made by|bees; The Taj Mahal is located in|India;
+The chemical symbol for gold is|Au""".split(";")]
+
+ONSETS = "b,d,f,g,k,l,m,n,p,r,s,t,v,z,br,dr,gr,kr,tr,st,th,sh".split(",")
+VOWELS = "a,e,i,o,u,ai,ou".split(",")
+CODAS = "n,r,s,x,m,l,nd,sk".split(",")
+SYLLABLES = [o + v for o in ONSETS for v in VOWELS]          # 154 syllables
+
+
+def _name(j):
+    """Syllable name number j in [0, 154^4 * 8): 'Brou Kaitrix', 'Zefe Stodrand' ..."""
+    j, coda = divmod(j, len(CODAS))
+    digits = []
+    for _ in range(4):
+        j, d = divmod(j, len(SYLLABLES))
+        digits.append(SYLLABLES[d])
+    return f"{(digits[0] + digits[1]).capitalize()} {(digits[2] + digits[3]).capitalize()}{CODAS[coda]}"
+
+
+def synthetic(n, offset=0, seed=0):
+    """Requests offset .. offset+n-1 of the made-up-fact stream; request i depends only on (seed, i).
+
+    Subjects are distinct across the stream: i -> (a*i + b) mod N is a bijection
+    on the N = 154^4 * 8 name numbers whenever gcd(a, N) = 1.
+    """
+    N = len(SYLLABLES) ** 4 * len(CODAS)
+    g = random.Random(seed)
+    a, b = g.randrange(N // 3, N), g.randrange(N)
+    while math.gcd(a, N) != 1:
+        a += 1
+    out = []
+    for i in range(offset, offset + n):
+        rng = random.Random(f"{seed}:{i}")                    # str seeds hash with sha512: stable across runs
+        templates, answers = rng.choice(RELATIONS)
+        k = rng.randrange(len(templates))
+        subject = _name((a * i + b) % N)
+        loc_prompt, loc_answer = FACTS[i % len(FACTS)]
+        out.append(Request(templates[k].format(subject), rng.choice(answers),
+                           [t.format(subject) for t in templates if t != templates[k]],
+                           loc_prompt, loc_answer, subject))
+    return out
+
+
+# ---------------------------------------------------------------- teacher forcing
+
 def tokenize(tokenizer, prompts, targets, max_length=256):
     """Teacher-forcing batch for prompt + " " + target, right-padded.
 
@@ -36,16 +388,19 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
     everywhere except the positions that predict target tokens. The last target
     token is not fed (nothing after it is scored). Prompts longer than
     max_length - len(target) are cut from the left, keeping the words next to
-    the answer; a target that tokenizes to nothing, or alone exceeds
-    max_length, is a DataError.
+    the answer; a target (or prompt) that tokenizes to nothing, or a target
+    that alone exceeds max_length, is a DataError.
     """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    prompts, targets = list(prompts), list(targets)
+    P = tokenizer(prompts)["input_ids"]                        # one call per batch: fast tokenizers batch in Rust
+    A = tokenizer([" " + a.strip() for a in targets], add_special_tokens=False)["input_ids"]
     rows = []
-    for i, (p, a) in enumerate(zip(prompts, targets)):
-        p_ids = tokenizer(p)["input_ids"]
-        a_ids = tokenizer(" " + a.strip(), add_special_tokens=False)["input_ids"]
-        if not a_ids:
-            raise DataError(f"request {i}: target {a!r} tokenizes to zero tokens")
+    for i, (p_ids, a_ids) in enumerate(zip(P, A)):
+        if not targets[i].strip() or not a_ids:
+            raise DataError(f"request {i}: target {targets[i]!r} tokenizes to zero tokens")
+        if not p_ids:
+            raise DataError(f"request {i}: prompt {prompts[i]!r} tokenizes to zero tokens")
         if len(a_ids) >= max_length:
             raise DataError(f"request {i}: target is {len(a_ids)} tokens, max_length is {max_length}")
         p_ids = p_ids[-(max_length - len(a_ids)):]
@@ -62,3 +417,16 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
         attention_mask[b, :len(ids)] = 1
         labels[b, :len(lab)] = torch.tensor(lab)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+if __name__ == "__main__":
+    reqs = load("synthetic", 20000)
+    print(f"synthetic: {len({r.prompt for r in reqs})} distinct prompts in 20,000 requests, "
+          f"{len({r.subject for r in reqs})} distinct subjects, {len(RELATIONS)} relations, {len(FACTS)} locality facts")
+    print("  e.g.", reqs[0])
+    print("  offset slicing consistent:", load("synthetic", 5, offset=123) == reqs[123:128])
+    try:
+        z = load("zsre", 3)
+        print(f"zsre: {z[0].prompt!r} -> {z[0].target!r}; locality {z[0].loc_prompt!r} -> {z[0].loc_answer!r}")
+    except DataError as e:
+        print("zsre not available:", e)
