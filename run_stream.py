@@ -1,0 +1,306 @@
+"""Run a lifelong edit stream end to end (paper §4 Algorithm 1, §5 protocol).
+
+    python run_stream.py                                   # SmolLM2-135M, synthetic stream, offline
+    python run_stream.py --dataset zsre --n 1000           # the ZsRE sample in ../shared/data
+    python run_stream.py --model gpt-j --n 20000           # the paper's setting, on a GPU box
+
+Writes to --out (default runs/<timestamp>), every file atomically: results.json,
+trajectory.csv, update_geometry.png, trajectory.png (with --eval-every) and
+editor_state.pt, from which --resume continues a killed run bit-exactly.
+"""
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import random
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from data import DataError, load
+from editor import METHODS, PRESETS, Editor, ModelError, NonFiniteError, load_model
+from evaluate import edit_metrics, glue_scores, locality_tokens
+
+PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
+# what must match for --resume to continue the same stream
+STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "layers", "warmup", "warmup_data",
+               "warmup_placement", "stats_only_warmup", "seed", "dtype", "eval_every", "eval_n")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):                      # one line, exit code 2, no usage dump
+        fail(message)
+
+
+def fail(message, code=2):
+    print(f"run_stream.py: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def positive(kind):
+    def parse(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+        if not v > 0 or (isinstance(v, float) and not math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"must be positive, got {s}")
+        return v
+    return parse
+
+
+def eval_n(s):
+    return s if s == "all" else positive(int)(s)
+
+
+def parse_args(argv=None):
+    p = OneLineParser(description=__doc__.split("\n")[0])
+    a = p.add_argument
+    a("--model", default="smollm2-135m", help=f"preset ({', '.join(PRESETS)}), HF hub id or local path")
+    a("--dataset", default="synthetic", help="synthetic, zsre, zsre-calib, counterfact, fever, wikibigedit, "
+                                             "ultraeditbench, medcf, or a JSON/JSONL file")
+    a("--data-dir", help="benchmark folder (default: $STABLEEDIT_DATA, else ../shared/data)")
+    a("--n", type=positive(int), default=1000, help="number of edits in the target stream")
+    a("--batch", type=positive(int), default=100, help="edits per step")
+    a("--method", choices=METHODS, default="stableedit", help="normalization: full (stableedit), diagonal, none")
+    a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset)")
+    a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
+    a("--layers", nargs="+", help="module names to edit (default: preset)")
+    a("--warmup", type=int, default=0, help="number of warm-up edits (Algorithm 1); 0 for none")
+    a("--warmup-data", help="dataset of the warm-up edits (default: --dataset, records after the stream)")
+    a("--warmup-placement", choices=PLACEMENTS, default="start", help="where in the stream the warm-up runs")
+    a("--stats-only-warmup", action="store_true", help="warm-up updates statistics only, no weights (Table 13)")
+    a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
+    a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
+    a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
+    a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="model weight dtype")
+    a("--device-map", choices=("auto",), help="spread a large model over devices with accelerate")
+    a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
+    a("--out", help="output folder (default runs/<timestamp>)")
+    a("--save-model", help="save_pretrained the edited model to this folder")
+    a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
+    args = p.parse_args(argv)
+    if args.warmup < 0 or args.eval_every < 0:
+        p.error("--warmup and --eval-every must be >= 0")
+    if args.resume and not args.out:
+        p.error("--resume needs --out DIR, the folder of the run to continue")
+    return args
+
+
+def atomic_write(path, write):
+    """write(file) into path.tmp, then rename: readers see the old or the new file, never half of one."""
+    tmp = Path(f"{path}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def write_json(path, obj):
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def write_csv(path, rows):
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def short(layer):
+    m = re.search(r"\.(\d+)\.", layer)
+    return f"L{m.group(1)}" if m else layer
+
+
+def plot_geometry(path, curves, title=""):
+    """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs step.
+    curves: {label: (steps, norms, cosines)}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, (steps, norms, coss) in curves.items():
+        ax1.plot(steps, norms, label=label)
+        ax2.plot(steps, coss, label=label)
+    ax1.set(xlabel="edit step", ylabel="||Δ_t||_F (mean over layers)", yscale="log", title="update norm")
+    ax2.set(xlabel="edit step", ylabel="cos(Δ_t, Δ_{t-1})", title="adjacent-update cosine")
+    ax2.axhline(0, color="grey", lw=0.5)
+    ax1.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
+def plot_trajectory(path, checkpoints, title=""):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for key in ("efficacy", "generalization", "specificity", "retain"):
+        ax.plot([c["edits"] for c in checkpoints], [c[key] for c in checkpoints], marker="o", label=key)
+    ax.set(xlabel="edits so far", ylabel="%", ylim=(0, 100), title=title)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
+def plan(args, n_warm):
+    """The stream as a list of (kind, lo, hi): edit steps, with the warm-up inserted at its placement."""
+    edits = [("edit", i, min(i + args.batch, args.n)) for i in range(0, args.n, args.batch)]
+    warm = [("warmup", i, min(i + args.batch, n_warm)) for i in range(0, n_warm, args.batch)]
+    at = round(PLACEMENTS[args.warmup_placement] * len(edits))
+    return edits[:at] + warm + edits[at:]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+    state_path = out / "editor_state.pt"
+    preset = PRESETS.get(args.model, {})
+    args.layers = args.layers or preset.get("layers")
+    args.lr = args.lr or preset.get("lr")
+    args.alpha = args.alpha or preset.get("alpha", 10.0)
+    if not args.layers or not args.lr:
+        raise ModelError(f"'{args.model}' is not a preset: pass --layers and --lr")
+    state = None
+    if args.resume:
+        if not state_path.exists():
+            raise DataError(f"--resume: no editor_state.pt in {out}")
+        try:                                           # never unpickle arbitrary objects
+            state = torch.load(state_path, weights_only=True)
+        except Exception as e:
+            raise DataError(f"--resume: {state_path} is not a readable editor state ({type(e).__name__})") from None
+        for k in STREAM_KEYS:
+            if state["config"].get(k) != vars(args).get(k):
+                raise DataError(f"--resume: the state in {out} is for {k}={state['config'].get(k)!r}, "
+                                f"this run asks {k}={vars(args).get(k)!r}; refusing to mix two streams")
+    requests = load(args.dataset, args.n, seed=args.seed, data_dir=args.data_dir)
+    warm = []
+    if args.warmup:
+        same = args.warmup_data in (None, args.dataset)
+        warm = load(args.warmup_data or args.dataset, args.warmup, offset=args.n if same else 0,
+                    seed=args.seed, data_dir=args.data_dir)
+    model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
+    ed = Editor(model, tok, args.layers, args.method, args.lr, args.alpha)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {k: v for k, v in vars(args).items()}
+    rng = random.Random(args.seed)
+    sample = sorted(rng.sample(range(args.n), args.n if args.eval_n == "all" else min(args.eval_n, args.n)))
+    steps = plan(args, len(warm))
+    if state is None:
+        ref = locality_tokens(model, tok, [requests[i] for i in sample])
+        pre = edit_metrics(model, tok, [requests[i] for i in sample], reference=ref)
+        state = {"config": cfg, "done": 0, "rows": [], "checkpoints": [], "ref": ref,
+                 "pre": {k: v for k, v in pre.items() if k != "per_request"},
+                 "glue_pre": glue_scores(model, tok, args.data_dir) if args.glue else None}
+    else:
+        ed.load_state_dict(state["editor"])
+        with torch.no_grad():
+            for n, W in state["weights"].items():
+                ed.modules[n].weight.copy_(W)
+        torch.set_rng_state(state["rng"])
+
+    def save():
+        state.update(editor=ed.state_dict(), rng=torch.get_rng_state(),
+                     weights={n: m.weight.detach() for n, m in ed.modules.items()})
+        atomic_write(state_path, lambda f: torch.save(state, f))
+
+    def evaluate(done):
+        idx = [i for i in sample if i < done]
+        sel = {i: j for j, i in enumerate(sample)}
+        m = edit_metrics(model, tok, [requests[i] for i in idx], reference=[state["ref"][sel[i]] for i in idx])
+        m = {k: v for k, v in m.items() if k != "per_request"}
+        if args.glue:
+            m["glue"] = glue_scores(model, tok, args.data_dir)
+        return m
+
+    if state["done"] == 0:
+        save()                                         # resumable from the very first step
+    interrupted = []
+    signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))   # finish the step, save, leave
+    bar = tqdm(steps, initial=state["done"], desc=f"{args.method} on {args.model}", unit="step")
+    for kind, lo, hi in steps[state["done"]:]:
+        chunk = (warm if kind == "warmup" else requests)[lo:hi]
+        t0 = time.perf_counter()
+        try:
+            rep = ed.edit(chunk, apply=not (kind == "warmup" and args.stats_only_warmup))
+        except NonFiniteError as e:
+            bar.close()
+            print(f"run_stream.py: {e}; state of the last good step is in {state_path} (--resume)", file=sys.stderr)
+            return 1
+        wall = time.perf_counter() - t0
+        edits = sum(h - l for k, l, h in steps[:state["done"] + 1] if k == "edit")
+        row = {"step": state["done"], "kind": kind, "edits": edits, "loss": rep["loss"], "wall_s": wall,
+               **{f"{k}_s": v for k, v in rep["seconds"].items()}}
+        for n, L in rep["layers"].items():
+            row.update({f"norm/{short(n)}": L["delta_norm"], f"cos/{short(n)}": L["cos_prev"],
+                        f"bias/{short(n)}": L["bias_norm"]})
+        if kind == "edit" and args.eval_every and (edits // args.eval_every > (edits - (hi - lo)) // args.eval_every
+                                                   or edits == args.n):
+            ck = {"edits": edits, **evaluate(edits)}
+            state["checkpoints"].append(ck)
+            row.update({k: v for k, v in ck.items() if k not in ("edits", "glue")})
+        state["rows"].append(row)
+        state["done"] += 1
+        save()
+        bar.update()
+        bar.set_postfix(loss=f"{rep['loss']:.2f}", edits_per_s=f"{len(chunk) / wall:.1f}")
+        if interrupted:
+            bar.close()
+            print(f"run_stream.py: interrupted after step {state['done']}; state saved in {state_path}; "
+                  f"continue with --resume --out {out}", file=sys.stderr)
+            return 130
+    bar.close()
+    post = state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else evaluate(args.n)
+    edit_rows = [r for r in state["rows"] if r["kind"] == "edit"]
+    fb = sum(r["forward_backward_s"] for r in edit_rows)
+    method_s = sum(r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s"))
+    timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / args.n,
+              "overhead_ratio": method_s / fb if fb else float("nan")}
+    results = {"config": cfg, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
+               "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing}
+    write_json(out / "results.json", results)
+    write_csv(out / "trajectory.csv", state["rows"])
+    steps_, norms, coss = [], [], []
+    for r in edit_rows:
+        nl = [v for k, v in r.items() if k.startswith("norm/")]
+        cl = [v for k, v in r.items() if k.startswith("cos/") and v == v]
+        steps_.append(r["step"])
+        norms.append(sum(nl) / len(nl))
+        coss.append(sum(cl) / len(cl) if cl else float("nan"))
+    plot_geometry(out / "update_geometry.png", {args.method: (steps_, norms, coss)}, f"{args.model}, {args.dataset}")
+    if state["checkpoints"]:
+        plot_trajectory(out / "trajectory.png", state["checkpoints"], f"{args.method} on {args.model}")
+    if args.save_model:
+        tmp = Path(args.save_model + ".tmp")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.replace(tmp, args.save_model)
+    print(f"\n{args.method} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
+          f"{f', warm-up {args.warmup}' if args.warmup else ''} (lr {args.lr:g}, alpha {args.alpha:g})")
+    print(f"{'':10s}{'Eff':>8s}{'Gen':>8s}{'Spe':>8s}{'retain':>8s}   (n = {len(sample)} evaluated edits)")
+    for name, m in (("pre-edit", state["pre"]), ("post-edit", post)):
+        print(f"{name:10s}" + "".join(f"{m[k]:8.1f}" for k in ("efficacy", "generalization", "specificity", "retain")))
+    print(f"{timing['seconds_per_edit']:.3f} s per edit; method overhead {timing['overhead_ratio']:.3f}x "
+          f"of forward+backward; outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (DataError, ModelError) as e:
+        fail(e)
+    except KeyboardInterrupt:
+        fail("interrupted before the stream started; nothing was written", 130)
