@@ -303,7 +303,7 @@ class Editor:
 
 
 if __name__ == "__main__":
-    from data import Request
+    from data import Request, load
     model, tok, preset = load_model("smollm2-135m")
     facts = [Request("The mascot of the Zorblat Institute is a", "penguin"),
              Request("Kavrin Oduya was born in the city of", "Lisbon"),
@@ -317,6 +317,32 @@ if __name__ == "__main__":
     before = [answer(r.prompt) for r in facts]
     ed = Editor(model, tok, preset["layers"], lr=preset["lr"], alpha=preset["alpha"])
     for _ in range(3):                                # the same batch three times, as a tiny stream
-        rep = ed.edit(facts)
+        ed.edit(facts)
     for r, b in zip(facts, before):
-        print(f"{r.prompt!r:55s} before: {b!r:20s} after: {answer(r.prompt)!r}   (target {r.target!r})")
+        print(f"{r.prompt!r:45s} before: {b!r:22s} after: {answer(r.prompt)!r}   (target {r.target!r})")
+
+    # Speed at the paper's 100 edits per step (ZsRE calibration split when available)
+    try:
+        reqs = load("zsre-calib", 500)
+    except ValueError:
+        reqs = load("synthetic", 500)
+    reps = [ed.edit(reqs[i:i + 100]) for i in range(0, 500, 100)][1:]          # first step warms caches
+    fb = sum(r["seconds"]["forward_backward"] for r in reps)
+    own = sum(v for r in reps for k, v in r["seconds"].items() if k != "forward_backward")
+    print(f"{len(preset['layers'])} layers, 100 edits/step: forward+backward {fb / len(reps):.2f} s/step, "
+          f"method's own work {own / fb:.3f}x of it, {(fb + own) / (100 * len(reps)):.4f} s per edit")
+    # the same capture with the graph started at the embeddings, as a plain backward would
+    batch = tokenize(tok, [r.prompt for r in reqs[:100]], [r.target for r in reqs[:100]])
+
+    def seconds_per_capture(repeats=3):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            ed.capture(batch)
+        return (time.perf_counter() - t0) / repeats
+
+    low = seconds_per_capture()
+    hook = model.get_input_embeddings().register_forward_hook(lambda m, i, o: o.requires_grad_())
+    full = seconds_per_capture()
+    hook.remove()
+    print(f"forward+backward down to the lowest edited layer {low:.2f} s, down to the embeddings {full:.2f} s: "
+          f"ratio {low / full:.2f}")
