@@ -70,11 +70,15 @@ class Request:
 # name -> (file under the data folder, format, public URL fetched when missing, where to get it)
 BENCHMARKS = {
     "zsre": ("zsre/zsre_eval.json", "zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json", ""),
-    "zsre-calib": ("zsre/zsre_calib.json", "zsre", None, "the calibration split ships with the project's shared data"),
-    "counterfact": ("counterfact/counterfact.json", "counterfact", "https://rome.baulab.info/data/dsets/counterfact.json", ""),
-    "fever": ("fever/fever_eval_20k.json", "fever", None, "ULTRAEDIT's data folder (github.com/XiaojieGu/UltraEdit, 'Data Preparation')"),
-    "wikibigedit": ("wikibigedit/wikibigedit_eval_17k.json", "wikibigedit", None, "huggingface.co/datasets/lukasthede/WikiBigEdit"),
-    "ultraeditbench": ("ultraeditbench/UltraEditBench_2M.json", "ultraeditbench", None, "huggingface.co/datasets/XiaojieGu/UltraEditBench"),
+    "zsre-calib": ("zsre/zsre_calib.json", "zsre", None, "the project's shared data (a calibration split)"),
+    "counterfact": ("counterfact/counterfact.json", "counterfact",
+                    "https://rome.baulab.info/data/dsets/counterfact.json", ""),
+    "fever": ("fever/fever_eval_20k.json", "fever", None,
+              "ULTRAEDIT's data folder (github.com/XiaojieGu/UltraEdit, 'Data Preparation')"),
+    "wikibigedit": ("wikibigedit/wikibigedit_eval_17k.json", "wikibigedit", None,
+                    "huggingface.co/datasets/lukasthede/WikiBigEdit"),
+    "ultraeditbench": ("ultraeditbench/UltraEditBench_2M.json", "ultraeditbench", None,
+                       "huggingface.co/datasets/XiaojieGu/UltraEditBench (saved as JSONL)"),
     "medcf": ("medcf/medcf.json", "counterfact", None, "the MedCF release (CounterFact format)"),
 }
 
@@ -278,7 +282,8 @@ def _words(s):
     return s.split(",")
 
 
-# (prompt templates, "{}" = subject: the first few rotate as prompt / rephrases; answers)
+# (templates with "{}" for the subject, answers): per request one template is the edit prompt,
+# the others its rephrases, and the target is drawn from the answers
 RELATIONS = [
     (("{} was born in the city of", "The birthplace of {} is the city of", "{} came into the world in the city of"),
      _words("Paris,London,Tokyo,Berlin,Madrid,Rome,Cairo,Sydney,Toronto,Chicago,Moscow,Lisbon,Vienna,Dublin,Oslo,Lima")),
