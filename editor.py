@@ -124,7 +124,7 @@ class Editor:
     """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
 
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
-                 max_length=256):
+                 pooled=False, max_length=256):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if not lr > 0 or not alpha > 0:
@@ -141,15 +141,17 @@ class Editor:
                 raise ModelError(f"layer {name!r} is a {type(named[name]).__name__}, not a linear layer")
             self.modules[name] = named[name]
         # The theory indexes statistics by layer l, so each edited layer has its own
-        # normalizer. (The official code shares one normalizer among all edited layers
-        # of equal shape, pooling vectors from different depths.)
-        self.stats = {}
+        # normalizer. The official code instead shares one normalizer among all edited
+        # layers of equal shape, pooling vectors from different depths: pooled=True
+        # reproduces that for comparison.
+        self.pooled, self.stats, trackers = pooled, {}, {}
         for name, mod in self.modules.items():
             d_in, d_out = self._dims(mod)
             dev = mod.weight.device
-            self.stats[name] = None if method == "no_ln" else (
-                NIW(d_in, psi0=prior, full=False, device=dev),                            # keys: standardized
-                NIW(d_out, psi0=prior, full=(method == "stableedit"), device=dev))        # value gradients
+            self.stats[name] = None if method == "no_ln" else trackers.setdefault(
+                (d_in, d_out, dev) if pooled else name,
+                (NIW(d_in, psi0=prior, full=False, device=dev),                            # keys: standardized
+                 NIW(d_out, psi0=prior, full=(method == "stableedit"), device=dev)))       # value gradients
         self.step, self.prev_delta = 0, {}
         # Editing never trains by autograd: freezing every parameter means the backward
         # pass starts at the lowest edited layer's output and builds no weight gradients.
@@ -212,9 +214,10 @@ class Editor:
         t0 = time.perf_counter()
         before = self.stats_state()                    # update() never writes in place: this is a snapshot
         if self.method != "no_ln":
-            for n, (K, G) in cap.items():
-                self.stats[n][0].update(K)
-                self.stats[n][1].update(G)
+            for s in {id(s): s for s in self.stats.values()}.values():         # each tracker once
+                names = [n for n in cap if self.stats[n] is s]
+                s[0].update(torch.cat([cap[n][0] for n in names]))
+                s[1].update(torch.cat([cap[n][1] for n in names]))
         secs["stats"] = time.perf_counter() - t0
         report = {"step": self.step, "loss": loss, "n_requests": len(requests), "seconds": secs, "layers": {}}
         if not apply:

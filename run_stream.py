@@ -30,7 +30,7 @@ from evaluate import edit_metrics, glue_scores, locality_tokens
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # what must match for --resume to continue the same stream
-STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "layers", "warmup", "warmup_data",
+STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "warmup", "warmup_data",
                "warmup_placement", "stats_only_warmup", "seed", "dtype", "eval_every", "eval_n")
 
 
@@ -73,6 +73,10 @@ def parse_args(argv=None):
     a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset)")
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
     a("--layers", nargs="+", help="module names to edit (default: preset)")
+    a("--prior", type=positive(float), help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
+                                            "in virtual samples (default: preset)")
+    a("--pooled", action="store_true", help="one normalizer shared by layers of equal shape, as the official "
+                                             "code (default: per layer, as the theory)")
     a("--warmup", type=int, default=0, help="number of warm-up edits (Algorithm 1); 0 for none")
     a("--warmup-data", help="dataset of the warm-up edits (default: --dataset, records after the stream)")
     a("--warmup-placement", choices=PLACEMENTS, default="start", help="where in the stream the warm-up runs")
@@ -171,6 +175,7 @@ def main(argv=None):
     args.layers = args.layers or preset.get("layers")
     args.lr = args.lr or preset.get("lr")
     args.alpha = args.alpha or preset.get("alpha", 10.0)
+    args.prior = args.prior or preset.get("prior", 1.0)
     if not args.layers or not args.lr:
         raise ModelError(f"'{args.model}' is not a preset: pass --layers and --lr")
     state = None
@@ -192,7 +197,7 @@ def main(argv=None):
         warm = load(args.warmup_data or args.dataset, args.warmup, offset=args.n if same else 0,
                     seed=args.seed, data_dir=args.data_dir)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
-    ed = Editor(model, tok, args.layers, args.method, args.lr, args.alpha)
+    ed = Editor(model, tok, args.layers, args.method, args.lr, args.alpha, args.prior, args.pooled)
     out.mkdir(parents=True, exist_ok=True)
     cfg = {k: v for k, v in vars(args).items()}
     rng = random.Random(args.seed)
