@@ -334,7 +334,7 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     assert data_dir(tmp_path / "explicit") == tmp_path / "explicit"          # ... loses to an explicit folder
     monkeypatch.delenv("STABLEEDIT_DATA")
     default = data_dir()                                                     # ../shared/data next to the repo
-    assert default is None or default.resolve() == (Path(__file__).resolve().parent.parent / "shared" / "data")
+    assert default is None or default.resolve() == (Path(__file__).resolve().parent.parent / "shared" / "data").resolve()
     monkeypatch.setenv("STABLEEDIT_DATA", str(tmp_path / "nope"))
     with pytest.raises(DataError, match="nope"):
         data_dir()
