@@ -21,20 +21,26 @@ def standardize(x, mean, var, floor=1e-12):
     return (x.to(torch.float64) - mean) / var.sqrt()
 
 
-def inv_sqrt(cov, floor=1e-6):
-    """Symmetric Sigma^{-1/2} from one eigh, eigenvalues floored at floor * lambda_max.
-    cov (d, d) -> (W (d, d), condition number lambda_max / lambda_min before the floor)."""
+def _eig(cov, floor):
+    """One eigh: (eigenvalues floored at floor * lambda_max, eigenvectors, lambda_max / lambda_min)."""
+    tiny = torch.finfo(torch.float64).tiny
     lam, U = torch.linalg.eigh(cov.to(torch.float64))          # ascending eigenvalues
-    lam_max = lam[-1].clamp_min(torch.finfo(torch.float64).tiny)
-    cond = (lam_max / lam[0].clamp_min(torch.finfo(torch.float64).tiny)).item()
-    lam = lam.clamp_min(floor * lam_max)
+    lam_max = lam[-1].clamp_min(tiny)
+    cond = (lam_max / lam[0].clamp_min(tiny)).item()
+    return lam.clamp_min(floor * lam_max), U, cond
+
+
+def inv_sqrt(cov, floor=1e-6):
+    """Symmetric Sigma^{-1/2}. cov (d, d) -> (W (d, d), condition number before the floor)."""
+    lam, U, cond = _eig(cov, floor)
     return (U * lam.rsqrt()) @ U.T, cond
 
 
 def whiten(x, mean, cov, floor=1e-6):
-    """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond)."""
-    W, cond = inv_sqrt(cov, floor)
-    return (x.to(torch.float64) - mean) @ W, cond
+    """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond).
+    Applied as ((x - mean) U) diag(lambda^{-1/2}) U^T, which never forms the (d, d) matrix."""
+    lam, U, cond = _eig(cov, floor)
+    return (((x.to(torch.float64) - mean) @ U) * lam.rsqrt()) @ U.T, cond
 
 
 if __name__ == "__main__":
