@@ -311,6 +311,14 @@ def test_data_errors(tmp_path):
             load("synthetic", n)
 
 
+def test_data_duplicated_requests_are_allowed_and_counted(tmp_path, capsys):
+    rec = {"prompt": "The sky is", "target": "green"}
+    p = _write(tmp_path / "dup.json", [rec, {"prompt": "Grass is", "target": "blue"}, rec])
+    reqs = load(str(p), 3)
+    assert len(reqs) == 3 and reqs[0] == reqs[2]
+    assert "1 of 3 requests repeat" in capsys.readouterr().err
+
+
 def test_data_missing_benchmark_fails_fast_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))            # no earlier download in the way
     for name, url in (("zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json"),
