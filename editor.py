@@ -190,7 +190,7 @@ class Editor:
     def _normalize(self, name, K, G):
         """(k_hat (M, d_in), g_hat (M, d_out), condition number of Sigma_g) in float64."""
         if self.method == "no_ln":
-            return K, G, float("nan")
+            return K.double(), G.double(), float("nan")
         sk, sg = self.stats[name]
         k_hat = standardize(K, sk.mean, sk.variance)
         if self.method == "stableedit":
@@ -206,7 +206,6 @@ class Editor:
         secs, t0 = {}, time.perf_counter()
         loss, cap = self.capture(batch)
         secs["forward_backward"] = time.perf_counter() - t0
-        cap = {n: (K.to(torch.float64), G.to(torch.float64)) for n, (K, G) in cap.items()}
         for n, (K, G) in cap.items():
             for sym, x in (("key k", K), ("value gradient g", G)):
                 if not torch.isfinite(x).all():
@@ -253,7 +252,7 @@ class Editor:
             # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
             # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
             # conditioned; float32 halves the cost. The statistics above stay float64.
-            sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha).double()   # (d_in, d_out + 1)
+            sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha).double()  # (d_in, d_out + 1)
             delta, r = sol[:, :-1], sol[:, -1]
             bias_norm = (r.norm() * b.norm()).item()                              # |r b^T|_F
             t2 = time.perf_counter()
