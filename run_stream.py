@@ -31,7 +31,7 @@ from evaluate import edit_metrics, glue_scores, locality_tokens
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # what must match for --resume to continue the same stream
 STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "warmup", "warmup_data",
-               "warmup_placement", "stats_only_warmup", "seed", "dtype", "eval_every", "eval_n")
+               "warmup_placement", "apply_warmup", "seed", "dtype", "eval_every", "eval_n")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,10 +77,12 @@ def parse_args(argv=None):
                                             "in virtual samples (default: preset)")
     a("--pooled", action="store_true", help="one normalizer shared by layers of equal shape, as the official "
                                              "code (default: per layer, as the theory)")
-    a("--warmup", type=int, default=0, help="number of warm-up edits (Algorithm 1); 0 for none")
-    a("--warmup-data", help="dataset of the warm-up edits (default: --dataset, records after the stream)")
+    a("--warmup", type=int, default=2000, help="number of warm-up edits (Algorithm 1, the paper's 2K); 0 for none")
+    a("--warmup-data", default="synthetic", help="dataset of the warm-up edits (default: the synthetic stream, "
+                                                   "out of domain; records after the stream if it is --dataset)")
     a("--warmup-placement", choices=PLACEMENTS, default="start", help="where in the stream the warm-up runs")
-    a("--stats-only-warmup", action="store_true", help="warm-up updates statistics only, no weights (Table 13)")
+    a("--apply-warmup", action="store_true", help="apply the warm-up edits to the weights too (default: the "
+                                                  "warm-up only preconditions the statistics, Table 13)")
     a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
     a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
     a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
@@ -193,8 +195,7 @@ def main(argv=None):
     requests = load(args.dataset, args.n, seed=args.seed, data_dir=args.data_dir)
     warm = []
     if args.warmup:
-        same = args.warmup_data in (None, args.dataset)
-        warm = load(args.warmup_data or args.dataset, args.warmup, offset=args.n if same else 0,
+        warm = load(args.warmup_data, args.warmup, offset=args.n if args.warmup_data == args.dataset else 0,
                     seed=args.seed, data_dir=args.data_dir)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     ed = Editor(model, tok, args.layers, args.method, args.lr, args.alpha, args.prior, args.pooled)
@@ -239,7 +240,7 @@ def main(argv=None):
         chunk = (warm if kind == "warmup" else requests)[lo:hi]
         t0 = time.perf_counter()
         try:
-            rep = ed.edit(chunk, apply=not (kind == "warmup" and args.stats_only_warmup))
+            rep = ed.edit(chunk, apply=kind == "edit" or args.apply_warmup)
         except NonFiniteError as e:
             bar.close()
             print(f"run_stream.py: {e}; state of the last good step is in {state_path} (--resume)", file=sys.stderr)
@@ -292,8 +293,10 @@ def main(argv=None):
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         os.replace(tmp, args.save_model)
+    how = "applied" if args.apply_warmup else "statistics only"
+    warm_txt = f", warm-up {args.warmup} {args.warmup_data} ({how})" if args.warmup else ""
     print(f"\n{args.method} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
-          f"{f', warm-up {args.warmup}' if args.warmup else ''} (lr {args.lr:g}, alpha {args.alpha:g})")
+          f"{warm_txt} (lr {args.lr:g}, alpha {args.alpha:g})")
     print(f"{'':10s}{'Eff':>8s}{'Gen':>8s}{'Spe':>8s}{'retain':>8s}   (n = {len(sample)} evaluated edits)")
     for name, m in (("pre-edit", state["pre"]), ("post-edit", post)):
         print(f"{name:10s}" + "".join(f"{m[k]:8.1f}" for k in ("efficacy", "generalization", "specificity", "retain")))
