@@ -4,7 +4,7 @@
 # Defaults: stableedit, lr 2.5e-4, alpha 10, layers 18-25, a 2,000-edit statistics-only warm-up
 # on the synthetic stream (out of domain: it never touches the weights).
 set -euo pipefail
-R=results/runs
+R=${R:-results/runs}
 # 1. the peers' work: first 300 non-empty zsre_calib records, 3 steps, all 300 evaluated
 python run_stream.py --dataset zsre-calib --n 300 --eval-n all --out $R/peers_default
 # 2. the paper's Table 4 ablation on the whole ZsRE evaluation split (1,487 edits; a seeded 150 evaluated)

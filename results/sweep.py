@@ -31,6 +31,9 @@ reqs = load("zsre-calib", 300)
 named = dict(model.named_modules())
 W0 = {n: named[n].weight.detach().clone() for n in named if n.endswith(preset["layers"][0].split(".")[-1])}
 ref = locality_tokens(model, tok, reqs)
+m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
+print(f"| pre-edit ({name}) | {m['efficacy']:.1f} | {m['generalization']:.1f} | {m['specificity']:.1f} | 100 | – |",
+      flush=True)
 for given in map(json.loads, args):
     cfg = {"lr": preset["lr"], "alpha": preset["alpha"], "warmup": 2000, "wdata": "synthetic", **given}
     with torch.no_grad():
