@@ -273,7 +273,8 @@ def main(argv=None):
     fb = sum(r["forward_backward_s"] for r in edit_rows)
     method_s = sum(r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s"))
     timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / args.n,
-              "overhead_ratio": method_s / fb if fb else float("nan")}
+              "overhead_ratio": method_s / fb if fb else float("nan"),
+              "warmup_seconds": sum(r["wall_s"] for r in state["rows"] if r["kind"] == "warmup")}
     results = {"config": cfg, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
                "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing}
     write_json(out / "results.json", results)

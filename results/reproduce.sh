@@ -18,3 +18,6 @@ python run_stream.py $Z --apply-warmup                         --out $R/zsre_app
 python run_stream.py $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
 # 3. a 10,000-edit stream of the default command, evaluated every 1,000 edits
 python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --out $R/stream_10k
+# the same stream at a smaller lr (long streams need a smaller step, see the README)
+python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 1e-4 --out $R/stream_10k_lr1e-4
+python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 5e-5 --out $R/stream_10k_lr5e-5
