@@ -653,6 +653,25 @@ def test_editor_pooled_normalizer_sees_every_layer():
     assert per_layer.stats[layers[0]] is not per_layer.stats[layers[1]]
 
 
+def test_editor_warmup_is_statistics_only_unless_applied():
+    """Algorithm 1's warm-up, default: the statistics absorb the warm-up batch exactly as an edit
+    would, the weights stay bit-identical and the step count stays 0; apply=True edits as well."""
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    W0 = weights(model)
+    ed.warmup(REQS, batch_size=2)
+    assert all(torch.equal(v, W0[k]) for k, v in model.state_dict().items()) and ed.step == 0
+    ref = {n: NIW(ed._dims(ed.modules[n])[1]) for n in layers}             # the g posterior, by hand
+    for chunk in (REQS[:2], REQS[2:]):
+        _, cap = ed.capture(tokenize(CharTok(), [r.prompt for r in chunk], [r.target for r in chunk]))
+        for n in layers:
+            ref[n].update(cap[n][1].double())
+    for n in layers:
+        same_posterior(ed.stats[n][1], ref[n])
+    ed.warmup(REQS, apply=True)
+    assert ed.step == 1 and not torch.equal(ed.modules[layers[0]].weight, W0[layers[0] + ".weight"])
+
+
 def test_editor_state_dict_round_trip(tmp_path):
     model, layers = tiny("llama")
     ed = Editor(model, CharTok(), layers, lr=1e-1)
