@@ -5,7 +5,7 @@ Each setting is exactly `python run_stream.py --model M --dataset zsre-calib --n
 shares the model load and the pre-edit pass between settings. Usage, from the repo root:
 
     python results/sweep.py '{"lr": 3e-4}' '{"lr": 5e-4, "alpha": 1}' '{"warmup": 0, "pooled": true}'
-    python results/sweep.py --model gemma3-270m '{"lr": 1e-4, "layers": [8, 9, 10, 11, 12, 13]}'
+    python results/sweep.py --model gemma3-270m '{"lr": 5e-6, "layers": [10, 11, 12, 13, 14, 15]}'
 
 A setting overrides run_stream.py's defaults: lr, alpha (preset), prior (1), method (stableedit),
 pooled (false), layers (preset; indices of the same module type), warmup (2000), wdata
