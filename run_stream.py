@@ -199,6 +199,7 @@ def main(argv=None):
                     seed=args.seed, data_dir=args.data_dir)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     ed = Editor(model, tok, args.layers, args.method, args.lr, args.alpha, args.prior, args.pooled)
+    W0 = {n: m.weight.detach().clone() for n, m in ed.modules.items()}          # the unedited weights
     out.mkdir(parents=True, exist_ok=True)
     cfg = {k: v for k, v in vars(args).items()}
     rng = random.Random(args.seed)
@@ -275,8 +276,13 @@ def main(argv=None):
     timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / args.n,
               "overhead_ratio": method_s / fb if fb else float("nan"),
               "warmup_seconds": sum(r["wall_s"] for r in state["rows"] if r["kind"] == "warmup")}
+    # Near-orthogonal updates of bounded norm (Thm 3.8) add up like a random walk: the total change
+    # |W_T - W_0| grows as sqrt(T) at a fixed lr, and is what a long stream spends of the model.
+    drift = {n: {"delta_fro": (m.weight.detach() - W0[n]).float().norm().item(),
+                 "weight_fro": W0[n].float().norm().item()} for n, m in ed.modules.items()}
     results = {"config": cfg, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
-               "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing}
+               "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing,
+               "weight_drift": drift}
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", state["rows"])
     steps_, norms, coss = [], [], []
@@ -301,8 +307,10 @@ def main(argv=None):
     print(f"{'':10s}{'Eff':>8s}{'Gen':>8s}{'Spe':>8s}{'retain':>8s}   (n = {len(sample)} evaluated edits)")
     for name, m in (("pre-edit", state["pre"]), ("post-edit", post)):
         print(f"{name:10s}" + "".join(f"{m[k]:8.1f}" for k in ("efficacy", "generalization", "specificity", "retain")))
+    rel = [d["delta_fro"] / d["weight_fro"] for d in drift.values()]
     print(f"{timing['seconds_per_edit']:.3f} s per edit; method overhead {timing['overhead_ratio']:.3f}x "
-          f"of forward+backward; outputs in {out}")
+          f"of forward+backward; |W_T - W_0| / |W_0| {min(rel):.3f}-{max(rel):.3f} over the edited layers; "
+          f"outputs in {out}")
     return 0
 
 

@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import random
 import re
@@ -845,6 +846,13 @@ def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     (w_ref, s_ref), (w_res, s_res) = final_weights(tmp_path / "ref"), final_weights(out)
     assert all(torch.equal(w_ref[n], w_res[n]) for n in TINY_LAYERS)
     assert all(torch.equal(s_ref[n][1]["Psi"], s_res[n][1]["Psi"]) for n in TINY_LAYERS)
+    # the reported total change |W_T - W_0| is against the unedited weights, resumed or not
+    W0 = dict(AutoModelForCausalLM.from_pretrained(tiny_dir).named_modules())
+    drift = json.loads((out / "results.json").read_text())["weight_drift"]
+    assert drift == res["weight_drift"]
+    for n in TINY_LAYERS:
+        assert drift[n]["delta_fro"] > 0
+        assert math.isclose(drift[n]["delta_fro"], (w_ref[n] - W0[n].weight).norm().item(), rel_tol=1e-5)
     # a state from another method, or another layer set, is refused
     one_line_error(cli(*tiny_args(tiny_dir, out, "--resume", "--method", "ultraedit")), "method")
     one_line_error(cli(*[a if a != TINY_LAYERS[0] else "model.layers.0.mlp.down_proj"
