@@ -17,7 +17,11 @@ python run_stream.py $Z --method ultraedit --warmup 0          --out $R/zsre_ult
 python run_stream.py $Z --apply-warmup                         --out $R/zsre_applied_warmup
 python run_stream.py $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
 # 3. a 10,000-edit stream of the default command, evaluated every 1,000 edits
+# (default lr for n = 10,000: 2.5e-4 * 1500 / 10000 = 3.75e-5)
 python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --out $R/stream_10k
-# the same stream at a smaller lr (long streams need a smaller step, see the README)
+# the same stream at fixed lr: the preset lr of short streams, and two in between (see the README)
+python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 2.5e-4 --out $R/stream_10k_lr2.5e-4
 python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 1e-4 --out $R/stream_10k_lr1e-4
 python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 5e-5 --out $R/stream_10k_lr5e-5
+# how |W_t - W_0| grows along the default and the fixed-lr stream (results/drift_growth.png)
+python results/drift_growth.py $R/stream_10k $R/stream_10k_lr2.5e-4

@@ -1,0 +1,38 @@
+"""How the total weight change |W_t - W_0|_F grows along a stream, and why the default lr falls as 1/n.
+
+Theorem 3.8 bounds each update and makes adjacent ones near-orthogonal. If all updates were
+mutually orthogonal the drift would grow like a random walk, |W_t - W_0| ~ sqrt(t) (exponent 1/2);
+updates that share a direction (the synthetic stream reuses its answers thousands of times) add up
+coherently, ~ t (exponent 1). The exponent sets how lr must shrink for a longer stream to spend the
+same drift: 1/sqrt(n) or 1/n. This fits p in drift ~ edits^p over the second half of each run's
+drift/ columns (mean over the edited layers) and plots the curves.
+Usage: python results/drift_growth.py results/runs/stream_10k results/runs/stream_10k_lr2.5e-4
+"""
+import csv
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt                          # noqa: E402
+import numpy as np                                       # noqa: E402
+
+fig, ax = plt.subplots(figsize=(6, 4))
+for run in map(Path, sys.argv[1:]):
+    with open(run / "trajectory.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["kind"] == "edit"]
+    if not rows or not any(k.startswith("drift/") for k in rows[0]):
+        sys.exit(f"drift_growth.py: {run}/trajectory.csv has no drift/ columns (run it again)")
+    lr = json.loads((run / "results.json").read_text())["config"]["lr"]
+    t = np.array([float(r["edits"]) for r in rows])                            # (S,)
+    d = np.array([np.mean([float(v) for k, v in r.items() if k.startswith("drift/")]) for r in rows])
+    half = t >= t[-1] / 2
+    p = np.polyfit(np.log(t[half]), np.log(d[half]), 1)[0]
+    print(f"{run}: lr {lr:g}, drift at {int(t[-1])} edits {d[-1]:.1f}, growth exponent p = {p:.2f}")
+    ax.loglog(t, d, label=f"lr {lr:g} (p = {p:.2f})")
+ax.set_xlabel("edits")
+ax.set_ylabel("|W_t - W_0|_F, mean over edited layers")
+ax.legend()
+fig.tight_layout()
+fig.savefig(Path(__file__).parent / "drift_growth.png", dpi=120)
