@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 here = Path(__file__).resolve().parent
 text = (here / "calibration.md").read_text()
-session2 = text.split("## Session 1")[0]
+session2 = text.split("## Gemma-3-270M")[0]          # SmolLM2 rows only
 rows = re.findall(r"^\| `(\{.*?\})`[^|]*\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", session2, re.M)
 pre = dict(zip(("eff", "gen", "spe"), map(float, re.search(r"Pre-edit: Eff ([\d.]+), Gen ([\d.]+), Spe ([\d.]+)",
                                                           text).groups())))
