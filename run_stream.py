@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from data import DataError, load
-from editor import METHODS, PRESETS, Editor, preset_lr, ModelError, NonFiniteError, load_model
+from editor import METHODS, PRESETS, Editor, ModelError, NonFiniteError, load_model, preset_lr
 from evaluate import edit_metrics, glue_scores, locality_tokens
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}

@@ -278,7 +278,8 @@ def finite_json(x):
 
 def main(argv=None):
     p = OneLineParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="smollm2-135m", choices=PRESETS, help="model preset (its layers, alpha, and lr for a stream of this length)")
+    p.add_argument("--model", default="smollm2-135m", choices=PRESETS,
+                   help="model preset (its layers, alpha, and lr for a stream of this length)")
     p.add_argument("--out", help="output folder (default results/theory/<model>)")
     p.add_argument("--quick", action="store_true", help="CI size: %(steps)d steps of %(batch)d edits" % SIZES["quick"])
     p.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
