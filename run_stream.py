@@ -128,6 +128,17 @@ def short(layer):
     return f"L{m.group(1)}" if m else layer
 
 
+def geometry_curve(rows):
+    """(edit steps 1..T, mean over layers of ||Delta_t||, of cos(Delta_t, Delta_t-1)) from trajectory rows,
+    as run_stream holds them or as csv.DictReader reads them back (strings, '' where absent)."""
+    def layer_mean(r, prefix):
+        xs = [float(v) for k, v in r.items() if k.startswith(prefix) and v != ""]
+        xs = [x for x in xs if x == x]                  # NaN: the first step has no previous update
+        return sum(xs) / len(xs) if xs else float("nan")
+    edit = [r for r in rows if r["kind"] == "edit"]
+    return list(range(1, len(edit) + 1)), [layer_mean(r, "norm/") for r in edit], [layer_mean(r, "cos/") for r in edit]
+
+
 def plot_geometry(path, curves, title=""):
     """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs step.
     curves: {label: (steps, norms, cosines)}."""
@@ -287,14 +298,8 @@ def main(argv=None):
                "weight_drift": drift}
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", state["rows"])
-    steps_, norms, coss = [], [], []
-    for r in edit_rows:
-        nl = [v for k, v in r.items() if k.startswith("norm/")]
-        cl = [v for k, v in r.items() if k.startswith("cos/") and v == v]
-        steps_.append(r["step"])
-        norms.append(sum(nl) / len(nl))
-        coss.append(sum(cl) / len(cl) if cl else float("nan"))
-    plot_geometry(out / "update_geometry.png", {args.method: (steps_, norms, coss)}, f"{args.model}, {args.dataset}")
+    plot_geometry(out / "update_geometry.png", {args.method: geometry_curve(state["rows"])},
+                  f"{args.model}, {args.dataset}")
     if state["checkpoints"]:
         plot_trajectory(out / "trajectory.png", state["checkpoints"], f"{args.method} on {args.model}")
     if args.save_model:

@@ -834,6 +834,20 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
     assert preset_lr(PRESETS["gpt-j"], 20000) == PRESETS["gpt-j"]["lr"]        # the paper's lr, set for 20K
 
 
+def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
+    from run_stream import geometry_curve, write_csv
+    nan = float("nan")
+    rows = [{"kind": "warmup", "norm/L1": 9.0, "cos/L1": 0.5},
+            {"kind": "edit", "norm/L1": 2.0, "norm/L2": 4.0, "cos/L1": nan, "cos/L2": nan},
+            {"kind": "edit", "norm/L1": 1.0, "norm/L2": 3.0, "cos/L1": 0.1, "cos/L2": -0.3}]
+    write_csv(tmp_path / "t.csv", rows)
+    with open(tmp_path / "t.csv") as f:
+        back = geometry_curve(list(csv.DictReader(f)))
+    for steps, norms, coss in (geometry_curve(rows), back):
+        assert steps == [1, 2] and norms == [3.0, 2.0]
+        assert math.isnan(coss[0]) and math.isclose(coss[1], -0.1)
+
+
 def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     ref = cli(*tiny_args(tiny_dir, tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr[-3000:]

@@ -16,6 +16,8 @@ python run_stream.py $Z --method no_ln --warmup 0              --out $R/zsre_no_
 python run_stream.py $Z --method ultraedit --warmup 0          --out $R/zsre_ultraedit
 python run_stream.py $Z --apply-warmup                         --out $R/zsre_applied_warmup
 python run_stream.py $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
+# update geometry of the seven rows above (results/ablation_geometry.png)
+python results/ablation_geometry.py $R
 # 3. a 10,000-edit stream of the default command, evaluated every 1,000 edits
 # (default lr for n = 10,000: 2.5e-4 * 1500 / 10000 = 3.75e-5)
 python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --out $R/stream_10k
