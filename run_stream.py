@@ -128,13 +128,16 @@ def short(layer):
     return f"L{m.group(1)}" if m else layer
 
 
+def layer_mean(row, prefix):
+    """Mean over the edited layers of a trajectory row's `prefix` columns (norm/, cos/, bias/, drift/),
+    as run_stream holds the row or as csv.DictReader reads it back (strings, '' where absent)."""
+    xs = [float(v) for k, v in row.items() if k.startswith(prefix) and v != ""]
+    xs = [x for x in xs if x == x]                      # NaN: the first step has no previous update
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
 def geometry_curve(rows):
-    """(edit steps 1..T, mean over layers of ||Delta_t||, of cos(Delta_t, Delta_t-1)) from trajectory rows,
-    as run_stream holds them or as csv.DictReader reads them back (strings, '' where absent)."""
-    def layer_mean(r, prefix):
-        xs = [float(v) for k, v in r.items() if k.startswith(prefix) and v != ""]
-        xs = [x for x in xs if x == x]                  # NaN: the first step has no previous update
-        return sum(xs) / len(xs) if xs else float("nan")
+    """(edit steps 1..T, layer mean of ||Delta_t||, of cos(Delta_t, Delta_t-1)) from trajectory rows."""
     edit = [r for r in rows if r["kind"] == "edit"]
     return list(range(1, len(edit) + 1)), [layer_mean(r, "norm/") for r in edit], [layer_mean(r, "cos/") for r in edit]
 

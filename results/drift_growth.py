@@ -18,6 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt                          # noqa: E402
 import numpy as np                                       # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from run_stream import layer_mean                        # noqa: E402
+
 fig, ax = plt.subplots(figsize=(6, 4))
 for run in map(Path, sys.argv[1:]):
     with open(run / "trajectory.csv") as f:
@@ -26,7 +29,7 @@ for run in map(Path, sys.argv[1:]):
         sys.exit(f"drift_growth.py: {run}/trajectory.csv has no drift/ columns (run it again)")
     lr = json.loads((run / "results.json").read_text())["config"]["lr"]
     t = np.array([float(r["edits"]) for r in rows])                            # (S,)
-    d = np.array([np.mean([float(v) for k, v in r.items() if k.startswith("drift/")]) for r in rows])
+    d = np.array([layer_mean(r, "drift/") for r in rows])
     half = t >= t[-1] / 2
     p = np.polyfit(np.log(t[half]), np.log(d[half]), 1)[0]
     print(f"{run}: lr {lr:g}, drift at {int(t[-1])} edits {d[-1]:.1f}, growth exponent p = {p:.2f}")
