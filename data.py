@@ -1,4 +1,4 @@
-"""Edit requests, benchmark loaders and the teacher-forcing batch (paper §5.1, Appendix A.1).
+"""Edit requests, benchmark loaders and the teacher-forcing batch (paper §5.1, Appendix A.1 metrics, A.2 datasets).
 
 Convention (as in the paper's code): a request is a prompt and a new target; the
 model reads prompt + " " + target and is scored, and edited, only on the target
@@ -6,38 +6,52 @@ tokens under teacher forcing.
 
     load("zsre", n=1000)                # -> list[Request], in file order
     load("synthetic", n=20000, seed=0)  # made-up facts the model cannot know
-    load("my_edits.jsonl", n=50)        # a custom file (schema below)
+    load("my_edits.json", n=50)         # a file in any layout below, told apart by its first record
 
 Files come from the data folder (`data_dir`): zsre/zsre_eval.json, zsre/zsre_calib.json,
 counterfact/counterfact.json, fever/fever_eval_20k.json, wikibigedit/wikibigedit_eval_17k.json,
-ultraeditbench/UltraEditBench_2M.json (JSONL despite its name), medcf/medcf.json.
-Where a public original exists (zsre: the full 19,086-record zsre_mend_eval.json;
-counterfact) a missing file is fetched once into ~/.cache/stableedit/data.
-Benchmark records with an empty target are skipped (and counted on stderr), as
-the published ZsRE file has a few. Fields read, per format:
-  zsre            src, alt (ULTRAEDIT/StableEdit files: ans), rephrase, loc, loc_ans, subject;
-                  locality prompt = loc + "?" (loc keeps its "nq question: " prefix), as the official code.
-  counterfact     requested_rewrite {prompt with "{}", subject, target_new.str, target_true.str},
-  medcf           paraphrase_prompts; locality = neighborhood_prompts[0] -> target_true.str.
-  fever           MALMEN/ULTRAEDIT: prompt, alt ("SUPPORTS"/"REFUTES"), equiv_prompt (list),
-                  unrel_prompt, unrel_ans; MEND-style names src, rephrase, loc, loc_ans also read.
-                  label = 1 if the new verdict is SUPPORTS, 0 if REFUTES (or an explicit `label`).
-  wikibigedit     update, ans, rephrase, personas (str or list), loc, loc_ans, mhop, mhop_ans, subject.
-  ultraeditbench  JSONL, read line by line: prompt|src, target|ans|alt, rephrase, loc, loc_ans, subject.
-A locality prompt in the "nq question: ..." style always gets the trailing "?".
+ultraeditbench/UltraEditBench_2M.json, medcf/medcf.json. Any file may be a JSON list
+or JSONL (one object per line, streamed: a 2M-line file is read only as far as the
+n requests asked for). Where a public original exists (zsre: the full 19,086-record
+zsre_mend_eval.json; counterfact) a missing file is fetched once into ~/.cache/stableedit/data.
 
-Custom files: a JSON list, or JSONL (one object per line), of objects with
-  prompt, target    required, non-empty strings
-  rephrase          optional, a string or a list of strings
-  loc_prompt, loc_answer, subject   optional strings
-Other keys are ignored. Unlike benchmarks, an empty target here is an error.
-Errors name the record: "record i" is the 0-based index in a JSON list, "line k" the JSONL line.
+Fields read, per layout, as the official ULTRAEDIT/StableEdit loaders (data/<name>.py)
+and MedLaSA's MedCF evaluation read them:
+  zsre         (MEND) src, ans or else alt, rephrase, loc, loc_ans; locality prompt loc + "?"
+               (loc keeps its "nq question: " prefix). The only layout that appends anything.
+  counterfact  requested_rewrite {prompt with "{}" for subject, target_new.str, target_true.str},
+               paraphrase_prompts, neighborhood_prompts (each scored against target_true.str).
+  fever        prompt, alt ("SUPPORTS"/"REFUTES"), equiv_prompt (a list), unrel_prompt, unrel_ans.
+  wikibigedit  update, ans, rephrase, personas (one string, scored against ans), loc, loc_ans,
+               mhop, mhop_ans (reasoning). The personas_<character> fields are not read.
+  ultraeditbench  prompt, ans, rephrase_prompt, loc, loc_ans.
+  easyedit     prompt|prompts, target_new, rephrase_prompt(s) (a string or a list), subject, and
+               probes with their own answers: locality_prompt + locality_ground_truth,
+               locality_<name>_prompt + locality_<name>_ground_truth, or locality {<name>: {prompt,
+               ground_truth}} (an object or a list of them; a list-valued ground_truth is aliases, the
+               first one is scored); portability likewise. ground_truth (the old answer) is not used.
+               MedCF is this layout with the four probes target, mapping, struc, tokenSem.
+  ours         prompt, target (required), rephrase (a string or a list), loc_prompt, loc_answer, subject.
+A named benchmark is read in its own layout; a file passed by path in the layout that
+the first record's keys tell (SIGNATURES below). Other keys are ignored.
+
+Where ours deliberately differs from the official code:
+  * every rephrase prompt (FEVER equiv_prompt, CounterFact paraphrase_prompts) and every CounterFact
+    neighborhood prompt is scored and averaged, where the official code draws one at random per use;
+  * WikiBigEdit reasoning is scored wherever mhop_ans is given (the official code: only with
+    eval_mhop: True); a record with a null mhop_ans has no reasoning metric (StableEdit's loader
+    scores the string "null" after the prompt "null" instead);
+  * a record with an empty target is skipped and counted on stderr (the published ZsRE file has a
+    few), a probe with an empty prompt or answer is left out; in our own layout an empty target is
+    an error.
+Errors name the record: "<file> record i" is the 0-based index in a JSON list, "line k" the JSONL line.
 """
 import http.client
 import json
 import math
 import os
 import random
+import re
 import sys
 import urllib.request
 from dataclasses import dataclass, field
@@ -55,19 +69,18 @@ class Request:
     """ one edit request: prompt -> target, with its evaluation prompts """
     prompt: str
     target: str
-    rephrase: list = field(default_factory=list)     # generalization prompts
-    loc_prompt: str = ""                             # locality prompt ...
-    loc_answer: str = ""                             # ... and its dataset answer
+    rephrase: list = field(default_factory=list)     # generalization prompts, scored against target
+    locality: dict = field(default_factory=dict)     # probe name -> [(prompt, answer)]: facts the edit must keep;
+                                                     # "" is the unnamed probe, others are also their own metric
     subject: str = ""
-    personas: list = field(default_factory=list)     # WikiBigEdit personas prompts
-    mhop_prompt: str = ""                            # WikiBigEdit multi-hop prompt ...
-    mhop_answer: str = ""                            # ... and answer
-    label: int = -1                                  # FEVER binary claim label (-1: none)
+    personas: list = field(default_factory=list)     # WikiBigEdit personas prompts, scored against target
+    reasoning: list = field(default_factory=list)    # [(prompt, answer)]: WikiBigEdit multi-hop questions
+    portability: list = field(default_factory=list)  # [(prompt, answer)]: EasyEdit portability probes
 
 
 # ---------------------------------------------------------------- files
 
-# name -> (file under the data folder, format, public URL fetched when missing, where to get it)
+# name -> (file under the data folder, layout, public URL fetched when missing, where to get it)
 BENCHMARKS = {
     "zsre": ("zsre/zsre_eval.json", "zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json", ""),
     "zsre-calib": ("zsre/zsre_calib.json", "zsre", None, "the project's shared data (a calibration split)"),
@@ -78,8 +91,8 @@ BENCHMARKS = {
     "wikibigedit": ("wikibigedit/wikibigedit_eval_17k.json", "wikibigedit", None,
                     "huggingface.co/datasets/lukasthede/WikiBigEdit"),
     "ultraeditbench": ("ultraeditbench/UltraEditBench_2M.json", "ultraeditbench", None,
-                       "huggingface.co/datasets/XiaojieGu/UltraEditBench (saved as JSONL)"),
-    "medcf": ("medcf/medcf.json", "counterfact", None, "the MedCF release (CounterFact format)"),
+                       "huggingface.co/datasets/XiaojieGu/UltraEditBench"),
+    "medcf": ("medcf/medcf.json", "easyedit", None, "the MedLaSA release (github.com/quqxui/MedLaSA, MedCF/test.json)"),
 }
 
 
@@ -147,7 +160,7 @@ def _records(path):
             raise DataError(f"{path.name}: neither a JSON list nor JSONL (starts with {head!r})")
 
 
-# ---------------------------------------------------------------- one function per format
+# ---------------------------------------------------------------- one function per layout
 
 def _str(rec, keys, where, required=True):
     """The first of `keys` present in rec (a string), else "" or a DataError."""
@@ -175,13 +188,25 @@ def _strs(rec, keys, where):
     return []
 
 
-def _loc(text):
-    return text + "?" if text.startswith("nq question: ") else text
+def _scorable(pairs):
+    """The (prompt, answer) pairs that can be scored: both non-empty."""
+    return [(p, a) for p, a in pairs if p.strip() and a.strip()]
+
+
+def _locality(probes):
+    """probe name -> scorable pairs, leaving out probes that have none."""
+    return {k: v for k, v in ((k, _scorable(v)) for k, v in probes.items()) if v}
+
+
+def _loc(rec, w, prompt_key, answer_key):
+    """The one unnamed locality probe rec[prompt_key] -> rec[answer_key], read as it is."""
+    return _locality({"": [(_str(rec, (prompt_key,), w, False), _str(rec, (answer_key,), w, False))]})
 
 
 def from_zsre(rec, w):
-    return Request(_str(rec, ("src",), w), _str(rec, ("alt", "ans"), w), _strs(rec, ("rephrase",), w),
-                   _str(rec, ("loc",), w, False) + "?", _str(rec, ("loc_ans",), w, False),
+    loc = _str(rec, ("loc",), w, False)
+    return Request(_str(rec, ("src",), w), _str(rec, ("ans", "alt"), w), _strs(rec, ("rephrase",), w),
+                   _locality({"": [(loc and loc + "?", _str(rec, ("loc_ans",), w, False))]}),
                    _str(rec, ("subject",), w, False))
 
 
@@ -193,46 +218,76 @@ def from_counterfact(rec, w):
     new, true = rw.get("target_new"), rw.get("target_true") or {}
     if not isinstance(new, dict) or not isinstance(true, dict):
         raise DataError(f"{w}: 'target_new' / 'target_true' must be objects with a 'str' field")
-    neighbours = _strs(rec, ("neighborhood_prompts",), w)
+    true = _str(true, ("str",), w, False)
     return Request(_str(rw, ("prompt",), w).replace("{}", subject), _str(new, ("str",), w),
-                   _strs(rec, ("paraphrase_prompts",), w), neighbours[0] if neighbours else "",
-                   _str(true, ("str",), w, False) if neighbours else "", subject)
+                   _strs(rec, ("paraphrase_prompts",), w),
+                   _locality({"": [(p, true) for p in _strs(rec, ("neighborhood_prompts",), w)]}), subject)
 
 
 def from_fever(rec, w):
-    target = _str(rec, ("alt",), w)
-    label = rec.get("label", target)                 # an explicit label wins over the verdict in alt
-    if isinstance(label, str):
-        label = {"SUPPORTS": 1, "REFUTES": 0, "1": 1, "0": 0}.get(label.strip().upper(), -1)
-    elif isinstance(label, (bool, int)):
-        label = int(label)
-    else:
-        raise DataError(f"{w}: field 'label' must be 0/1 or SUPPORTS/REFUTES")
-    return Request(_str(rec, ("prompt", "src"), w), target, _strs(rec, ("equiv_prompt", "rephrase"), w),
-                   _loc(_str(rec, ("unrel_prompt", "loc"), w, False)),
-                   _str(rec, ("unrel_ans", "loc_ans"), w, False), label=label)
+    return Request(_str(rec, ("prompt",), w), _str(rec, ("alt",), w), _strs(rec, ("equiv_prompt",), w),
+                   _loc(rec, w, "unrel_prompt", "unrel_ans"))
 
 
 def from_wikibigedit(rec, w):
     return Request(_str(rec, ("update",), w), _str(rec, ("ans",), w), _strs(rec, ("rephrase",), w),
-                   _str(rec, ("loc",), w, False), _str(rec, ("loc_ans",), w, False),
-                   _str(rec, ("subject",), w, False), _strs(rec, ("personas",), w),
-                   _str(rec, ("mhop",), w, False), _str(rec, ("mhop_ans",), w, False))
+                   _loc(rec, w, "loc", "loc_ans"), _str(rec, ("subject",), w, False), _strs(rec, ("personas",), w),
+                   _scorable([(_str(rec, ("mhop",), w, False), _str(rec, ("mhop_ans",), w, False))]))
 
 
 def from_ultraeditbench(rec, w):
-    return Request(_str(rec, ("prompt", "src"), w), _str(rec, ("target", "ans", "alt"), w),
-                   _strs(rec, ("rephrase",), w), _loc(_str(rec, ("loc",), w, False)),
-                   _str(rec, ("loc_ans",), w, False), _str(rec, ("subject",), w, False))
+    return Request(_str(rec, ("prompt",), w), _str(rec, ("ans",), w), _strs(rec, ("rephrase_prompt",), w),
+                   _loc(rec, w, "loc", "loc_ans"), _str(rec, ("subject",), w, False))
 
 
-def from_custom(rec, w):
+def _probes(item, w, key):
+    """(prompt, answer) pairs of EasyEdit probes: a {prompt, ground_truth} object or a list of them;
+    a list-valued ground_truth holds aliases (possibly nested), of which the first is scored."""
+    out = []
+    for it in item if isinstance(item, list) else [item]:
+        p, a = (it.get("prompt"), it.get("ground_truth")) if isinstance(it, dict) else (None, None)
+        while isinstance(a, list) and a:
+            a = a[0]
+        if not isinstance(p, str) or not isinstance(a, str):
+            raise DataError(f"{w}: field {key!r} must hold {{prompt, ground_truth}} objects of strings")
+        out.append((p, a))
+    return out
+
+
+PROBE = re.compile(r"(locality|portability)_(?:(.+)_)?prompt")     # flat probe keys; group 2 is the name
+
+
+def from_easyedit(rec, w):
+    probes = {"locality": {}, "portability": {}}                   # kind -> name -> pairs
+    for k, v in (rec.items() if isinstance(rec, dict) else ()):
+        if k in probes:                                            # nested: {name: probe(s)}
+            if not isinstance(v, dict):
+                raise DataError(f"{w}: field {k!r} must be an object {{name: {{prompt, ground_truth}}}}")
+            probes[k].update({name: _probes(item, w, f"{k}.{name}") for name, item in v.items()})
+        elif m := PROBE.fullmatch(k):
+            gt = k[:-len("prompt")] + "ground_truth"
+            if gt not in rec:
+                raise DataError(f"{w}: missing field {gt!r}")
+            probes[m[1]][m[2] or ""] = _probes({"prompt": v, "ground_truth": rec[gt]}, w, k)
+    return Request(_str(rec, ("prompt", "prompts"), w), _str(rec, ("target_new",), w),
+                   _strs(rec, ("rephrase_prompt", "rephrase_prompts"), w), _locality(probes["locality"]),
+                   _str(rec, ("subject",), w, False),
+                   portability=_scorable([p for pairs in probes["portability"].values() for p in pairs]))
+
+
+def from_ours(rec, w):
     r = Request(_str(rec, ("prompt",), w), _str(rec, ("target",), w), _strs(rec, ("rephrase",), w),
-                _str(rec, ("loc_prompt",), w, False), _str(rec, ("loc_answer",), w, False),
-                _str(rec, ("subject",), w, False))
+                _loc(rec, w, "loc_prompt", "loc_answer"), _str(rec, ("subject",), w, False))
     if not r.target.strip():
         raise DataError(f"{w}: empty target")
     return r
+
+
+LAYOUTS = {"zsre": from_zsre, "counterfact": from_counterfact, "fever": from_fever, "wikibigedit": from_wikibigedit,
+           "ultraeditbench": from_ultraeditbench, "easyedit": from_easyedit, "ours": from_ours}
+# a file passed by path is read in the layout of the first of these keys in its first record (else ours)
+SIGNATURES = [("requested_rewrite", "counterfact"), ("src", "zsre"), ("update", "wikibigedit"),
+              ("equiv_prompt", "fever"), ("target_new", "easyedit"), ("target", "ours"), ("ans", "ultraeditbench")]
 
 
 # ---------------------------------------------------------------- the entry point
@@ -244,18 +299,20 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None):
     if name_or_path == "synthetic":
         return synthetic(n, offset, seed)
     if name_or_path in BENCHMARKS:
-        path, fmt, label = _benchmark_file(name_or_path, data_dir), BENCHMARKS[name_or_path][1], name_or_path
+        path, layout, label = _benchmark_file(name_or_path, data_dir), BENCHMARKS[name_or_path][1], name_or_path
     elif Path(name_or_path).exists():
-        path, fmt, label = Path(name_or_path), "custom", Path(name_or_path).name
+        path, layout, label = Path(name_or_path), None, Path(name_or_path).name
     else:
         raise DataError(f"{name_or_path}: no such file, and not one of synthetic, {', '.join(BENCHMARKS)}")
-    convert = {"zsre": from_zsre, "counterfact": from_counterfact, "fever": from_fever,
-               "wikibigedit": from_wikibigedit, "ultraeditbench": from_ultraeditbench,
-               "custom": from_custom}[fmt]
     out, usable, skipped = [], 0, 0
     for where, rec in _records(path):
-        r = convert(rec, where)
-        if not r.target.strip():                     # benchmark files only; from_custom raises
+        if layout is None:
+            keys = rec if isinstance(rec, dict) else ()
+            layout = next((name for key, name in SIGNATURES if key in keys), "ours")
+            if layout != "ours":
+                print(f"{label}: read in the {layout} layout", file=sys.stderr)
+        r = LAYOUTS[layout](rec, where)
+        if not r.target.strip():                     # benchmark layouts only; from_ours raises
             skipped += 1
             continue
         if not r.prompt.strip():
@@ -379,7 +436,7 @@ def synthetic(n, offset=0, seed=0):
         loc_prompt, loc_answer = FACTS[i % len(FACTS)]
         out.append(Request(templates[k].format(subject), rng.choice(answers),
                            [t.format(subject) for t in templates if t != templates[k]],
-                           loc_prompt, loc_answer, subject))
+                           {"": [(loc_prompt, loc_answer)]}, subject))
     return out
 
 
@@ -399,7 +456,10 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     prompts, targets = list(prompts), list(targets)
     P = tokenizer(prompts)["input_ids"]                        # one call per batch: fast tokenizers batch in Rust
-    A = tokenizer([" " + a.strip() for a in targets], add_special_tokens=False)["input_ids"]
+    # a target that already starts with a space carries its own separator and is kept verbatim
+    # (official.verbatim: the official codes' " " + target); any other is stripped and joined by one space
+    A = tokenizer([a if a.startswith(" ") else " " + a.strip() for a in targets],
+                  add_special_tokens=False)["input_ids"]
     rows = []
     for i, (p_ids, a_ids) in enumerate(zip(P, A)):
         if not targets[i].strip() or not a_ids:
@@ -432,6 +492,6 @@ if __name__ == "__main__":
     print("  offset slicing consistent:", load("synthetic", 5, offset=123) == reqs[123:128])
     try:
         z = load("zsre", 3)
-        print(f"zsre: {z[0].prompt!r} -> {z[0].target!r}; locality {z[0].loc_prompt!r} -> {z[0].loc_answer!r}")
+        print(f"zsre: {z[0].prompt!r} -> {z[0].target!r}; locality {z[0].locality}")
     except DataError as e:
         print("zsre not available:", e)

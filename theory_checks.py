@@ -30,7 +30,8 @@ import torch
 from tqdm import tqdm
 
 from data import DataError, load
-from editor import PRESETS, Editor, ModelError, NonFiniteError, load_model, preset_lr
+from editor import Editor, NonFiniteError
+from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from evaluate import edit_metrics
 from niw import NIW
 from run_stream import OneLineParser, atomic_write, fail, plot_geometry, write_json
@@ -128,7 +129,7 @@ def stream(model_name, method, requests, warm, batch, lr, probe=(), when=(), des
     per step the layer means of ||Delta||, cos, |cos|, bias/||Delta||, drift surrogate, median cond;
     metrics of `probe` before ("pre") and/or after ("post") the run, as listed in `when`."""
     model, tok, p = load_model(model_name)
-    ed = Editor(model, tok, p["layers"], method, lr, p["alpha"])
+    ed = Editor(model, tok, preset_layers(p, "synthetic"), method, lr, p["alpha"])
     W = len(range(0, len(warm), batch))
     plan = [(j - W, warm[i:i + batch]) for j, i in enumerate(range(0, len(warm), batch))] + \
            [(j, requests[i:i + batch]) for j, i in enumerate(range(0, len(requests), batch))]
@@ -340,7 +341,7 @@ def main(argv=None):
     preset = PRESETS[args.model]
     write_json(out / "theory.json", finite_json({
         "model": args.model, "mode": "quick" if args.quick else "full", "sizes": size, "seed": args.seed,
-        "preset": {k: preset[k] for k in ("layers", "lr", "alpha")}, "lr": lr, "threads": args.threads,
+        "preset": {"layers": preset_layers(preset, "synthetic"), "lr": preset["lr"], "alpha": preset["alpha"]}, "lr": lr, "threads": args.threads,
         "seconds": seconds, "run_seconds": run_seconds, "all_pass": ok,
         "checks": checks, "trajectories": {k: [{c: v for c, v in r.items() if c != "norms"} for r in rows]
                                            for k, rows in runs.items()}}))

@@ -9,7 +9,8 @@ among all whitening matrices it moves vectors least, so g_hat stays as close as
 possible in direction to g (Remark D.9) and a diagonal Sigma gives exactly the
 standardization -- ULTRAEDIT is the diagonal special case. Eigenvalues are
 floored *relative* to the largest one, so the result does not depend on the
-units of g (an absolute floor of 1e-6 would dominate gradients of size 1e-4).
+units of g (an absolute floor of 1e-6 would dominate gradients of size 1e-4: the
+official StableEdit code clamps at an absolute 1e-6, `absolute=True` replicates it).
 """
 import torch
 
@@ -21,13 +22,14 @@ def standardize(x, mean, var, floor=1e-12):
     return (x.to(torch.float64) - mean) / var.sqrt()
 
 
-def _eig(cov, floor):
-    """One eigh: (eigenvalues floored at floor * lambda_max, eigenvectors, lambda_max / lambda_min)."""
+def _eig(cov, floor, absolute=False):
+    """One eigh: (eigenvalues floored at floor * lambda_max, or at floor itself when absolute,
+    eigenvectors, lambda_max / lambda_min)."""
     tiny = torch.finfo(torch.float64).tiny
     lam, U = torch.linalg.eigh(cov.to(torch.float64))          # ascending eigenvalues
     lam_max = lam[-1].clamp_min(tiny)
     cond = (lam_max / lam[0].clamp_min(tiny)).item()
-    return lam.clamp_min(floor * lam_max), U, cond
+    return lam.clamp_min(floor if absolute else floor * lam_max), U, cond
 
 
 def inv_sqrt(cov, floor=1e-6):
@@ -36,10 +38,10 @@ def inv_sqrt(cov, floor=1e-6):
     return (U * lam.rsqrt()) @ U.T, cond
 
 
-def whiten(x, mean, cov, floor=1e-6):
+def whiten(x, mean, cov, floor=1e-6, absolute=False):
     """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond).
     Applied as ((x - mean) U) diag(lambda^{-1/2}) U^T, which never forms the (d, d) matrix."""
-    lam, U, cond = _eig(cov, floor)
+    lam, U, cond = _eig(cov, floor, absolute)
     return (((x.to(torch.float64) - mean) @ U) * lam.rsqrt()) @ U.T, cond
 
 

@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load, tokenize                          # noqa: E402
-from editor import load_model                            # noqa: E402
+from models import load_model, preset_layers             # noqa: E402
 
 reqs = load("zsre-calib", 20)
 for name in ("smollm2-135m", "gemma3-270m"):
@@ -25,7 +25,7 @@ for name in ("smollm2-135m", "gemma3-270m"):
             rms[layer] = out[mask].pow(2).mean().sqrt().item()
         return fn
 
-    handles = [named[n].register_forward_hook(hook(n)) for n in preset["layers"]]
+    handles = [named[n].register_forward_hook(hook(n)) for n in preset_layers(preset, "zsre")]
     with torch.no_grad():
         model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     for h in handles:
