@@ -167,3 +167,12 @@ def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
     if device_map is None:
         model.to(device)
     return model.eval(), tok, preset
+
+
+if __name__ == "__main__":
+    for name, p in PRESETS.items():
+        rows = {row: preset_layers(p, row) for row in TABLE6_ROWS}
+        ids = {row: [int(layer.split(".")[-3]) for layer in ls] for row, ls in rows.items()}
+        leaf = rows["zsre"][0].rsplit(".", 1)[-1]
+        print(f"{name:13s} lr {p['lr']:g}, alpha {p['alpha']:g}, {leaf}: " +
+              "; ".join(f"{row} {ids[row][0]}..{ids[row][-1]} ({len(ids[row])})" for row in TABLE6_ROWS))

@@ -383,7 +383,7 @@ def main(argv=None):
     # WikiBigEdit's personas/reasoning, EasyEdit's portability); a column the data lacks is left out
     head = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
     cols = [k for k in head if k in post] + sorted(k for k in post if k not in head and k != "glue")
-    width = {k: max(8, len(k) + 2) for k in cols}
+    width = {k: max(8, len(head.get(k, k)) + 2) for k in cols}
     print(f"{'':10s}" + "".join(f"{head.get(k, k):>{width[k]}s}" for k in cols)
           + f"   (n = {len(sample)} evaluated edits)")
     for name, m in (("pre-edit", state["pre"]), ("post-edit", post)):

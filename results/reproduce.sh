@@ -7,6 +7,16 @@ set -euo pipefail
 R=${R:-results/runs}
 # 1. the peers' work: first 300 non-empty zsre_calib records, 3 steps, all 300 evaluated
 python run_stream.py --dataset zsre-calib --n 300 --eval-n all --out $R/peers_default
+# ... and the official codes replicated (official.py) on the same work, at the peers' lr 3e-4
+python run_stream.py --replicate ultraedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --out $R/replicate_ultraedit
+python run_stream.py --replicate stableedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --warmup 300 --out $R/replicate_stableedit
+# what made our old replica 4.8 Eff points short of the official ULTRAEDIT: each difference off in turn
+python results/sweep.py '{"replicate": "ultraedit-official", "lr": 3e-4}' \
+  '{"replicate": "ultraedit-official", "lr": 3e-4, "verbatim": false}' '{"replicate": "ultraedit-official", "lr": 3e-4, "minibatch": null}' \
+  '{"replicate": "ultraedit-official", "lr": 3e-4, "stats": "niw"}' '{"method": "ultraedit", "pooled": true, "alpha": 1, "lr": 3e-4, "warmup": 0}'
+# the warm-up choice and FT's lr, on the calibration split
+python results/sweep.py '{}' '{"verbatim": true}' '{"wmode": "paper", "warmup": 433, "wdata": "zsre-calib"}' '{"warmup": 433, "wdata": "zsre-calib"}' \
+  '{"method": "ft", "warmup": 0, "lr": 1}' '{"method": "ft", "warmup": 0, "lr": 10}' '{"method": "ft", "warmup": 0, "lr": 100}'
 # 2. the paper's Table 4 ablation on the whole ZsRE evaluation split (1,487 edits; a seeded 150 evaluated)
 Z="--dataset zsre --n 1487 --eval-n 150"
 python run_stream.py $Z                                        --out $R/zsre_full
@@ -14,8 +24,10 @@ python run_stream.py $Z --warmup 0                             --out $R/zsre_no_
 python run_stream.py $Z --method ultraedit                     --out $R/zsre_no_whitening
 python run_stream.py $Z --method no_ln --warmup 0              --out $R/zsre_no_ln
 python run_stream.py $Z --method ultraedit --warmup 0          --out $R/zsre_ultraedit
-python run_stream.py $Z --apply-warmup                         --out $R/zsre_applied_warmup
+python run_stream.py $Z --warmup-mode applied                   --out $R/zsre_applied_warmup
 python run_stream.py $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
+python run_stream.py $Z --warmup-mode paper --warmup 733       --out $R/zsre_paper_warmup
+python run_stream.py $Z --method ft --lr 10                    --out $R/zsre_ft
 # update geometry of the seven rows above (results/ablation_geometry.png)
 python results/ablation_geometry.py $R
 # 3. a 10,000-edit stream of the default command, evaluated every 1,000 edits
