@@ -30,7 +30,7 @@ from models import ModelError, load_model, preset_layers
 from niw import NIW
 from official import RunningMeanStd
 from ridge import ridge_solve, targets
-from whitening import standardize, whiten
+from whitening import eigen, standardize, zca
 
 METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
@@ -94,10 +94,10 @@ class Editor:
         return (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
 
     def _batch(self, requests):
-        """Teacher-forcing batch and its groups (request counts): one group of all requests, or, as the
-        official codes, mini-batches of `minibatch` prompts cut after sorting by token length."""
+        """Teacher-forcing batch and its groups: None (one batch), or, as the official codes, the sizes
+        of mini-batches of `minibatch` prompts cut after sorting by token length."""
         batch = tokenize(self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length)
-        groups = [len(requests)]
+        groups = None
         if self.minibatch is not None:
             lengths = batch["attention_mask"].sum(1).tolist()
             order = sorted(range(len(requests)), key=lambda i: -lengths[i])   # stable, longest first
@@ -147,24 +147,35 @@ class Editor:
                 h.remove()
         return loss.item(), {n: (keys[n], masked(g, at).detach()) for n, g in zip(self.modules, grads)}
 
-    def _normalize(self, name, K, G, diagonal=False):
-        """(k_hat (M, d_in), g_hat (M, d_out), condition number of Sigma_g) in float64."""
+    def _normalize(self, name, K, G, eig=None):
+        """(k_hat (M, d_in), g_hat (M, d_out), condition number of Sigma_g) in float64; eig is
+        eigen(Sigma_g) for full whitening, None to standardize g per dimension."""
         if self.method == "no_ln":
             return K.double(), G.double(), float("nan")
         sk, sg = self.stats[name]
         k_hat = standardize(K, sk.mean, sk.variance)
-        cov = sg.covariance if self.method == "stableedit" and not diagonal else None
-        if cov is not None:
-            g_hat, cond = whiten(G, sg.mean, cov, absolute=self.eig_floor == "absolute")
-            return k_hat, g_hat, cond
+        if eig is not None:
+            lam, U, cond = eig
+            return k_hat, zca(G, sg.mean, lam, U), cond
         return k_hat, standardize(G, sg.mean, sg.variance), float("nan")
+
+    def _eigens(self, diagonal):
+        """eigen(Sigma_g) once per tracker (a pooled one serves all its layers): {id: (lam, U, cond) or None}.
+        None standardizes: no full covariance (ultraedit, the diagonal warm-up, or an official tracker
+        that has not yet seen d + 2 rows)."""
+        out = {}
+        for s in self.stats.values():
+            if s is not None and id(s[1]) not in out:
+                cov = s[1].covariance if self.method == "stableedit" and not diagonal else None
+                out[id(s[1])] = None if cov is None else eigen(cov, absolute=self.eig_floor == "absolute")
+        return out
 
     def edit(self, requests, apply=True, diagonal=False):
         """One editing step on a batch of requests; apply=False only updates the statistics;
         diagonal=True standardizes g per dimension even for stableedit (the official warm-up)."""
         batch, groups = self._batch(requests)
         secs, t0 = {}, time.perf_counter()
-        loss, cap = self.capture(batch, groups if self.minibatch is not None else None)
+        loss, cap = self.capture(batch, groups)
         secs["forward_backward"] = time.perf_counter() - t0
         for n, (K, G) in cap.items():
             for sym, x in (("key k", K), ("value gradient g", G)):
@@ -172,22 +183,17 @@ class Editor:
                     raise NonFiniteError(f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged")
         t0 = time.perf_counter()
         before = self.stats_state()                    # update() never writes in place: this is a snapshot
-        if self.stats_kind == "niw":
-            rows = [sum(int(r) for r in (batch["labels"] != -100).sum(1))]          # one merge per step
-        else:                                          # the official codes merge each mini-batch, layer by layer
-            rows = [int(m.sum()) for m in (batch["labels"] != -100).split(groups)]
-        if self.method not in ("no_ln", "ft"):
-            offsets = [sum(rows[:i]) for i in range(len(rows) + 1)]
-            for lo, hi in zip(offsets[:-1], offsets[1:]):
-                for s in {id(s): s for s in self.stats.values()}.values():     # each tracker once
-                    names = [n for n in cap if self.stats[n] is s]
-                    if self.stats_kind == "niw":                               # exact: one merge of all rows
-                        s[0].update(torch.cat([cap[n][0][lo:hi] for n in names]))
-                        s[1].update(torch.cat([cap[n][1][lo:hi] for n in names]))
-                    else:
-                        for n in names:
-                            s[0].update(cap[n][0][lo:hi])
-                            s[1].update(cap[n][1][lo:hi])
+        # NIW merges are exact, so one merge of the step's rows; the official codes merge each
+        # mini-batch layer by layer, and their merge is not exact (official.py)
+        mask = batch["labels"] != -100
+        rows = torch.tensor([0] + [int(m.sum()) for m in mask.split(groups or [len(mask)])]).cumsum(0).tolist()
+        spans = [(0, rows[-1])] if self.stats_kind == "niw" else list(zip(rows[:-1], rows[1:]))
+        for lo, hi in [] if self.method in ("no_ln", "ft") else spans:
+            for s in {id(s): s for s in self.stats.values()}.values():         # each tracker once
+                names = [n for n in cap if self.stats[n] is s]
+                for part in [names] if self.stats_kind == "niw" else [[n] for n in names]:
+                    s[0].update(torch.cat([cap[n][0][lo:hi] for n in part]))
+                    s[1].update(torch.cat([cap[n][1][lo:hi] for n in part]))
         secs["stats"] = time.perf_counter() - t0
         report = {"step": self.step, "loss": loss, "n_requests": len(requests), "seconds": secs, "layers": {}}
         if not apply:
@@ -208,6 +214,9 @@ class Editor:
     def _deltas(self, cap, report, diagonal=False):
         secs = report["seconds"]
         secs["normalize"] = secs["solve"] = 0.0
+        t0 = time.perf_counter()
+        eigs = self._eigens(diagonal)
+        secs["normalize"] += time.perf_counter() - t0
         deltas = {}
         for n, (K, G) in cap.items():
             t0 = time.perf_counter()
@@ -216,7 +225,8 @@ class Editor:
                 delta, bias_norm, cond = -self.lr * (K.double().T @ G.double()), float("nan"), float("nan")
                 t1 = t2 = time.perf_counter()
             else:
-                k_hat, g_hat, cond = self._normalize(n, K, G, diagonal)
+                eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
+                k_hat, g_hat, cond = self._normalize(n, K, G, eig)
                 V = targets(k_hat, g_hat, self.lr)                                # (M, d_out)
                 # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
                 # every answer token, left by centering with the *estimated* mean:
@@ -232,9 +242,6 @@ class Editor:
                 delta, r = sol[:, :-1], sol[:, -1]
                 bias_norm = (r.norm() * b.norm()).item()                          # |r b^T|_F
                 t2 = time.perf_counter()
-                if not torch.isfinite(g_hat).all():
-                    raise NonFiniteError(f"step {self.step}: non-finite normalized gradient at {n}; "
-                                         "step refused, weights unchanged")
             secs["normalize"] += t1 - t0
             secs["solve"] += t2 - t1
             if not torch.isfinite(delta).all():

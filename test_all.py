@@ -1016,8 +1016,8 @@ def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch)
     model, layers = tiny("mistral")
     ed = Editor(model, CharTok(), layers, lr=1e-1)
     calls = []
-    real = editor_module.whiten
-    monkeypatch.setattr(editor_module, "whiten", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = editor_module.zca
+    monkeypatch.setattr(editor_module, "zca", lambda *a, **k: calls.append(1) or real(*a, **k))
     W0 = weights(model)
     ed.warmup(REQS, apply=True, diagonal=True, batch_size=2)
     assert not calls and ed.step == 2 and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)

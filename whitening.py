@@ -22,9 +22,10 @@ def standardize(x, mean, var, floor=1e-12):
     return (x.to(torch.float64) - mean) / var.sqrt()
 
 
-def _eig(cov, floor, absolute=False):
+def eigen(cov, floor=1e-6, absolute=False):
     """One eigh: (eigenvalues floored at floor * lambda_max, or at floor itself when absolute,
-    eigenvectors, lambda_max / lambda_min)."""
+    eigenvectors, lambda_max / lambda_min before the floor). Layers that share a covariance (a
+    pooled normalizer) share this one decomposition."""
     tiny = torch.finfo(torch.float64).tiny
     lam, U = torch.linalg.eigh(cov.to(torch.float64))          # ascending eigenvalues
     lam_max = lam[-1].clamp_min(tiny)
@@ -34,15 +35,19 @@ def _eig(cov, floor, absolute=False):
 
 def inv_sqrt(cov, floor=1e-6):
     """Symmetric Sigma^{-1/2}. cov (d, d) -> (W (d, d), condition number before the floor)."""
-    lam, U, cond = _eig(cov, floor)
+    lam, U, cond = eigen(cov, floor)
     return (U * lam.rsqrt()) @ U.T, cond
 
 
+def zca(x, mean, lam, U):
+    """(x - mean) U diag(lam^{-1/2}) U^T from an eigen() decomposition; never forms the (d, d) matrix."""
+    return (((x.to(torch.float64) - mean) @ U) * lam.rsqrt()) @ U.T
+
+
 def whiten(x, mean, cov, floor=1e-6, absolute=False):
-    """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond).
-    Applied as ((x - mean) U) diag(lambda^{-1/2}) U^T, which never forms the (d, d) matrix."""
-    lam, U, cond = _eig(cov, floor, absolute)
-    return (((x.to(torch.float64) - mean) @ U) * lam.rsqrt()) @ U.T, cond
+    """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond)."""
+    lam, U, cond = eigen(cov, floor, absolute)
+    return zca(x, mean, lam, U), cond
 
 
 if __name__ == "__main__":
