@@ -21,6 +21,8 @@ reimplementation:
 
     tracker = RunningMeanStd(576, full=True, unbiased=False)    # the StableEdit normalizer of g
 """
+from dataclasses import replace
+
 import torch
 
 EPS32 = torch.finfo(torch.float32).eps                 # the official codes' eps: they run in float32
@@ -81,7 +83,7 @@ class RunningMeanStd:
 REPLICAS = {
     "ultraedit-official": dict(editor=dict(method="ultraedit", pooled=True, alpha=1.0, stats="official-unbiased",
                                            minibatch=10, eig_floor="absolute"),
-                               warmup_mode="none"),
+                               warmup=0),
     "stableedit-official": dict(editor=dict(method="stableedit", pooled=True, alpha=10.0, stats="official-biased",
                                             minibatch=10, eig_floor="absolute"),
                                 warmup_mode="paper"),
@@ -91,7 +93,6 @@ REPLICAS = {
 def verbatim(requests):
     """The official join, prompt + " " + target with the target as stored (tokenize keeps a target
     that already starts with a space as it is)."""
-    from dataclasses import replace
     return [replace(r, target=" " + r.target,
                     locality={k: [(p, " " + a) for p, a in v] for k, v in r.locality.items()}) for r in requests]
 

@@ -218,18 +218,17 @@ def resolve(args):
     method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
     layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(args.dataset)}",
                                           preset_layers(preset, args.dataset) if preset else None))
-    lr = pick("lr", args.lr, ("preset" if not preset or preset_lr(preset, args.n) == preset.get("lr") else
-                              f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {args.n} edits",
-                              preset_lr(preset, args.n) if preset else None))
+    horizon = bool(preset) and preset_lr(preset, args.n) != preset["lr"]
+    lr = pick("lr", args.lr, (f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {args.n} edits"
+                              if horizon else "preset", preset_lr(preset, args.n) if preset else None))
     if not layers or not lr:
         raise ModelError(f"'{args.model}' is not a preset: pass --layers and --lr")
     no_stats = method in ("no_ln", "ft")                # a warm-up feeds statistics these methods do not keep
     mode = pick("warmup_mode", args.warmup_mode, ("replicate", rep.get("warmup_mode")),
                 ("preset", "paper" if args.model in PAPER_MODELS else None), ("default", "stats"))
-    n_warm = pick("warmup", args.warmup, ("replicate: no warm-up", 0 if mode == "none" else None),
+    n_warm = pick("warmup", args.warmup, ("replicate", rep.get("warmup")),
                   ("default for methods without statistics", 0 if no_stats else None),
                   ("preset", preset_warmup(args.model, args.n)))
-    mode = "stats" if mode == "none" else mode
     wdata = pick("warmup_data", args.warmup_data,
                  ("in-domain (Algorithm 1)", IN_DOMAIN.get(args.dataset, args.dataset) if mode == "paper" else None),
                  ("default", "synthetic"))

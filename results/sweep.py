@@ -45,10 +45,11 @@ for verb in (False, True):
     print(f"| pre-edit ({name}{', verbatim targets' if verb else ''}) | {m['efficacy']:.1f} | "
           f"{m['generalization']:.1f} | {m['specificity']:.1f} | 100 | – |", flush=True)
 for given in map(json.loads, args):
-    rep = REPLICAS.get(given.get("replicate"), {"editor": {}, "warmup_mode": "stats"})
-    cfg = {"lr": preset["lr"], "alpha": preset["alpha"], "warmup": 0 if rep["warmup_mode"] == "none" else 2000,
-           "wdata": "zsre-calib" if rep["warmup_mode"] == "paper" else "synthetic",
-           "wmode": rep["warmup_mode"], "verbatim": "replicate" in given, **rep["editor"], **given}
+    rep = REPLICAS.get(given.get("replicate"), {"editor": {}})
+    wmode = given.get("wmode", rep.get("warmup_mode", "stats"))
+    cfg = {"lr": preset["lr"], "alpha": preset["alpha"], "warmup": rep.get("warmup", 2000),
+           "wdata": "zsre-calib" if wmode == "paper" else "synthetic", "wmode": wmode,
+           "verbatim": "replicate" in given, **rep["editor"], **given}
     with torch.no_grad():
         for n, W in W0.items():
             named[n].weight.copy_(W)
