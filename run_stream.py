@@ -9,13 +9,10 @@ trajectory.csv, update_geometry.png, trajectory.png (with --eval-every) and
 editor_state.pt, from which --resume continues a killed run bit-exactly.
 """
 import argparse
-import csv
-import io
 import json
 import math
 import os
 import random
-import re
 import signal
 import sys
 import time
@@ -29,6 +26,7 @@ from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from models import PAPER_MODELS, PRESETS, ModelError, load_model, preset_layers, preset_lr, preset_warmup, table6_row
 from official import REPLICAS, verbatim
+from trajectory import atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, write_csv, write_json
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
@@ -111,80 +109,6 @@ def parse_args(argv=None):
     if args.resume and not args.out:
         p.error("--resume needs --out DIR, the folder of the run to continue")
     return args
-
-
-def atomic_write(path, write):
-    """write(file) into path.tmp, then rename: readers see the old or the new file, never half of one."""
-    tmp = Path(f"{path}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
-def write_json(path, obj):
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
-
-
-def write_csv(path, rows):
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, cols)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
-
-
-def short(layer):
-    m = re.search(r"\.(\d+)\.", layer)
-    return f"L{m.group(1)}" if m else layer
-
-
-def layer_mean(row, prefix):
-    """Mean over the edited layers of a trajectory row's `prefix` columns (norm/, cos/, bias/, drift/),
-    as run_stream holds the row or as csv.DictReader reads it back (strings, '' where absent)."""
-    xs = [float(v) for k, v in row.items() if k.startswith(prefix) and v != ""]
-    xs = [x for x in xs if x == x]                      # NaN: the first step has no previous update
-    return sum(xs) / len(xs) if xs else float("nan")
-
-
-def geometry_curve(rows):
-    """(edit steps 1..T, layer mean of ||Delta_t||, of cos(Delta_t, Delta_t-1)) from trajectory rows."""
-    edit = [r for r in rows if r["kind"] == "edit"]
-    return list(range(1, len(edit) + 1)), [layer_mean(r, "norm/") for r in edit], [layer_mean(r, "cos/") for r in edit]
-
-
-def plot_geometry(path, curves, title=""):
-    """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs step.
-    curves: {label: (steps, norms, cosines)}."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for label, (steps, norms, coss) in curves.items():
-        ax1.plot(steps, norms, label=label)
-        ax2.plot(steps, coss, label=label)
-    ax1.set(xlabel="edit step", ylabel="||Δ_t||_F (mean over layers)", yscale="log", title="update norm")
-    ax2.set(xlabel="edit step", ylabel="cos(Δ_t, Δ_{t-1})", title="adjacent-update cosine")
-    ax2.axhline(0, color="grey", lw=0.5)
-    ax1.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
-
-
-def plot_trajectory(path, checkpoints, title=""):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    for key in [k for k in ("efficacy", "generalization", "specificity", "retain") if k in checkpoints[-1]]:
-        ax.plot([c["edits"] for c in checkpoints], [c[key] for c in checkpoints], marker="o", label=key)
-    ax.set(xlabel="edits so far", ylabel="%", ylim=(0, 100), title=title)
-    ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
 
 
 def plan(cfg, n_warm):

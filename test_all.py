@@ -1203,7 +1203,7 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
 
 
 def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
-    from run_stream import geometry_curve, write_csv
+    from trajectory import geometry_curve, write_csv
     nan = float("nan")
     rows = [{"kind": "warmup", "norm/L1": 9.0, "cos/L1": 0.5},
             {"kind": "edit", "norm/L1": 2.0, "norm/L2": 4.0, "cos/L1": nan, "cos/L2": nan},

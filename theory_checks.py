@@ -34,7 +34,8 @@ from editor import Editor, NonFiniteError
 from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from evaluate import edit_metrics
 from niw import NIW
-from run_stream import OneLineParser, atomic_write, fail, plot_geometry, write_json
+from run_stream import OneLineParser, fail
+from trajectory import atomic_write, plot_geometry, write_json
 
 matplotlib.use("Agg")                                     # files only, no display
 import matplotlib.pyplot as plt                           # noqa: E402
