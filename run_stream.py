@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+import cache
 from data import DataError, load
 from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
@@ -101,6 +102,8 @@ def parse_args(argv=None):
     a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
     a("--out", help="output folder (default runs/<timestamp>)")
     a("--save-model", help="save_pretrained the edited model to this folder")
+    a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
+                                              "evaluation instead of reading them from the cache (cache.py)")
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
     a("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
     args = p.parse_args(argv)
@@ -170,10 +173,12 @@ def resolve(args):
                    "placement": args.warmup_placement},
         "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "seed": args.seed,
         "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
-        "out": args.out, "save_model": args.save_model, "resume": args.resume, "origin": origin}
+        "out": args.out, "save_model": args.save_model, "resume": args.resume, "cache": not args.no_cache,
+        "origin": origin}
 
 
 def main(argv=None):
+    t_start = time.perf_counter()
     args = parse_args(argv)
     cfg = resolve(args)
     if args.print_config:
@@ -206,12 +211,34 @@ def main(argv=None):
     rng = random.Random(args.seed)
     sample = sorted(rng.sample(range(args.n), args.n if args.eval_n == "all" else min(args.eval_n, args.n)))
     steps = plan(cfg, len(warm))
+    # The pre-edit evaluation and a statistics-only warm-up at the start are pure functions of the
+    # unedited weights and their inputs (cache.py): read when a run already computed them.
+    hits = {"pre": "resumed" if state else "off", "warmup": "resumed" if state else "off"}
+    n_cached = sum(k == "warmup" for k, _, _ in steps) if wu["mode"] == "stats" and steps[0][0] == "warmup" else 0
+    if cfg["cache"] and state is None:
+        same = dict(weights=cache.weights_digest(model), code=cache.code_digest(), dtype=args.dtype,
+                    device=str(next(model.parameters()).device.type), tokenizer=[tok.name_or_path, len(tok)])
+        pre_key = cache.key(**same, requests=cache.requests_digest([requests[i] for i in sample]))
+        warm_key = cache.key(**same, requests=cache.requests_digest(warm), layers=cfg["layers"],
+                             method=cfg["method"], prior=cfg["prior"], pooled=cfg["pooled"], batch=args.batch,
+                             editor=cfg["editor"], max_length=ed.max_length)
     if state is None:
-        ref = locality_tokens(model, tok, [requests[i] for i in sample])
-        pre = edit_metrics(model, tok, [requests[i] for i in sample], reference=ref)
-        state = {"config": cfg, "done": 0, "rows": [], "checkpoints": [], "ref": ref,
-                 "pre": {k: v for k, v in pre.items() if k != "per_request"},
+        got = cache.read("pre", pre_key) if cfg["cache"] else None
+        hits["pre"] = "off" if not cfg["cache"] else "hit" if got else "miss"
+        if got is None:
+            ref = locality_tokens(model, tok, [requests[i] for i in sample])
+            pre = edit_metrics(model, tok, [requests[i] for i in sample], reference=ref)
+            got = {"ref": ref, "pre": {k: v for k, v in pre.items() if k != "per_request"}}
+            if cfg["cache"]:
+                cache.write("pre", pre_key, got)
+        state = {"config": cfg, "done": 0, "rows": [], "checkpoints": [], **got,
                  "glue_pre": glue_scores(model, tok, args.data_dir) if args.glue else None}
+        warm_got = cache.read("warmup", warm_key) if cfg["cache"] and n_cached else None
+        if n_cached and cfg["cache"]:
+            hits["warmup"] = "hit" if warm_got else "miss"
+        if warm_got is not None:
+            ed.load_stats_state(warm_got["stats"])
+            state["rows"], state["done"] = warm_got["rows"], n_cached
     else:
         ed.load_state_dict(state["editor"])
         with torch.no_grad():
@@ -233,7 +260,7 @@ def main(argv=None):
             m["glue"] = glue_scores(model, tok, args.data_dir)
         return m
 
-    if state["done"] == 0:
+    if not args.resume:
         save()                                         # resumable from the very first step
     interrupted = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))   # finish the step, save, leave
@@ -263,6 +290,8 @@ def main(argv=None):
             row.update({k: v for k, v in ck.items() if k not in ("edits", "glue")})
         state["rows"].append(row)
         state["done"] += 1
+        if hits["warmup"] == "miss" and state["done"] == n_cached:
+            cache.write("warmup", warm_key, {"stats": ed.stats_state(), "rows": state["rows"]})
         save()
         bar.update()
         bar.set_postfix(loss=f"{rep['loss']:.2f}", edits_per_s=f"{len(chunk) / wall:.1f}")
@@ -278,7 +307,8 @@ def main(argv=None):
     method_s = sum(r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s"))
     timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / args.n,
               "overhead_ratio": method_s / fb if fb else float("nan"),
-              "warmup_seconds": sum(r["wall_s"] for r in state["rows"] if r["kind"] == "warmup")}
+              "warmup_seconds": sum(r["wall_s"] for r in state["rows"] if r["kind"] == "warmup"),
+              "wall_seconds": time.perf_counter() - t_start, "cache": hits}
     # Adjacent updates are near-orthogonal (Thm 3.8), yet the total change |W_T - W_0| is what a long
     # stream spends of the model; the drift/ columns of trajectory.csv show how it grows with T.
     drift = {n: {"delta_fro": (m.weight.detach() - W0[n]).float().norm().item(),
@@ -298,7 +328,8 @@ def main(argv=None):
         tok.save_pretrained(tmp)
         os.replace(tmp, args.save_model)
     how = {"stats": "statistics only", "applied": "applied", "paper": "applied, diagonal (Algorithm 1)"}
-    warm_txt = f", warm-up {wu['n']} {wu['data']} ({how[wu['mode']]})" if wu["n"] else ", no warm-up"
+    warm_txt = f", warm-up {wu['n']} {wu['data']} ({how[wu['mode']]}{', read from the cache' * (hits['warmup'] == 'hit')})" \
+        if wu["n"] else ", no warm-up"
     rep_txt = f" replicating {cfg['replicate']}" if cfg["replicate"] else ""
     print(f"\n{cfg['method']}{rep_txt} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
           f"{warm_txt}; lr {cfg['lr']:g} ({cfg['origin']['lr']}), alpha {cfg['alpha']:g}")
@@ -314,6 +345,7 @@ def main(argv=None):
     rel = [d["delta_fro"] / d["weight_fro"] for d in drift.values()]
     print(f"{timing['seconds_per_edit']:.3f} s per edit; method overhead {timing['overhead_ratio']:.3f}x "
           f"of forward+backward; |W_T - W_0| / |W_0| {min(rel):.3f}-{max(rel):.3f} over the edited layers; "
+          f"{timing['wall_seconds']:.0f} s in all (cache: pre-edit {hits['pre']}, warm-up {hits['warmup']}); "
           f"outputs in {out}")
     return 0
 

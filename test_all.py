@@ -1156,7 +1156,7 @@ def test_cli_bad_data_and_model_give_one_line(tmp_path, tiny_dir):
                        "--n", 20, "--out", tmp_path / "o8"), "model.layers.9.mlp.down_proj")
     one_line_error(cli("--model", tiny_dir, "--layers", "model.layers.1.mlp", "--lr", "1e-3",
                        "--n", 20, "--out", tmp_path / "o9"), "not a linear layer")
-    assert not any(p.suffix == ".tmp" for p in tmp_path.rglob("*"))
+    assert not any(".tmp" in p.name for p in tmp_path.rglob("*"))
 
 
 def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
@@ -1174,6 +1174,33 @@ def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
     post = json.loads((out / "results.json").read_text())["post"]
     assert {"efficacy", "generalization", "specificity", "locality_neighborhood", "portability", "retain"} <= set(post)
     assert post["specificity"] == post["locality_neighborhood"]              # one probe: its metric is the mean
+
+
+def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_dir):
+    env = {**os.environ, "STABLEEDIT_CACHE": str(tmp_path / "cache")}
+    args = lambda out, *x: tiny_args(tiny_dir, tmp_path / out, "--warmup", 50, *x)  # noqa: E731
+
+    def run(out, *x):
+        r = cli(*args(out, *x), env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return json.loads((tmp_path / out / "results.json").read_text())
+
+    first, second, fresh = run("a"), run("b"), run("c", "--no-cache")
+    assert first["timing"]["cache"] == {"pre": "miss", "warmup": "miss"}
+    assert second["timing"]["cache"] == {"pre": "hit", "warmup": "hit"}
+    assert fresh["timing"]["cache"] == {"pre": "off", "warmup": "off"}
+    (w1, s1), (w2, s2), (w3, _) = (final_weights(tmp_path / o) for o in "abc")
+    assert all(torch.equal(w1[n], w2[n]) and torch.equal(w1[n], w3[n]) for n in TINY_LAYERS)
+    assert all(torch.equal(s1[n][1]["Psi"], s2[n][1]["Psi"]) for n in TINY_LAYERS)
+    assert first["post"] == second["post"] == fresh["post"] and first["pre"] == second["pre"]
+    # another prior changes the warm-up's statistics but not the pre-edit pass; the applied warm-up
+    # changes weights and is never cached
+    assert run("d", "--prior", 2)["timing"]["cache"] == {"pre": "hit", "warmup": "miss"}
+    assert run("f", "--warmup-mode", "applied")["timing"]["cache"] == {"pre": "hit", "warmup": "off"}
+    for f in (tmp_path / "cache" / "runs" / "warmup").glob("*.pt"):            # an unreadable entry is a miss
+        f.write_bytes(b"not a tensor file")
+    assert run("g")["timing"]["cache"]["warmup"] == "miss"
+    assert torch.equal(final_weights(tmp_path / "g")[0][TINY_LAYERS[0]], w1[TINY_LAYERS[0]])
 
 
 def final_weights(out):

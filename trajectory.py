@@ -15,7 +15,7 @@ from pathlib import Path
 
 def atomic_write(path, write):
     """write(file) into path.tmp, then rename: readers see the old or the new file, never half of one."""
-    tmp = Path(f"{path}.tmp")
+    tmp = Path(f"{path}.tmp{os.getpid()}")            # two processes writing one path never share a tmp
     with open(tmp, "wb") as f:
         write(f)
     os.replace(tmp, path)

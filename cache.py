@@ -1,0 +1,88 @@
+"""Content-addressed caches for the pure parts of a run: a statistics-only warm-up and the
+pre-edit evaluation (Algorithm 1's warm-up phase; §5's protocol measures before and after).
+
+A statistics-only warm-up never touches the weights, so its statistics are a pure function of
+the model's weights, the edited layers, the method and its statistics settings, the warm-up
+requests, the batch size, the dtype and device, and the code that computes them; the pre-edit
+metrics likewise of the weights, the evaluated requests and the metric code. Each entry is keyed
+by a hash of exactly those, so any difference -- one weight bit, one request, one character of
+niw.py -- is a miss and is recomputed; a hit is bit-identical to recomputing, because the same
+float64 tensors come back. Entries are written atomically with torch.save and read with
+weights_only=True (tensors and plain values, never arbitrary objects); an unreadable entry is a
+miss. They live in $STABLEEDIT_CACHE/runs (default ~/.cache/stableedit/runs).
+"""
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from trajectory import atomic_write
+
+HERE = Path(__file__).resolve().parent
+# the modules whose code decides what a warm-up or an evaluation computes
+CODE = ("data.py", "editor.py", "evaluate.py", "niw.py", "official.py", "ridge.py", "whitening.py")
+
+
+def root():
+    return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit")) / "runs"
+
+
+def weights_digest(model):
+    """blake2b of every parameter and buffer: names, dtypes, shapes and bytes."""
+    h = hashlib.blake2b(digest_size=20)
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).cpu().numpy())     # bytes, whatever the dtype (bf16 has no numpy type)
+    return h.hexdigest()
+
+
+def code_digest():
+    h = hashlib.blake2b(digest_size=20)
+    for f in CODE:
+        h.update((HERE / f).read_bytes())
+    return h.hexdigest()
+
+
+def requests_digest(requests):
+    return hashlib.blake2b(json.dumps([dataclasses.asdict(r) for r in requests]).encode(),
+                           digest_size=20).hexdigest()
+
+
+def key(**parts):
+    """One hex key for a dict of plain values (strings, numbers, lists, None)."""
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=20).hexdigest()
+
+
+def read(kind, k):
+    """The entry stored under (kind, k), or None: absent or unreadable (then it is recomputed)."""
+    path = root() / kind / f"{k}.pt"
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:
+        return None
+
+
+def write(kind, k, obj):
+    path = root() / kind / f"{k}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    os.environ["STABLEEDIT_CACHE"] = tempfile.mkdtemp()
+    lin = torch.nn.Linear(4, 3)
+    d0 = weights_digest(lin)
+    with torch.no_grad():
+        lin.weight[0, 0] = torch.nextafter(lin.weight[0, 0], torch.tensor(1.0))   # one ulp
+    print(f"one ulp of one weight changes the digest: {weights_digest(lin) != d0}")
+    k = key(weights=d0, layers=["fc"], code=code_digest())
+    write("demo", k, {"m": torch.arange(3, dtype=torch.float64), "n": 3})
+    print(f"read back: {read('demo', k)}; another key: {read('demo', key(weights=d0))}")
