@@ -30,10 +30,13 @@ def root():
     return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit")) / "runs"
 
 
-def weights_digest(model):
-    """blake2b of every parameter and buffer: names, dtypes, shapes and bytes."""
+def weights_digest(model, exclude=()):
+    """blake2b of every parameter and buffer (but the state_dict names in exclude): names, dtypes,
+    shapes and bytes."""
     h = hashlib.blake2b(digest_size=20)
     for name, t in sorted(model.state_dict().items()):
+        if name in exclude:
+            continue
         t = t.detach().contiguous().reshape(-1)
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).cpu().numpy())     # bytes, whatever the dtype (bf16 has no numpy type)

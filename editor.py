@@ -17,6 +17,7 @@ Per step, for a batch of edit requests:
     ed = Editor(model, tok, preset_layers(PRESETS["smollm2-135m"], "zsre"), lr=..., alpha=10.0)
     ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
     report = ed.edit(requests)                   # one step, returns norms/cosines/timings
+    apply_patch(model, "edit.safetensors")       # W_T - W_0 of a run's --save-patch (patch.py)
 """
 import time
 
@@ -29,6 +30,7 @@ from evaluate import answer_logits, masked
 from models import ModelError, load_model, preset_layers
 from niw import NIW
 from official import RunningMeanStd
+from patch import apply_patch  # noqa: F401  (editor.apply_patch: what a stream changed, re-applied or reverted)
 from ridge import ridge_solve, targets
 from whitening import eigen, standardize, zca
 

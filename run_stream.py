@@ -27,6 +27,7 @@ from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from models import PAPER_MODELS, PRESETS, ModelError, load_model, preset_layers, preset_lr, preset_warmup, table6_row
 from official import REPLICAS, verbatim
+from patch import apply_patch, save_patch
 from trajectory import atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, write_csv, write_json
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
@@ -102,6 +103,9 @@ def parse_args(argv=None):
     a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
     a("--out", help="output folder (default runs/<timestamp>)")
     a("--save-model", help="save_pretrained the edited model to this folder")
+    a("--save-patch", help="write W_T - W_0 of the edited layers to this safetensors file (patch.py)")
+    a("--apply-patch", help="apply a --save-patch file to --model and write the result to --save-model; "
+                            "no stream runs")
     a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
                                               "evaluation instead of reading them from the cache (cache.py)")
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
@@ -111,6 +115,8 @@ def parse_args(argv=None):
         p.error("--warmup and --eval-every must be >= 0")
     if args.resume and not args.out:
         p.error("--resume needs --out DIR, the folder of the run to continue")
+    if args.apply_patch and not args.save_model:
+        p.error("--apply-patch needs --save-model DIR, where the patched model is written")
     return args
 
 
@@ -173,13 +179,27 @@ def resolve(args):
                    "placement": args.warmup_placement},
         "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "seed": args.seed,
         "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
-        "out": args.out, "save_model": args.save_model, "resume": args.resume, "cache": not args.no_cache,
+        "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume, "cache": not args.no_cache,
         "origin": origin}
+
+
+def save_model(model, tok, path):
+    tmp = Path(f"{path}.tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    os.replace(tmp, path)
 
 
 def main(argv=None):
     t_start = time.perf_counter()
     args = parse_args(argv)
+    if args.apply_patch:
+        model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
+        meta = apply_patch(model, args.apply_patch)
+        save_model(model, tok, args.save_model)
+        print(f"applied {args.apply_patch} ({meta.get('method')}, {meta.get('edits')} edits of "
+              f"{meta.get('dataset')}, {len(meta['layers'])} layers) to {args.model}; saved in {args.save_model}")
+        return 0
     cfg = resolve(args)
     if args.print_config:
         print(json.dumps(cfg, indent=2))
@@ -323,10 +343,10 @@ def main(argv=None):
     if state["checkpoints"]:
         plot_trajectory(out / "trajectory.png", state["checkpoints"], f"{cfg['method']} on {args.model}")
     if args.save_model:
-        tmp = Path(args.save_model + ".tmp")
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        os.replace(tmp, args.save_model)
+        save_model(model, tok, args.save_model)
+    if args.save_patch:
+        save_patch(args.save_patch, model, W0, {"model": args.model, "source": cfg["source"], "method": cfg["method"],
+                                                "lr": ed.lr, "edits": args.n, "dataset": args.dataset})
     how = {"stats": "statistics only", "applied": "applied", "paper": "applied, diagonal (Algorithm 1)"}
     warm_txt = f", warm-up {wu['n']} {wu['data']} ({how[wu['mode']]}{', read from the cache' * (hits['warmup'] == 'hit')})" \
         if wu["n"] else ", no warm-up"

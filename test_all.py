@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
+from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
 from data import BENCHMARKS, RELATIONS, FACTS, DataError, Request, data_dir, load, synthetic, tokenize
 from editor import Editor, NonFiniteError
@@ -1201,6 +1201,41 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
         f.write_bytes(b"not a tensor file")
     assert run("g")["timing"]["cache"]["warmup"] == "miss"
     assert torch.equal(final_weights(tmp_path / "g")[0][TINY_LAYERS[0]], w1[TINY_LAYERS[0]])
+
+
+def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
+    from editor import apply_patch
+    patch = tmp_path / "edit.safetensors"
+    r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--warmup", 20, "--n", 40, "--save-patch", patch))
+    assert r.returncode == 0, r.stderr[-2000:]
+    edited = final_weights(tmp_path / "run")[0]
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    named = dict(model.named_modules())
+    W0 = {n: named[n].weight.detach().clone() for n in TINY_LAYERS}
+    meta = apply_patch(model, patch)
+    assert meta["layers"] == TINY_LAYERS and meta["edits"] == 40 and meta["method"] == "stableedit"
+    for n in TINY_LAYERS:
+        assert not torch.equal(edited[n], W0[n])
+        assert rel(named[n].weight.detach(), edited[n]) < 1e-6
+    apply_patch(model, patch, revert=True)
+    assert all(rel(named[n].weight.detach(), W0[n]) < 1e-6 for n in TINY_LAYERS)
+    assert patch.stat().st_size < 0.5 * (Path(tiny_dir) / "model.safetensors").stat().st_size
+    # from the command line: the patched model saved, reloaded, equal to the edited weights
+    r = cli("--model", tiny_dir, "--apply-patch", patch, "--save-model", tmp_path / "patched")
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = dict(AutoModelForCausalLM.from_pretrained(tmp_path / "patched").named_modules())
+    assert all(rel(again[n].weight.detach(), edited[n]) < 1e-6 for n in TINY_LAYERS)
+    # another model (other random weights, same shapes) and an unreadable file: one line, exit 2
+    other = tmp_path / "other"
+    torch.manual_seed(1)
+    AutoModelForCausalLM.from_config(model.config).save_pretrained(other)
+    AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(other)
+    one_line_error(cli("--model", other, "--apply-patch", patch, "--save-model", tmp_path / "o1"), "another model")
+    (tmp_path / "bad.safetensors").write_bytes(b"{}")
+    one_line_error(cli("--model", tiny_dir, "--apply-patch", tmp_path / "bad.safetensors", "--save-model",
+                       tmp_path / "o2"), "bad.safetensors")
+    one_line_error(cli("--model", tiny_dir, "--apply-patch", patch), "--save-model")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
 def final_weights(out):

@@ -1,0 +1,105 @@
+"""The edit as a patch: W_T - W_0 of each edited layer, saved, re-applied or reverted.
+
+A lifelong edit changes only the edited matrices (Algorithm 1: W <- W + Delta^T, layer by layer),
+so what a stream did to a model is the sum of its updates per layer, sum_t Delta_t^T = W_T - W_0:
+megabytes where the whole model is gigabytes. A patch is a safetensors file of those differences,
+in the weight dtype, with metadata (model, layers, shapes, method, lr, edits) and a fingerprint of
+every *other* parameter -- the ones an edit never changes -- so a patch is refused by a model it
+was not made for, and the same fingerprint serves the edited and the unedited model alike.
+
+    save_patch("edit.safetensors", model, W0, {"method": "stableedit", "lr": 2.5e-4, "edits": 1000})
+    apply_patch(model, "edit.safetensors")                  # W_0 -> W_T
+    apply_patch(model, "edit.safetensors", revert=True)     # W_T -> W_0
+"""
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from cache import weights_digest
+from data import DataError
+from models import ModelError
+
+FORMAT = "stableedit-patch/1"
+
+
+def fingerprint(model, layers):
+    """Digest of every parameter and buffer except the edited layers' weights."""
+    skip = {f"{n}.weight" for n in layers}
+    return weights_digest(model, exclude=skip)
+
+
+def save_patch(path, model, W0, meta):
+    """W - W0 for each layer in W0 ({layer name: unedited weight}), written atomically."""
+    named = dict(model.named_modules())
+    diff = {n: (named[n].weight.detach().float() - W.float()).to(W.dtype).cpu().contiguous()
+            for n, W in W0.items()}
+    info = {"format": FORMAT, "layers": json.dumps(list(W0)), "fingerprint": fingerprint(model, W0),
+            "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),
+            **{k: json.dumps(v) for k, v in meta.items()}}
+    tmp = Path(f"{path}.tmp")
+    save_file(diff, tmp, metadata=info)
+    tmp.replace(path)
+    return diff
+
+
+def read_patch(path):
+    """(differences {layer: tensor}, metadata with its JSON values decoded); one-line DataError if unreadable."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = f.metadata() or {}
+        diff = load_file(str(path))
+    except (OSError, SafetensorError) as e:
+        raise DataError(f"{path}: not a readable patch ({e})") from None
+    if raw.get("format") != FORMAT:
+        raise DataError(f"{path}: not a stableedit patch (format {raw.get('format')!r})")
+    return diff, {k: v if k in ("format", "fingerprint") else json.loads(v) for k, v in raw.items()}
+
+
+@torch.no_grad()
+def apply_patch(model, path, revert=False):
+    """W <- W + (W_T - W_0), or W - (W_T - W_0) with revert=True, in place; returns the metadata.
+    Refuses, before touching a weight, a model without the patch's layers, with other shapes, or
+    whose other parameters differ from the model the patch was made on."""
+    diff, meta = read_patch(path)
+    named = dict(model.named_modules())
+    for n in meta["layers"]:
+        if n not in named or not hasattr(named[n], "weight"):
+            raise ModelError(f"{path}: patch edits layer {n!r}, which this model does not have")
+        if list(named[n].weight.shape) != meta["shapes"][n]:
+            raise ModelError(f"{path}: patch for {n} has shape {meta['shapes'][n]}, this model's is "
+                             f"{list(named[n].weight.shape)}")
+    if fingerprint(model, meta["layers"]) != meta["fingerprint"]:
+        raise ModelError(f"{path}: patch was made for another model ({meta.get('model', '?')}): the "
+                         "parameters it does not edit differ")
+    sign = -1.0 if revert else 1.0
+    for n in meta["layers"]:
+        W = named[n].weight
+        # in float32, then one rounding to the weight dtype: a bf16 model is rounded once, not twice
+        W.copy_((W.float() + sign * diff[n].to(W.device).float()).to(W.dtype))
+    return meta
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+    W0 = {"2": model[2].weight.detach().clone()}
+    with torch.no_grad():
+        model[2].weight.add_(0.01 * torch.randn(8, 16))       # "the edit"
+    WT = model[2].weight.detach().clone()
+    path = Path(tempfile.mkdtemp()) / "edit.safetensors"
+    save_patch(path, model, W0, {"model": "demo", "method": "stableedit", "edits": 1})
+    apply_patch(model, path, revert=True)
+    back = (model[2].weight - W0["2"]).norm() / W0["2"].norm()
+    apply_patch(model, path)
+    again = (model[2].weight - WT).norm() / WT.norm()
+    print(f"revert: |W - W_0|/|W_0| = {back:.1e}; re-apply: |W - W_T|/|W_T| = {again:.1e}; "
+          f"{path.stat().st_size} bytes")
+    try:
+        apply_patch(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8)), path)
+    except ModelError as e:
+        print(f"another model is refused: {e}")
