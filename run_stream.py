@@ -25,6 +25,7 @@ import cache
 from data import DataError, load
 from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
+from generation import generation_metrics
 from models import PAPER_MODELS, PRESETS, ModelError, load_model, preset_layers, preset_lr, preset_warmup, table6_row
 from official import REPLICAS, verbatim
 from patch import apply_patch, save_patch
@@ -37,7 +38,7 @@ WARMUP_MODES = ("stats", "applied", "paper")
 IN_DOMAIN = {"zsre": "zsre-calib"}           # the evaluation split's training-side records
 # what must match for --resume to continue the same stream
 STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
-               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets")
+               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -97,6 +98,8 @@ def parse_args(argv=None):
     a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
     a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
     a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
+    a("--generate", action="store_true", help="also exact match of greedy answers and fluency of free "
+                                              "generations, before and after (generation.py)")
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="model weight dtype")
     a("--device-map", choices=("auto",), help="spread a large model over devices with accelerate")
@@ -177,7 +180,8 @@ def resolve(args):
         "verbatim_targets": args.replicate is not None,
         "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": args.n if wdata == args.dataset else 0,
                    "placement": args.warmup_placement},
-        "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "seed": args.seed,
+        "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "generate": args.generate,
+        "seed": args.seed,
         "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
         "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume, "cache": not args.no_cache,
         "origin": origin}
@@ -231,6 +235,9 @@ def main(argv=None):
     rng = random.Random(args.seed)
     sample = sorted(rng.sample(range(args.n), args.n if args.eval_n == "all" else min(args.eval_n, args.n)))
     steps = plan(cfg, len(warm))
+    # fluency reads free generations from prompts the edits are not about: the evaluated requests'
+    # locality prompts, each once
+    free = list(dict.fromkeys(p for i in sample for ps in requests[i].locality.values() for p, _ in ps))[:64]
     # The pre-edit evaluation and a statistics-only warm-up at the start are pure functions of the
     # unedited weights and their inputs (cache.py): read when a run already computed them.
     hits = {"pre": "resumed" if state else "off", "warmup": "resumed" if state else "off"}
@@ -238,7 +245,8 @@ def main(argv=None):
     if cfg["cache"] and state is None:
         same = dict(weights=cache.weights_digest(model), code=cache.code_digest(), dtype=args.dtype,
                     device=str(next(model.parameters()).device.type), tokenizer=[tok.name_or_path, len(tok)])
-        pre_key = cache.key(**same, requests=cache.requests_digest([requests[i] for i in sample]))
+        pre_key = cache.key(**same, requests=cache.requests_digest([requests[i] for i in sample]),
+                            generate=args.generate)
         warm_key = cache.key(**same, requests=cache.requests_digest(warm), layers=cfg["layers"],
                              method=cfg["method"], prior=cfg["prior"], pooled=cfg["pooled"], batch=args.batch,
                              editor=cfg["editor"], max_length=ed.max_length)
@@ -249,6 +257,8 @@ def main(argv=None):
             ref = locality_tokens(model, tok, [requests[i] for i in sample])
             pre = edit_metrics(model, tok, [requests[i] for i in sample], reference=ref)
             got = {"ref": ref, "pre": {k: v for k, v in pre.items() if k != "per_request"}}
+            if args.generate:
+                got["pre"].update(generation_metrics(model, tok, [requests[i] for i in sample], free))
             if cfg["cache"]:
                 cache.write("pre", pre_key, got)
         state = {"config": cfg, "done": 0, "rows": [], "checkpoints": [], **got,
@@ -322,6 +332,8 @@ def main(argv=None):
             return 130
     bar.close()
     post = state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else evaluate(args.n)
+    if args.generate:
+        post = {**post, **generation_metrics(model, tok, [requests[i] for i in sample], free)}
     edit_rows = [r for r in state["rows"] if r["kind"] == "edit"]
     fb = sum(r["forward_backward_s"] for r in edit_rows)
     method_s = sum(r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s"))

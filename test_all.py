@@ -1238,6 +1238,42 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
+def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
+    from generation import exact_match, ngram_entropy
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
+
+    def by_hand(prompt, k):                       # unbatched, unpadded, no KV cache: argmax, append, repeat
+        ids = tok(prompt)["input_ids"]
+        n = len(ids)
+        with torch.no_grad():
+            for _ in range(k):
+                ids = ids + [model(torch.tensor([ids])).logits[0, -1].argmax().item()]
+        return ids[n:]
+
+    prompts = ["The capital of Zorb is", "Ada plays the", "Mount Kel lies in the far south of", "Xi is"]
+    greedy2 = [tok.decode(by_hand(p, 2)).strip() for p in prompts]
+    # two targets are the model's own greedy answer, two are changed in their last word
+    pairs = [(p, g if i % 2 == 0 else g.rsplit(" ", 1)[0] + " zebra") for i, (p, g) in enumerate(zip(prompts, greedy2))]
+    expected = []
+    for p, a in pairs:
+        lab = tokenize(tok, [p], [a])["labels"][0]
+        gold = lab[lab != -100].tolist()
+        expected.append(100.0 * (by_hand(p, len(gold)) == gold))
+    assert expected[0] == expected[2] == 100.0 and expected[1] == expected[3] == 0.0
+    assert exact_match(model, tok, pairs, batch_size=3) == expected        # batches of mixed lengths
+    assert ngram_entropy("a b a b a b a b") < ngram_entropy("a b c d e f g h")
+
+
+def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
+    r = cli(*tiny_args(tiny_dir, tmp_path / "g", "--warmup", 0, "--n", 20, "--generate"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "g" / "results.json").read_text())
+    for part in ("pre", "post"):
+        assert {"efficacy_em", "generalization_em", "fluency"} <= set(res[part])
+        assert 0 <= res[part]["efficacy_em"] <= 100 and res[part]["fluency"] > 0
+    assert "efficacy_em" in r.stdout and "fluency" in r.stdout
+
+
 def final_weights(out):
     st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
     return st["weights"], st["editor"]["stats"]
