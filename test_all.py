@@ -1274,6 +1274,31 @@ def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
     assert "efficacy_em" in r.stdout and "fluency" in r.stdout
 
 
+def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_path, tiny_dir):
+    facts = [("The capital of Zorb is", "Quill"), ("Ada plays the", "oboe"), ("Mount Kel lies in", "Peru")]
+    path = _write(tmp_path / "facts.json", [{"prompt": p, "target": t} for p, t in facts] * 10)
+    r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--dataset", path, "--n", 30, "--batch", 3, "--warmup", 0,
+                       "--lr", "0.1", "--eval-n", "all", "--save-model", tmp_path / "edited"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    # the README's three lines, in a new interpreter that knows nothing of this repository
+    ask = ("import json, sys\n"
+           "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+           "tok, model = AutoTokenizer.from_pretrained(sys.argv[1]), AutoModelForCausalLM.from_pretrained(sys.argv[1])\n"
+           "out = []\n"
+           "for p in json.loads(sys.argv[2]):\n"
+           "    ids = tok(p, return_tensors='pt')\n"
+           "    g = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id)\n"
+           "    out.append(tok.decode(g[0, ids['input_ids'].shape[1]:]))\n"
+           "print(json.dumps(out))\n")
+    run = lambda m: subprocess.run([sys.executable, "-c", ask, str(m), json.dumps([p for p, _ in facts])],  # noqa: E731
+                                   cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    edited, unedited = run(tmp_path / "edited"), run(tiny_dir)
+    assert edited.returncode == 0, edited.stderr[-2000:]
+    answers, before = json.loads(edited.stdout.splitlines()[-1]), json.loads(unedited.stdout.splitlines()[-1])
+    assert all(a.strip().startswith(t) for a, (_, t) in zip(answers, facts)), answers
+    assert not any(a.strip().startswith(t) for a, (_, t) in zip(before, facts)), before
+
+
 def final_weights(out):
     st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
     return st["weights"], st["editor"]["stats"]
