@@ -13,6 +13,8 @@ Per step, for a batch of edit requests:
   4. targets and ridge update (ridge.py): V = -lr ||k_hat||^2 g_hat,
      Delta = (K^T K + alpha I)^{-1} K^T V on raw keys, W <- W + Delta^T.
   ft (Table 1's FT row): no statistics, no ridge, W <- W - lr dL/dW on the same layers.
+With step_size=r instead of an lr, the first applied step sets lr so that the mean relative update
+|Delta|_F / |W|_F over the edited layers is r, and the lr stays fixed from there on.
 
     ed = Editor(model, tok, preset_layers(PRESETS["smollm2-135m"], "zsre"), lr=..., alpha=10.0)
     ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
@@ -46,16 +48,22 @@ class Editor:
     """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
 
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
-                 pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative"):
+                 pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative", step_size=None):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if stats not in STATS or eig_floor not in ("relative", "absolute"):
             raise ValueError(f"stats must be one of {', '.join(STATS)} and eig_floor relative or absolute")
-        if not lr > 0 or not alpha > 0 or (minibatch is not None and minibatch < 1):
-            raise ValueError(f"lr, alpha and minibatch must be positive (got lr={lr}, alpha={alpha}, "
-                             f"minibatch={minibatch})")
+        if step_size is not None:
+            lr = 1.0 if lr is None else lr                 # a placeholder: the first applied step sets it
+        if not lr > 0 or not alpha > 0 or (minibatch is not None and minibatch < 1) or \
+                (step_size is not None and not step_size > 0):
+            raise ValueError(f"lr, alpha, minibatch and step_size must be positive (got lr={lr}, alpha={alpha}, "
+                             f"minibatch={minibatch}, step_size={step_size})")
         self.model, self.tok, self.method = model, tokenizer, method
         self.lr, self.alpha, self.max_length = float(lr), float(alpha), max_length
+        # step_size r: the first applied step picks the lr that makes mean_l |Delta_l|_F / |W_l|_F = r,
+        # a number that does not depend on the scale of the model's layer outputs, and keeps it
+        self.step_size = step_size
         # stats/minibatch/eig_floor other than the defaults replicate the official codes (official.py)
         self.stats_kind, self.minibatch, self.eig_floor = stats, minibatch, eig_floor
         named = dict(model.named_modules())
@@ -202,6 +210,15 @@ class Editor:
             return report
         try:
             deltas = self._deltas(cap, report, diagonal)
+            if self.step_size is not None and self.step == 0:
+                # Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V): rescale the
+                # lr and recompute, as if the stream had run at that lr from the start
+                rel = sum(d.norm().item() / self.modules[n].weight.float().norm().item()
+                          for n, d in deltas.items()) / len(deltas)
+                if not rel > 0:
+                    raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
+                self.lr *= self.step_size / rel
+                deltas = self._deltas(cap, report, diagonal)
         except NonFiniteError:
             self.load_stats_state(before)
             raise
@@ -292,7 +309,7 @@ class Editor:
             raise ValueError(f"editor state is for method {sd['method']} on {len(sd['layers'])} layers "
                              f"{sd['layers'][:1]}...; this editor is {self.method} on {list(self.modules)[:1]}...")
         self.load_stats_state(sd["stats"])
-        self.step, self.prev_delta = sd["step"], dict(sd["prev_delta"])
+        self.step, self.prev_delta, self.lr = sd["step"], dict(sd["prev_delta"]), sd["lr"]
 
 
 if __name__ == "__main__":

@@ -87,6 +87,59 @@ def preset_lr(preset, n):
     return preset["lr"] * min(1.0, preset.get("lr_edits", n) / n)
 
 
+# What a model without a preset edits (issue 19): settings that do not depend on the model.
+# STEP_SIZE is the mean |Delta|_F / |W|_F over the edited layers of the first edit step of the
+# calibrated SmolLM2 preset (lr 2.5e-4, zsre-calib, 100 per step, results/calibration.md); like the
+# preset's lr it holds for STEP_SIZE_EDITS edits and is scaled down as 1/n beyond.
+STEP_SIZE, STEP_SIZE_EDITS = 0.063, 1500
+
+
+def default_step_size(n):
+    return STEP_SIZE * min(1.0, STEP_SIZE_EDITS / n)
+
+
+def default_layers(model):
+    """The MLP output matrices of the upper-middle third of the blocks: blocks L//2 .. L//2 + L//3 - 1
+    of the L in the model's longest ModuleList, and in each the linear layer that maps the widest
+    input back to the residual width (d_out = hidden size, largest d_in: the MLP's down projection,
+    not attention's output). Found by type and shape, never by name; the presets' layers sit there
+    or just below (SmolLM2 18-25 of 30, Gemma 6-11 of 18, Table 6's 7-8B rows 8-31 of 28-32)."""
+    from transformers.pytorch_utils import Conv1D
+    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList)]
+    if not lists:
+        raise ModelError("no stack of blocks (torch.nn.ModuleList) in this model: pass --layers")
+    name, blocks = max(lists, key=lambda nm: len(nm[1]))
+    d = model.get_input_embeddings().embedding_dim
+    L = len(blocks)
+    out = []
+    for i in range(L // 2, L // 2 + max(1, L // 3)):
+        cands = []
+        for n, m in blocks[i].named_modules():
+            if isinstance(m, (torch.nn.Linear, Conv1D)):
+                d_out, d_in = m.weight.shape if isinstance(m, torch.nn.Linear) else m.weight.shape[::-1]
+                if d_out == d and d_in > d:
+                    cands.append((d_in, f"{name}.{i}.{n}"))
+        if not cands:
+            raise ModelError(f"block {name}.{i} has no linear layer from a wider input to width {d}: pass --layers")
+        out.append(max(cands)[1])
+    return out
+
+
+def model_skeleton(source):
+    """The model of a hub id or local path built on the meta device from its config: module names,
+    types and shapes, no weights read or memory used."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    offline = not Path(source).exists() and not hub_reachable()
+    try:
+        cfg = AutoConfig.from_pretrained(source, local_files_only=offline)
+    except (OSError, ValueError):
+        raise ModelError(f"cannot read the config of '{source}': "
+                         f"{'the hub is unreachable and it is not cached' if offline else 'not found'}; "
+                         "pass --model /path/to/local/copy") from None
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(cfg)
+
+
 def preset_warmup(name, n):
     """Default warm-up size: the paper's 2K, or 20K for an ultra-scale stream of a paper model."""
     return 20_000 if name in PAPER_MODELS and n >= ULTRA_SCALE else 2_000

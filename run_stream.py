@@ -26,7 +26,8 @@ from data import DataError, load
 from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from generation import generation_metrics
-from models import PAPER_MODELS, PRESETS, ModelError, load_model, preset_layers, preset_lr, preset_warmup, table6_row
+from models import (PAPER_MODELS, PRESETS, ModelError, default_layers, default_step_size, load_model, model_skeleton,
+                    preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS, verbatim
 from patch import apply_patch, save_patch
 from trajectory import atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, write_csv, write_json
@@ -38,7 +39,7 @@ WARMUP_MODES = ("stats", "applied", "paper")
 IN_DOMAIN = {"zsre": "zsre-calib"}           # the evaluation split's training-side records
 # what must match for --resume to continue the same stream
 STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
-               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate")
+               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate", "step_size")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -82,6 +83,9 @@ def parse_args(argv=None):
     a("--replicate", choices=REPLICAS, help="every setting and algorithmic choice of an official code (official.py)")
     a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset, "
                                          "scaled down as 1/n beyond the preset's calibrated stream length)")
+    a("--step-size", type=positive(float), help="instead of --lr: the first step sets the lr so that the mean "
+                                                 "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
+                                                 "(default for a model without a preset: models.STEP_SIZE)")
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
     a("--layers", nargs="+", help="module names to edit (default: the preset's Table 6 row for --dataset)")
     a("--prior", type=positive(float), help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
@@ -118,6 +122,8 @@ def parse_args(argv=None):
         p.error("--warmup and --eval-every must be >= 0")
     if args.resume and not args.out:
         p.error("--resume needs --out DIR, the folder of the run to continue")
+    if args.lr is not None and args.step_size is not None:
+        p.error("--lr and --step-size both set the step size: pass one")
     if args.apply_patch and not args.save_model:
         p.error("--apply-patch needs --save-model DIR, where the patched model is written")
     return args
@@ -154,11 +160,17 @@ def resolve(args):
     method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
     layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(args.dataset)}",
                                           preset_layers(preset, args.dataset) if preset else None))
+    if layers is None:                                 # read from the config; no weights are loaded
+        layers = default_layers(model_skeleton(args.model))
+        origin["layers"] = "default for a model without a preset: MLP outputs of the upper-middle third"
     horizon = bool(preset) and preset_lr(preset, args.n) != preset["lr"]
-    lr = pick("lr", args.lr, (f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {args.n} edits"
-                              if horizon else "preset", preset_lr(preset, args.n) if preset else None))
-    if not layers or not lr:
-        raise ModelError(f"'{args.model}' is not a preset: pass --layers and --lr")
+    lr = None if args.step_size else pick("lr", args.lr, (
+        f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {args.n} edits" if horizon else "preset",
+        preset_lr(preset, args.n) if preset else None))
+    step_size = pick("step_size", args.step_size, ("default for a model without a preset: models.STEP_SIZE, "
+                                                   "horizon rule", default_step_size(args.n) if lr is None else None))
+    if lr is None:
+        origin["lr"] = "set at the first step by the step size"
     no_stats = method in ("no_ln", "ft")                # a warm-up feeds statistics these methods do not keep
     mode = pick("warmup_mode", args.warmup_mode, ("replicate", rep.get("warmup_mode")),
                 ("preset", "paper" if args.model in PAPER_MODELS else None), ("default", "stats"))
@@ -171,7 +183,7 @@ def resolve(args):
     return {
         "model": args.model, "source": preset.get("source", args.model), "dataset": args.dataset,
         "data_dir": args.data_dir, "n": args.n, "batch": args.batch, "method": method,
-        "replicate": args.replicate, "layers": layers, "lr": lr, "alpha": pick("alpha", args.alpha,
+        "replicate": args.replicate, "layers": layers, "lr": lr, "step_size": step_size, "alpha": pick("alpha", args.alpha,
         ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
         "prior": pick("prior", args.prior, ("default", 1.0)),
         "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
@@ -229,7 +241,7 @@ def main(argv=None):
         requests, warm = verbatim(requests), verbatim(warm)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     ed = Editor(model, tok, cfg["layers"], cfg["method"], cfg["lr"], cfg["alpha"], cfg["prior"], cfg["pooled"],
-                **cfg["editor"])
+                step_size=cfg["step_size"], **cfg["editor"])
     W0 = {n: m.weight.detach().clone() for n, m in ed.modules.items()}          # the unedited weights
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
@@ -345,7 +357,7 @@ def main(argv=None):
     # stream spends of the model; the drift/ columns of trajectory.csv show how it grows with T.
     drift = {n: {"delta_fro": (m.weight.detach() - W0[n]).float().norm().item(),
                  "weight_fro": W0[n].float().norm().item()} for n, m in ed.modules.items()}
-    results = {"config": cfg, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
+    results = {"config": cfg, "lr": ed.lr, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
                "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing,
                "weight_drift": drift}
     write_json(out / "results.json", results)
@@ -363,8 +375,9 @@ def main(argv=None):
     warm_txt = f", warm-up {wu['n']} {wu['data']} ({how[wu['mode']]}{', read from the cache' * (hits['warmup'] == 'hit')})" \
         if wu["n"] else ", no warm-up"
     rep_txt = f" replicating {cfg['replicate']}" if cfg["replicate"] else ""
+    step_txt = f" {cfg['step_size']:g}" if cfg["step_size"] else ""
     print(f"\n{cfg['method']}{rep_txt} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
-          f"{warm_txt}; lr {cfg['lr']:g} ({cfg['origin']['lr']}), alpha {cfg['alpha']:g}")
+          f"{warm_txt}; lr {ed.lr:.3g} ({cfg['origin']['lr']}{step_txt}), alpha {cfg['alpha']:g}")
     # the paper's four columns first, then whatever else the dataset scores (MedCF's locality probes,
     # WikiBigEdit's personas/reasoning, EasyEdit's portability); a column the data lacks is left out
     head = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}

@@ -1299,6 +1299,38 @@ def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_p
     assert not any(a.strip().startswith(t) for a, (_, t) in zip(before, facts)), before
 
 
+def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(tmp_path, tiny_dir):
+    from trajectory import short
+    base = [a for a in tiny_args(tiny_dir, tmp_path / "s") if a not in ("--lr", "1e-2")]
+    r = cli(*base, "--warmup", 20, "--n", 40, "--step-size", "0.01")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert res["config"]["lr"] is None and res["config"]["origin"]["step_size"] == "flag"
+    with open(tmp_path / "s" / "trajectory.csv") as f:
+        first = next(row for row in csv.DictReader(f) if row["kind"] == "edit")
+    W0 = {short(n): d["weight_fro"] for n, d in res["weight_drift"].items()}
+    assert math.isclose(sum(float(first[f"norm/{k}"]) / w for k, w in W0.items()) / len(W0), 0.01, rel_tol=1e-5)
+    # the same stream at the lr it resolved to is the same run
+    again = cli(*[a if a != tmp_path / "s" else tmp_path / "l" for a in base], "--warmup", 20, "--n", 40,
+                "--lr", repr(res["lr"]))
+    assert again.returncode == 0, again.stderr[-2000:]
+    (w1, _), (w2, _) = final_weights(tmp_path / "s"), final_weights(tmp_path / "l")
+    assert all(torch.equal(w1[n], w2[n]) for n in TINY_LAYERS)
+
+
+def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_dir):
+    from models import default_layers
+    r = cli("--model", tiny_dir, "--print-config")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads(r.stdout)
+    assert cfg["layers"] == ["model.layers.1.mlp.down_proj"] and "upper-middle third" in cfg["origin"]["layers"]
+    assert cfg["lr"] is None and cfg["step_size"] > 0
+    # by type and shape: GPT-2's MLP output is a Conv1D named c_proj, like its attention output
+    for arch, want in (("gpt2", "transformer.h.1.mlp.c_proj"), ("gptj", "transformer.h.1.mlp.fc_out"),
+                       ("qwen2", "model.layers.1.mlp.down_proj")):
+        assert default_layers(tiny(arch)[0]) == [want]
+
+
 def final_weights(out):
     st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
     return st["weights"], st["editor"]["stats"]
