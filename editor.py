@@ -48,7 +48,8 @@ class Editor:
     """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
 
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
-                 pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative", step_size=None):
+                 pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative", step_size=None,
+                 key_scale=True):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if stats not in STATS or eig_floor not in ("relative", "absolute"):
@@ -64,6 +65,7 @@ class Editor:
         # step_size r: the first applied step picks the lr that makes mean_l |Delta_l|_F / |W_l|_F = r,
         # a number that does not depend on the scale of the model's layer outputs, and keeps it
         self.step_size = step_size
+        self.key_scale = key_scale                     # False: App. B.6.5, targets without ||k_hat_i||^2 (ridge.py)
         # stats/minibatch/eig_floor other than the defaults replicate the official codes (official.py)
         self.stats_kind, self.minibatch, self.eig_floor = stats, minibatch, eig_floor
         named = dict(model.named_modules())
@@ -158,16 +160,16 @@ class Editor:
         return loss.item(), {n: (keys[n], masked(g, at).detach()) for n, g in zip(self.modules, grads)}
 
     def _normalize(self, name, K, G, eig=None):
-        """(k_hat (M, d_in), g_hat (M, d_out), condition number of Sigma_g) in float64; eig is
-        eigen(Sigma_g) for full whitening, None to standardize g per dimension."""
+        """(k_hat (M, d_in), g_hat (M, d_out)) in float64; eig is eigen(Sigma_g) for full whitening,
+        None to standardize g per dimension."""
         if self.method == "no_ln":
-            return K.double(), G.double(), float("nan")
+            return K.double(), G.double()
         sk, sg = self.stats[name]
         k_hat = standardize(K, sk.mean, sk.variance)
         if eig is not None:
-            lam, U, cond = eig
-            return k_hat, zca(G, sg.mean, lam, U), cond
-        return k_hat, standardize(G, sg.mean, sg.variance), float("nan")
+            lam, U, _ = eig
+            return k_hat, zca(G, sg.mean, lam, U)
+        return k_hat, standardize(G, sg.mean, sg.variance)
 
     def _eigens(self, diagonal):
         """eigen(Sigma_g) once per tracker (a pooled one serves all its layers): {id: (lam, U, cond) or None}.
@@ -241,17 +243,17 @@ class Editor:
             t0 = time.perf_counter()
             if self.method == "ft":
                 # plain fine-tuning of the same matrices: W <- W - lr dL/dW, dL/dW^T = K^T G (Table 1's FT)
-                delta, bias_norm, cond = -self.lr * (K.double().T @ G.double()), float("nan"), float("nan")
+                delta, bias_norm, eig = -self.lr * (K.double().T @ G.double()), float("nan"), None
                 t1 = t2 = time.perf_counter()
             else:
                 eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
-                k_hat, g_hat, cond = self._normalize(n, K, G, eig)
-                V = targets(k_hat, g_hat, self.lr)                                # (M, d_out)
+                k_hat, g_hat = self._normalize(n, K, G, eig)
+                V = targets(k_hat, g_hat, self.lr, self.key_scale)                # (M, d_out)
                 # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
                 # every answer token, left by centering with the *estimated* mean:
                 # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
                 b = g_hat.mean(0)                                                 # (d_out,)
-                c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr)           # (M, 1)
+                c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)   # (M, 1)
                 t1 = time.perf_counter()
                 # one solve for both right-hand sides (the ridge map is linear in V), and
                 # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
@@ -269,8 +271,10 @@ class Editor:
             prev = self.prev_delta.get(n)
             cos = float("nan") if prev is None or norm == 0 or prev.norm() == 0 else \
                 ((delta * prev).sum() / (norm * prev.norm())).item()
+            # App. B.3.3's diagnostics of the whitened covariance: condition number and largest eigenvalue
+            cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (float("nan"), float("nan"))
             report["layers"][n] = {"delta_norm": norm, "cos_prev": cos, "bias_norm": bias_norm,
-                                   "n_tokens": K.shape[0], "cond": cond}
+                                   "n_tokens": K.shape[0], "cond": cond, "lmax": lmax}
             deltas[n] = delta
         return deltas
 

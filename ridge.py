@@ -16,9 +16,14 @@ form is far cheaper; the official code always solves the primal one.
 import torch
 
 
-def targets(k_hat, g_hat, lr):
-    """V = -lr * ||k_hat_i||^2 * g_hat_i. k_hat (N, d_in), g_hat (N, d_out) -> (N, d_out)."""
-    return -lr * k_hat.pow(2).sum(1, keepdim=True) * g_hat
+def targets(k_hat, g_hat, lr, key_scale=True):
+    """V = -lr * ||k_hat_i||^2 * g_hat_i. k_hat (N, d_in), g_hat (N, d_out) -> (N, d_out).
+
+    key_scale=False is App. B.6.5's ablation without the hidden-state scalar: every token's factor
+    ||k_hat_i||^2 is replaced by its expectation d_in (standardized keys have E||k_hat||^2 = d_in),
+    so the update keeps its size at the same lr; the paper's V = -lr' g_hat is this with lr' = lr d_in."""
+    scale = k_hat.pow(2).sum(1, keepdim=True) if key_scale else torch.full_like(k_hat[:, :1], k_hat.shape[1])
+    return -lr * scale * g_hat
 
 
 def ridge_solve(K, V, alpha, method="auto"):

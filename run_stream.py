@@ -30,7 +30,8 @@ from models import (PAPER_MODELS, PRESETS, ModelError, default_layers, default_s
                     preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS, verbatim
 from patch import apply_patch, save_patch
-from trajectory import atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, write_csv, write_json
+from trajectory import (atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, spectrum_curve,
+                        write_csv, write_json)
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
@@ -87,6 +88,8 @@ def parse_args(argv=None):
                                                  "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
                                                  "(default for a model without a preset: models.STEP_SIZE)")
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
+    a("--no-key-scale", action="store_true", help="App. B.6.5: targets V = -lr d_in g_hat, the per-token "
+                                                   "||k_hat_i||^2 replaced by its mean d_in (same lr, same size)")
     a("--layers", nargs="+", help="module names to edit (default: the preset's Table 6 row for --dataset)")
     a("--prior", type=positive(float), help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
                                             "in virtual samples (default: 1)")
@@ -187,8 +190,9 @@ def resolve(args):
         ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
         "prior": pick("prior", args.prior, ("default", 1.0)),
         "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
-        "editor": {k: rep["editor"].get(k, d) for k, d in (("stats", "niw"), ("minibatch", None),
-                                                            ("eig_floor", "relative"))},
+        "editor": {**{k: rep["editor"].get(k, d) for k, d in (("stats", "niw"), ("minibatch", None),
+                                                               ("eig_floor", "relative"))},
+                   "key_scale": not args.no_key_scale},
         "verbatim_targets": args.replicate is not None,
         "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": args.n if wdata == args.dataset else 0,
                    "placement": args.warmup_placement},
@@ -323,7 +327,7 @@ def main(argv=None):
                **{f"{k}_s": v for k, v in rep["seconds"].items()}}
         for n, L in rep["layers"].items():
             row.update({f"norm/{short(n)}": L["delta_norm"], f"cos/{short(n)}": L["cos_prev"],
-                        f"bias/{short(n)}": L["bias_norm"],
+                        f"bias/{short(n)}": L["bias_norm"], f"cond/{short(n)}": L["cond"], f"lmax/{short(n)}": L["lmax"],
                         f"drift/{short(n)}": (ed.modules[n].weight.detach() - W0[n]).float().norm().item()})
         if kind == "edit" and args.eval_every and (edits // args.eval_every > (edits - (hi - lo)) // args.eval_every
                                                    or edits == args.n):
@@ -363,7 +367,7 @@ def main(argv=None):
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", state["rows"])
     plot_geometry(out / "update_geometry.png", {cfg["method"]: geometry_curve(state["rows"])},
-                  f"{args.model}, {args.dataset}")
+                  f"{args.model}, {args.dataset}", spectra={cfg["method"]: spectrum_curve(state["rows"])})
     if state["checkpoints"]:
         plot_trajectory(out / "trajectory.png", state["checkpoints"], f"{cfg['method']} on {args.model}")
     if args.save_model:

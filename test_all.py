@@ -1009,6 +1009,26 @@ def test_editor_ft_is_a_plain_gradient_step():
         torch.testing.assert_close(ed.modules[n].weight.detach(), expected, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("key_scale", [True, False])
+def test_editor_targets_with_and_without_the_key_scale(key_scale):
+    """One whitened step rebuilt from its parts: Delta = ridge(K, V) with V = -lr c_i g_hat_i, where
+    c_i = |k_hat_i|^2 (Eq. 5) or the constant d_in (--no-key-scale, App. B.6.5)."""
+    from whitening import eigen
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers[-1:], lr=1e-2, key_scale=key_scale)
+    n = layers[-1]
+    ed.warmup(REQS[::-1] * 3, batch_size=4)
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    _, cap = ed.capture(batch)
+    ed.edit(REQS)                                     # the statistics now include this step, as it used them
+    K, G = cap[n]
+    k_hat, g_hat = ed._normalize(n, K, G, eigen(ed.stats[n][1].covariance))
+    c = {True: k_hat.pow(2).sum(1, keepdim=True), False: torch.full_like(k_hat[:, :1], K.shape[1])}
+    want = {s: ridge_solve(K.double(), -1e-2 * c[s] * g_hat, 10.0) for s in c}
+    assert rel(ed.prev_delta[n], want[key_scale]) < 1e-5
+    assert rel(want[True], want[False]) > 1e-2                     # the two settings differ on this step
+
+
 def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch):
     """Algorithm 1 / the official preheat: the warm-up edits change the weights and, for stableedit,
     are standardized per dimension ("train" mode); the edit steps after it whiten."""
@@ -1310,6 +1330,17 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
         first = next(row for row in csv.DictReader(f) if row["kind"] == "edit")
     W0 = {short(n): d["weight_fro"] for n, d in res["weight_drift"].items()}
     assert math.isclose(sum(float(first[f"norm/{k}"]) / w for k, w in W0.items()) / len(W0), 0.01, rel_tol=1e-5)
+    # App. B.3.3's columns: the last row's cond/ and lmax/ are those of the final statistics' Sigma_g
+    from niw import NIW
+    from whitening import eigen
+    with open(tmp_path / "s" / "trajectory.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    for n, (_, sg) in final_weights(tmp_path / "s")[1].items():
+        tracker = NIW(sg["dim"])
+        tracker.load_state_dict(sg)
+        lam, _, cond = eigen(tracker.covariance)
+        assert math.isclose(float(last[f"cond/{short(n)}"]), cond, rel_tol=1e-9)
+        assert math.isclose(float(last[f"lmax/{short(n)}"]), lam[-1].item(), rel_tol=1e-9)
     # the same stream at the lr it resolved to is the same run
     again = cli(*[a if a != tmp_path / "s" else tmp_path / "l" for a in base], "--warmup", 20, "--n", 40,
                 "--lr", repr(res["lr"]))

@@ -53,16 +53,35 @@ def geometry_curve(rows):
     return list(range(1, len(edit) + 1)), [layer_mean(r, "norm/") for r in edit], [layer_mean(r, "cos/") for r in edit]
 
 
-def plot_geometry(path, curves, title=""):
-    """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs step.
-    curves: {label: (steps, norms, cosines)}."""
+def spectrum_curve(rows):
+    """(edit steps, layer mean of cond(Sigma_g), of lambda_max(Sigma_g)) after each step (App. B.3.3);
+    NaN where no full covariance was whitened (ultraedit, no_ln, ft)."""
+    edit = [r for r in rows if r["kind"] == "edit"]
+    return list(range(1, len(edit) + 1)), [layer_mean(r, "cond/") for r in edit], [layer_mean(r, "lmax/") for r in edit]
+
+
+def plot_geometry(path, curves, title="", spectra=None):
+    """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs step, and with
+    spectra ({label: spectrum_curve(rows)}) a third panel: Sigma_g's condition number and largest
+    eigenvalue (Figure 7 / App. B.3.3). curves: {label: (steps, norms, cosines)}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    spectra = {k: v for k, v in (spectra or {}).items() if any(c == c for c in v[1])}
+    fig, axes = plt.subplots(1, 3 if spectra else 2, figsize=(16 if spectra else 11, 3.8))
+    ax1, ax2 = axes[:2]
     for label, (steps, norms, coss) in curves.items():
         ax1.plot(steps, norms, label=label)
         ax2.plot(steps, coss, label=label)
+    if spectra:
+        ax3, ax4 = axes[2], axes[2].twinx()
+        for label, (steps, cond, lmax) in spectra.items():
+            ax3.plot(steps, cond, label=f"{label}: cond")
+            ax4.plot(steps, lmax, ls="--", label=f"{label}: λ_max")
+        ax3.set(xlabel="edit step", ylabel="cond(Σ_g) (mean over layers)", yscale="log", title="covariance of g")
+        ax4.set(ylabel="λ_max(Σ_g)", yscale="log")
+        ax3.legend(loc="upper left", fontsize=8)
+        ax4.legend(loc="lower right", fontsize=8)
     ax1.set(xlabel="edit step", ylabel="||Δ_t||_F (mean over layers)", yscale="log", title="update norm")
     ax2.set(xlabel="edit step", ylabel="cos(Δ_t, Δ_{t-1})", title="adjacent-update cosine")
     ax2.axhline(0, color="grey", lw=0.5)
