@@ -12,7 +12,6 @@ import argparse
 import json
 import math
 import os
-import random
 import signal
 import sys
 import time
@@ -22,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 import cache
-from data import DataError, load
+from data import DataError
 from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from generation import generation_metrics
@@ -30,17 +29,14 @@ from models import (PAPER_MODELS, PRESETS, ModelError, default_layers, default_s
                     preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS, verbatim
 from patch import apply_patch, save_patch
+from stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, eval_sample, load_stream, plan, segment_means, segments, used
 from trajectory import (atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, spectrum_curve,
                         write_csv, write_json)
 
-PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
-# stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
-# paper: Algorithm 1 / the official preheat -- in-domain records, applied, diagonally normalized
-WARMUP_MODES = ("stats", "applied", "paper")
-IN_DOMAIN = {"zsre": "zsre-calib"}           # the evaluation split's training-side records
 # what must match for --resume to continue the same stream
 STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
-               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate", "step_size")
+               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate", "step_size",
+               "shuffle", "skip")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -75,9 +71,13 @@ def parse_args(argv=None):
     a("--model", default="smollm2-135m", help=f"preset ({', '.join(PRESETS)}), HF hub id or local path")
     a("--dataset", default="synthetic", help="synthetic, zsre, zsre-calib, counterfact, fever, wikibigedit, "
                                              "ultraeditbench, medcf, or a JSON/JSONL file (ours, EasyEdit, "
-                                             "ZsRE or CounterFact layout, told by its first record)")
+                                             "ZsRE or CounterFact layout, told by its first record); "
+                                             "name:k,name:k,... for one stream of segments (App. B.6.4)")
     a("--data-dir", help="benchmark folder (default: $STABLEEDIT_DATA, else ../shared/data)")
-    a("--n", type=positive(int), default=1000, help="number of edits in the target stream")
+    a("--n", type=positive(int), help="number of edits in the target stream (default 1000; the segments' sum)")
+    a("--shuffle", action="store_true", help="edit each segment's records in a --seed random order")
+    a("--skip", type=int, default=0, help="run only the edits from the K-th on, and evaluate only those of "
+                                          "the full stream's sample (Figure 1b)")
     a("--batch", type=positive(int), default=100, help="edits per step")
     a("--method", choices=METHODS, help="normalization: full (stableedit, default), diagonal (ultraedit), none "
                                          "(no_ln); ft: plain fine-tuning of the same layers")
@@ -121,8 +121,8 @@ def parse_args(argv=None):
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
     a("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
     args = p.parse_args(argv)
-    if (args.warmup or 0) < 0 or args.eval_every < 0:
-        p.error("--warmup and --eval-every must be >= 0")
+    if (args.warmup or 0) < 0 or args.eval_every < 0 or args.skip < 0:
+        p.error("--warmup, --eval-every and --skip must be >= 0")
     if args.resume and not args.out:
         p.error("--resume needs --out DIR, the folder of the run to continue")
     if args.lr is not None and args.step_size is not None:
@@ -130,15 +130,6 @@ def parse_args(argv=None):
     if args.apply_patch and not args.save_model:
         p.error("--apply-patch needs --save-model DIR, where the patched model is written")
     return args
-
-
-def plan(cfg, n_warm):
-    """The stream as a list of (kind, lo, hi): edit steps, with the warm-up inserted at its placement."""
-    n, batch = cfg["n"], cfg["batch"]
-    edits = [("edit", i, min(i + batch, n)) for i in range(0, n, batch)]
-    warm = [("warmup", i, min(i + batch, n_warm)) for i in range(0, n_warm, batch)]
-    at = round(PLACEMENTS[cfg["warmup"]["placement"]] * len(edits))
-    return edits[:at] + warm + edits[at:]
 
 
 def resolve(args):
@@ -160,18 +151,20 @@ def resolve(args):
                 return value
         return None
 
+    segs = segments(args.dataset, args.n)
+    n, first = sum(k for _, k in segs), segs[0][0]     # the first segment's dataset picks the Table 6 row
     method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
-    layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(args.dataset)}",
-                                          preset_layers(preset, args.dataset) if preset else None))
+    layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(first)}",
+                                          preset_layers(preset, first) if preset else None))
     if layers is None:                                 # read from the config; no weights are loaded
         layers = default_layers(model_skeleton(args.model))
         origin["layers"] = "default for a model without a preset: MLP outputs of the upper-middle third"
-    horizon = bool(preset) and preset_lr(preset, args.n) != preset["lr"]
+    horizon = bool(preset) and preset_lr(preset, n) != preset["lr"]
     lr = None if args.step_size else pick("lr", args.lr, (
-        f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {args.n} edits" if horizon else "preset",
-        preset_lr(preset, args.n) if preset else None))
+        f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {n} edits" if horizon else "preset",
+        preset_lr(preset, n) if preset else None))
     step_size = pick("step_size", args.step_size, ("default for a model without a preset: models.STEP_SIZE, "
-                                                   "horizon rule", default_step_size(args.n) if lr is None else None))
+                                                   "horizon rule", default_step_size(n) if lr is None else None))
     if lr is None:
         origin["lr"] = "set at the first step by the step size"
     no_stats = method in ("no_ln", "ft")                # a warm-up feeds statistics these methods do not keep
@@ -179,13 +172,14 @@ def resolve(args):
                 ("preset", "paper" if args.model in PAPER_MODELS else None), ("default", "stats"))
     n_warm = pick("warmup", args.warmup, ("replicate", rep.get("warmup")),
                   ("default for methods without statistics", 0 if no_stats else None),
-                  ("preset", preset_warmup(args.model, args.n)))
+                  ("preset", preset_warmup(args.model, n)))
     wdata = pick("warmup_data", args.warmup_data,
-                 ("in-domain (Algorithm 1)", IN_DOMAIN.get(args.dataset, args.dataset) if mode == "paper" else None),
+                 ("in-domain (Algorithm 1)", IN_DOMAIN.get(first, first) if mode == "paper" else None),
                  ("default", "synthetic"))
     return {
         "model": args.model, "source": preset.get("source", args.model), "dataset": args.dataset,
-        "data_dir": args.data_dir, "n": args.n, "batch": args.batch, "method": method,
+        "data_dir": args.data_dir, "segments": segs, "n": n, "shuffle": args.shuffle,
+        "skip": args.skip, "batch": args.batch, "method": method,
         "replicate": args.replicate, "layers": layers, "lr": lr, "step_size": step_size, "alpha": pick("alpha", args.alpha,
         ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
         "prior": pick("prior", args.prior, ("default", 1.0)),
@@ -194,7 +188,7 @@ def resolve(args):
                                                                ("eig_floor", "relative"))},
                    "key_scale": not args.no_key_scale},
         "verbatim_targets": args.replicate is not None,
-        "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": args.n if wdata == args.dataset else 0,
+        "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": used(segs, wdata),
                    "placement": args.warmup_placement},
         "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "generate": args.generate,
         "seed": args.seed,
@@ -238,9 +232,8 @@ def main(argv=None):
             if state["config"].get(k) != cfg.get(k):
                 raise DataError(f"--resume: the state in {out} is for {k}={state['config'].get(k)!r}, "
                                 f"this run asks {k}={cfg.get(k)!r}; refusing to mix two streams")
-    requests = load(args.dataset, args.n, seed=args.seed, data_dir=args.data_dir)
+    requests, seg_of, warm = load_stream(cfg)
     wu = cfg["warmup"]
-    warm = load(wu["data"], wu["n"], offset=wu["offset"], seed=args.seed, data_dir=args.data_dir) if wu["n"] else []
     if cfg["verbatim_targets"]:                        # the official codes' prompt + " " + target
         requests, warm = verbatim(requests), verbatim(warm)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
@@ -248,8 +241,9 @@ def main(argv=None):
                 step_size=cfg["step_size"], **cfg["editor"])
     W0 = {n: m.weight.detach().clone() for n, m in ed.modules.items()}          # the unedited weights
     out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(args.seed)
-    sample = sorted(rng.sample(range(args.n), args.n if args.eval_n == "all" else min(args.eval_n, args.n)))
+    sample = eval_sample(cfg)
+    if not sample:
+        raise DataError(f"--skip {args.skip}: none of the {args.eval_n} evaluated edits comes after it; raise --eval-n")
     steps = plan(cfg, len(warm))
     # fluency reads free generations from prompts the edits are not about: the evaluated requests'
     # locality prompts, each once
@@ -297,11 +291,16 @@ def main(argv=None):
                      weights={n: m.weight.detach() for n, m in ed.modules.items()})
         atomic_write(state_path, lambda f: torch.save(state, f))
 
-    def evaluate(done):
-        idx = [i for i in sample if i < done]
+    def evaluate(upto):
+        """Metrics of the evaluated edits before stream index upto; per segment when there are several.
+        Each request's own values (stream index -> metric) are kept for paired comparisons (Fig. 1b)."""
+        idx = [i for i in sample if i < upto]
         sel = {i: j for j, i in enumerate(sample)}
         m = edit_metrics(model, tok, [requests[i] for i in idx], reference=[state["ref"][sel[i]] for i in idx])
-        m = {k: v for k, v in m.items() if k != "per_request"}
+        per = m.pop("per_request")
+        state["per_request"] = {"index": idx, "prompt": [requests[i].prompt for i in idx], **per}
+        if len(cfg["segments"]) > 1:
+            m["segments"] = segment_means(per, [seg_of[i] for i in idx])
         if args.glue:
             m["glue"] = glue_scores(model, tok, args.data_dir)
         return m
@@ -330,10 +329,10 @@ def main(argv=None):
                         f"bias/{short(n)}": L["bias_norm"], f"cond/{short(n)}": L["cond"], f"lmax/{short(n)}": L["lmax"],
                         f"drift/{short(n)}": (ed.modules[n].weight.detach() - W0[n]).float().norm().item()})
         if kind == "edit" and args.eval_every and (edits // args.eval_every > (edits - (hi - lo)) // args.eval_every
-                                                   or edits == args.n):
-            ck = {"edits": edits, **evaluate(edits)}
+                                                   or hi == cfg["n"]):
+            ck = {"edits": edits, **evaluate(hi)}
             state["checkpoints"].append(ck)
-            row.update({k: v for k, v in ck.items() if k not in ("edits", "glue")})
+            row.update({k: v for k, v in ck.items() if k not in ("edits", "glue", "segments")})
         state["rows"].append(row)
         state["done"] += 1
         if hits["warmup"] == "miss" and state["done"] == n_cached:
@@ -347,13 +346,13 @@ def main(argv=None):
                   f"continue with --resume --out {out}", file=sys.stderr)
             return 130
     bar.close()
-    post = state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else evaluate(args.n)
+    post = state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else evaluate(cfg["n"])
     if args.generate:
         post = {**post, **generation_metrics(model, tok, [requests[i] for i in sample], free)}
     edit_rows = [r for r in state["rows"] if r["kind"] == "edit"]
     fb = sum(r["forward_backward_s"] for r in edit_rows)
     method_s = sum(r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s"))
-    timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / args.n,
+    timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / (cfg["n"] - cfg["skip"]),
               "overhead_ratio": method_s / fb if fb else float("nan"),
               "warmup_seconds": sum(r["wall_s"] for r in state["rows"] if r["kind"] == "warmup"),
               "wall_seconds": time.perf_counter() - t_start, "cache": hits}
@@ -363,7 +362,7 @@ def main(argv=None):
                  "weight_fro": W0[n].float().norm().item()} for n, m in ed.modules.items()}
     results = {"config": cfg, "lr": ed.lr, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
                "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing,
-               "weight_drift": drift}
+               "weight_drift": drift, "per_request": state["per_request"]}
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", state["rows"])
     plot_geometry(out / "update_geometry.png", {cfg["method"]: geometry_curve(state["rows"])},
@@ -374,23 +373,26 @@ def main(argv=None):
         save_model(model, tok, args.save_model)
     if args.save_patch:
         save_patch(args.save_patch, model, W0, {"model": args.model, "source": cfg["source"], "method": cfg["method"],
-                                                "lr": ed.lr, "edits": args.n, "dataset": args.dataset})
+                                                "lr": ed.lr, "edits": cfg["n"] - cfg["skip"], "dataset": args.dataset})
     how = {"stats": "statistics only", "applied": "applied", "paper": "applied, diagonal (Algorithm 1)"}
     warm_txt = f", warm-up {wu['n']} {wu['data']} ({how[wu['mode']]}{', read from the cache' * (hits['warmup'] == 'hit')})" \
         if wu["n"] else ", no warm-up"
     rep_txt = f" replicating {cfg['replicate']}" if cfg["replicate"] else ""
     step_txt = f" {cfg['step_size']:g}" if cfg["step_size"] else ""
-    print(f"\n{cfg['method']}{rep_txt} on {args.model}: {args.n} edits of {args.dataset}, {args.batch} per step"
+    skip_txt = f" (the first {cfg['skip']} skipped)" if cfg["skip"] else ""
+    print(f"\n{cfg['method']}{rep_txt} on {args.model}: {cfg['n']} edits of {args.dataset}{skip_txt}, {args.batch} per step"
           f"{warm_txt}; lr {ed.lr:.3g} ({cfg['origin']['lr']}{step_txt}), alpha {cfg['alpha']:g}")
     # the paper's four columns first, then whatever else the dataset scores (MedCF's locality probes,
     # WikiBigEdit's personas/reasoning, EasyEdit's portability); a column the data lacks is left out
     head = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
-    cols = [k for k in head if k in post] + sorted(k for k in post if k not in head and k != "glue")
+    cols = [k for k in head if k in post] + sorted(k for k in post if k not in head and k not in ("glue", "segments"))
     width = {k: max(8, len(head.get(k, k)) + 2) for k in cols}
-    print(f"{'':10s}" + "".join(f"{head.get(k, k):>{width[k]}s}" for k in cols)
+    rows = [("pre-edit", state["pre"]), ("post-edit", post)] + [(f"  {s}", m) for s, m in post.get("segments", {}).items()]
+    w0 = max(10, *(len(name) + 1 for name, _ in rows))
+    print(f"{'':{w0}s}" + "".join(f"{head.get(k, k):>{width[k]}s}" for k in cols)
           + f"   (n = {len(sample)} evaluated edits)")
-    for name, m in (("pre-edit", state["pre"]), ("post-edit", post)):
-        print(f"{name:10s}" + "".join(f"{m.get(k, float('nan')):{width[k]}.1f}" for k in cols))
+    for name, m in rows:
+        print(f"{name:{w0}s}" + "".join(f"{m.get(k, float('nan')):{width[k]}.1f}" for k in cols))
     rel = [d["delta_fro"] / d["weight_fro"] for d in drift.values()]
     print(f"{timing['seconds_per_edit']:.3f} s per edit; method overhead {timing['overhead_ratio']:.3f}x "
           f"of forward+backward; |W_T - W_0| / |W_0| {min(rel):.3f}-{max(rel):.3f} over the edited layers; "

@@ -1362,6 +1362,51 @@ def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_
         assert default_layers(tiny(arch)[0]) == [want]
 
 
+def _facts(path, word, k):
+    return _write(path, [{"prompt": f"The {word} number {i} is called", "target": f"{word}{i}",
+                          "locality": [{"prompt": "The capital of France is", "answer": "Paris"}]} for i in range(k)])
+
+
+def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny_dir):
+    a, b = _facts(tmp_path / "a.json", "alpha", 30), _facts(tmp_path / "b.json", "beta", 20)
+    r = cli(*[x for x in tiny_args(tiny_dir, tmp_path / "seg") if x not in ("--n", 120)],
+            "--dataset", f"{a}:30,{b}:10", "--warmup", 0, "--eval-n", "all", "--eval-every", 30)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "seg" / "results.json").read_text())
+    assert res["config"]["n"] == 40 and [k for _, k in res["config"]["segments"]] == [30, 10]
+    per = res["per_request"]
+    assert per["prompt"][:30] == [f"The alpha number {i} is called" for i in range(30)]
+    assert per["prompt"][30:] == [f"The beta number {i} is called" for i in range(10)]
+    for label, lo, hi in ((str(a), 0, 30), (str(b), 30, 40)):
+        want = sum(per["efficacy"][lo:hi]) / (hi - lo)
+        assert math.isclose(res["post"]["segments"][label]["efficacy"], want, rel_tol=1e-12)
+    at_switch = res["checkpoints"][0]
+    assert at_switch["edits"] == 30 and list(at_switch["segments"]) == [str(a)]
+    one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "x", "--dataset", f"{a}:30,{b}:10")), "--n")
+    one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "y", "--dataset", f"{a}:30,{b}")), "segments")
+
+
+def test_cli_skip_scores_the_full_streams_later_edits_and_shuffle_reorders(tmp_path, tiny_dir):
+    a = _facts(tmp_path / "a.json", "alpha", 60)
+    base = lambda out, *x: [*tiny_args(tiny_dir, tmp_path / out, "--dataset", a, "--n", 60, "--warmup", 0,  # noqa: E731
+                                       "--eval-n", 30), *x]
+    runs = {}
+    for out, extra in (("full", ()), ("skip", ("--skip", 40)), ("other", ("--shuffle", "--seed", 1))):
+        r = cli(*base(out, *extra))
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs[out] = json.loads((tmp_path / out / "results.json").read_text())
+    full, skip = runs["full"]["per_request"], runs["skip"]["per_request"]
+    later = [j for j, i in enumerate(full["index"]) if i >= 40]
+    assert skip["index"] == [full["index"][j] for j in later] and skip["prompt"] == [full["prompt"][j] for j in later]
+    with open(tmp_path / "skip" / "trajectory.csv") as f:
+        assert [int(r["edits"]) for r in csv.DictReader(f)] == [10, 20]         # steps 40-50, 50-60 only
+    assert runs["skip"]["post"] != {k: v for k, v in runs["full"]["post"].items()}
+    assert all(p == f"The alpha number {i} is called" for i, p in zip(full["index"], full["prompt"]))
+    other = runs["other"]["per_request"]                              # stream position i holds another record
+    moved = sum(p != f"The alpha number {i} is called" for i, p in zip(other["index"], other["prompt"]))
+    assert moved > len(other["index"]) // 2 and set(other["prompt"]) <= {f"The alpha number {i} is called" for i in range(60)}
+
+
 def final_weights(out):
     st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
     return st["weights"], st["editor"]["stats"]
