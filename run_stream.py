@@ -25,6 +25,7 @@ from data import DataError
 from editor import METHODS, Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from generation import generation_metrics
+from hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
 from models import (PAPER_MODELS, PRESETS, ModelError, default_layers, default_step_size, load_model, model_skeleton,
                     preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS, verbatim
@@ -105,6 +106,9 @@ def parse_args(argv=None):
     a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
     a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
     a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
+    a("--hidden-shift", type=positive(int), nargs="?", const=1000, metavar="N",
+      help="App. B.5: final-layer states of N unrelated prompts (default 1000) before vs after: "
+           "hidden_shift.png and results.json's hidden_shift")
     a("--generate", action="store_true", help="also exact match of greedy answers and fluency of free "
                                               "generations, before and after (generation.py)")
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
@@ -191,7 +195,7 @@ def resolve(args):
         "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": used(segs, wdata),
                    "placement": args.warmup_placement},
         "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "generate": args.generate,
-        "seed": args.seed,
+        "hidden_shift": args.hidden_shift, "seed": args.seed,
         "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
         "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume, "cache": not args.no_cache,
         "origin": origin}
@@ -240,6 +244,10 @@ def main(argv=None):
     ed = Editor(model, tok, cfg["layers"], cfg["method"], cfg["lr"], cfg["alpha"], cfg["prior"], cfg["pooled"],
                 step_size=cfg["step_size"], **cfg["editor"])
     W0 = {n: m.weight.detach().clone() for n, m in ed.modules.items()}          # the unedited weights
+    if args.hidden_shift:                              # before any resumed weights are loaded: the unedited model
+        shift = shift_prompts(args.hidden_shift, args.data_dir, [p for r in requests for ps in r.locality.values()
+                                                                 for p, _ in ps])
+        H0 = last_hidden(model, tok, shift)
     out.mkdir(parents=True, exist_ok=True)
     sample = eval_sample(cfg)
     if not sample:
@@ -363,6 +371,10 @@ def main(argv=None):
     results = {"config": cfg, "lr": ed.lr, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
                "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing,
                "weight_drift": drift, "per_request": state["per_request"]}
+    if args.hidden_shift:
+        H1 = last_hidden(model, tok, shift)
+        results["hidden_shift"] = shift_stats(H0, H1)
+        plot_shift(out / "hidden_shift.png", H0, H1, f"{cfg['method']} on {args.model}, {len(shift)} prompts")
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", state["rows"])
     plot_geometry(out / "update_geometry.png", {cfg["method"]: geometry_curve(state["rows"])},
@@ -398,6 +410,10 @@ def main(argv=None):
           f"of forward+backward; |W_T - W_0| / |W_0| {min(rel):.3f}-{max(rel):.3f} over the edited layers; "
           f"{timing['wall_seconds']:.0f} s in all (cache: pre-edit {hits['pre']}, warm-up {hits['warmup']}); "
           f"outputs in {out}")
+    if args.hidden_shift:
+        h = results["hidden_shift"]
+        print(f"hidden states of {h['n']} unrelated prompts (App. B.5): mean cos(pre, post) {h['mean_cosine']:.4f}, "
+              f"mean |h_post - h_pre| / |h_pre| {h['mean_rel_change']:.4f}, Frechet / tr(Sigma_pre) {h['frechet_rel']:.4f}")
     return 0
 
 

@@ -1407,6 +1407,25 @@ def test_cli_skip_scores_the_full_streams_later_edits_and_shuffle_reorders(tmp_p
     assert moved > len(other["index"]) // 2 and set(other["prompt"]) <= {f"The alpha number {i} is called" for i in range(60)}
 
 
+def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
+    from hidden_shift import last_hidden
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
+    prompts = ["A short one.", "A much longer sentence than the first one, with many more tokens in it."]
+    alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
+    assert rel(last_hidden(model, tok, prompts), alone) < 1e-5                  # right padding is never read
+    shift = {}
+    for lr in ("1e-7", "1"):
+        out = tmp_path / f"lr{lr}"
+        r = cli(*[x for x in tiny_args(tiny_dir, out, "--n", 40, "--warmup", 0, "--hidden-shift", 100)
+                  if x not in ("--lr", "1e-2")], "--lr", lr)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert (out / "hidden_shift.png").exists() and "unrelated prompts" in r.stdout
+        shift[lr] = json.loads((out / "results.json").read_text())["hidden_shift"]
+    assert shift["1e-7"]["n"] == shift["1"]["n"] == (100 if SHARED else shift["1"]["n"]) > 1
+    assert shift["1e-7"]["mean_cosine"] > 0.99999
+    assert shift["1"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"] and shift["1"]["mean_cosine"] < 0.999
+
+
 def final_weights(out):
     st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
     return st["weights"], st["editor"]["stats"]
