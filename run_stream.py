@@ -8,9 +8,7 @@ Writes to --out (default runs/<timestamp>), every file atomically: results.json,
 trajectory.csv, update_geometry.png, trajectory.png (with --eval-every) and
 editor_state.pt, from which --resume continues a killed run bit-exactly.
 """
-import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -22,15 +20,15 @@ from tqdm import tqdm
 
 import cache
 from data import DataError
-from editor import METHODS, Editor, NonFiniteError
+from editor import Editor, NonFiniteError
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from generation import generation_metrics
 from hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
-from models import (PAPER_MODELS, PRESETS, ModelError, default_layers, default_step_size, load_model, model_skeleton,
-                    preset_layers, preset_lr, preset_warmup, table6_row)
-from official import REPLICAS, verbatim
+from models import ModelError, load_model
+from official import verbatim
 from patch import apply_patch, save_patch
-from stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, eval_sample, load_stream, plan, segment_means, segments, used
+from settings import fail, parse_args, resolve
+from stream import eval_sample, load_stream, plan, segment_means
 from trajectory import (atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, spectrum_curve,
                         write_csv, write_json)
 
@@ -38,167 +36,6 @@ from trajectory import (atomic_write, geometry_curve, plot_geometry, plot_trajec
 STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
                "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate", "step_size",
                "shuffle", "skip")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):                      # one line, exit code 2, no usage dump
-        fail(message)
-
-
-def fail(message, code=2):
-    print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def positive(kind):
-    def parse(s):
-        try:
-            v = kind(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-        if not v > 0 or (isinstance(v, float) and not math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"must be positive, got {s}")
-        return v
-    return parse
-
-
-def eval_n(s):
-    return s if s == "all" else positive(int)(s)
-
-
-def parse_args(argv=None):
-    p = OneLineParser(description=__doc__.split("\n")[0])
-    a = p.add_argument
-    a("--model", default="smollm2-135m", help=f"preset ({', '.join(PRESETS)}), HF hub id or local path")
-    a("--dataset", default="synthetic", help="synthetic, zsre, zsre-calib, counterfact, fever, wikibigedit, "
-                                             "ultraeditbench, medcf, or a JSON/JSONL file (ours, EasyEdit, "
-                                             "ZsRE or CounterFact layout, told by its first record); "
-                                             "name:k,name:k,... for one stream of segments (App. B.6.4)")
-    a("--data-dir", help="benchmark folder (default: $STABLEEDIT_DATA, else ../shared/data)")
-    a("--n", type=positive(int), help="number of edits in the target stream (default 1000; the segments' sum)")
-    a("--shuffle", action="store_true", help="edit each segment's records in a --seed random order")
-    a("--skip", type=int, default=0, help="run only the edits from the K-th on, and evaluate only those of "
-                                          "the full stream's sample (Figure 1b)")
-    a("--batch", type=positive(int), default=100, help="edits per step")
-    a("--method", choices=METHODS, help="normalization: full (stableedit, default), diagonal (ultraedit), none "
-                                         "(no_ln); ft: plain fine-tuning of the same layers")
-    a("--replicate", choices=REPLICAS, help="every setting and algorithmic choice of an official code (official.py)")
-    a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset, "
-                                         "scaled down as 1/n beyond the preset's calibrated stream length)")
-    a("--step-size", type=positive(float), help="instead of --lr: the first step sets the lr so that the mean "
-                                                 "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
-                                                 "(default for a model without a preset: models.STEP_SIZE)")
-    a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
-    a("--no-key-scale", action="store_true", help="App. B.6.5: targets V = -lr d_in g_hat, the per-token "
-                                                   "||k_hat_i||^2 replaced by its mean d_in (same lr, same size)")
-    a("--layers", nargs="+", help="module names to edit (default: the preset's Table 6 row for --dataset)")
-    a("--prior", type=positive(float), help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
-                                            "in virtual samples (default: 1)")
-    a("--pooled", action="store_true", default=None, help="one normalizer shared by layers of equal shape, as "
-                                                          "the official code (default: per layer, as the theory)")
-    a("--warmup", type=int, help="number of warm-up edits (Algorithm 1: 2K, 20K for streams of 100K+ edits "
-                                 "of a paper model); 0 for none")
-    a("--warmup-mode", choices=WARMUP_MODES, help="stats: statistics only; applied: the edits change the weights "
-                                                   "too; paper: Algorithm 1 (in-domain, applied, diagonal)")
-    a("--warmup-data", help="dataset of the warm-up edits (default: in-domain for --warmup-mode paper, else "
-                            "synthetic; records after the stream if it is --dataset)")
-    a("--warmup-placement", choices=PLACEMENTS, default="start", help="where in the stream the warm-up runs")
-    a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
-    a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
-    a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
-    a("--hidden-shift", type=positive(int), nargs="?", const=1000, metavar="N",
-      help="App. B.5: final-layer states of N unrelated prompts (default 1000) before vs after: "
-           "hidden_shift.png and results.json's hidden_shift")
-    a("--generate", action="store_true", help="also exact match of greedy answers and fluency of free "
-                                              "generations, before and after (generation.py)")
-    a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="model weight dtype")
-    a("--device-map", choices=("auto",), help="spread a large model over devices with accelerate")
-    a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
-    a("--out", help="output folder (default runs/<timestamp>)")
-    a("--save-model", help="save_pretrained the edited model to this folder")
-    a("--save-patch", help="write W_T - W_0 of the edited layers to this safetensors file (patch.py)")
-    a("--apply-patch", help="apply a --save-patch file to --model and write the result to --save-model; "
-                            "no stream runs")
-    a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
-                                              "evaluation instead of reading them from the cache (cache.py)")
-    a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
-    a("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
-    args = p.parse_args(argv)
-    if (args.warmup or 0) < 0 or args.eval_every < 0 or args.skip < 0:
-        p.error("--warmup, --eval-every and --skip must be >= 0")
-    if args.resume and not args.out:
-        p.error("--resume needs --out DIR, the folder of the run to continue")
-    if args.lr is not None and args.step_size is not None:
-        p.error("--lr and --step-size both set the step size: pass one")
-    if args.apply_patch and not args.save_model:
-        p.error("--apply-patch needs --save-model DIR, where the patched model is written")
-    return args
-
-
-def resolve(args):
-    """The fully resolved configuration, every value with the rule that set it: a flag, then
-    --replicate (official.py), then the model's preset (models.py), then the defaults below.
-    This is what --print-config prints and results.json records; nothing is loaded."""
-    preset = PRESETS.get(args.model, {})
-    rep = REPLICAS.get(args.replicate, {"editor": {}})
-    origin = {}
-
-    def pick(name, flag, *rules):
-        """flag, else the first (source, value) rule whose value is not None."""
-        if flag is not None:
-            origin[name] = "flag"
-            return flag
-        for source, value in rules:
-            if value is not None:
-                origin[name] = source
-                return value
-        return None
-
-    segs = segments(args.dataset, args.n)
-    n, first = sum(k for _, k in segs), segs[0][0]     # the first segment's dataset picks the Table 6 row
-    method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
-    layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(first)}",
-                                          preset_layers(preset, first) if preset else None))
-    if layers is None:                                 # read from the config; no weights are loaded
-        layers = default_layers(model_skeleton(args.model))
-        origin["layers"] = "default for a model without a preset: MLP outputs of the upper-middle third"
-    horizon = bool(preset) and preset_lr(preset, n) != preset["lr"]
-    lr = None if args.step_size else pick("lr", args.lr, (
-        f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {n} edits" if horizon else "preset",
-        preset_lr(preset, n) if preset else None))
-    step_size = pick("step_size", args.step_size, ("default for a model without a preset: models.STEP_SIZE, "
-                                                   "horizon rule", default_step_size(n) if lr is None else None))
-    if lr is None:
-        origin["lr"] = "set at the first step by the step size"
-    no_stats = method in ("no_ln", "ft")                # a warm-up feeds statistics these methods do not keep
-    mode = pick("warmup_mode", args.warmup_mode, ("replicate", rep.get("warmup_mode")),
-                ("preset", "paper" if args.model in PAPER_MODELS else None), ("default", "stats"))
-    n_warm = pick("warmup", args.warmup, ("replicate", rep.get("warmup")),
-                  ("default for methods without statistics", 0 if no_stats else None),
-                  ("preset", preset_warmup(args.model, n)))
-    wdata = pick("warmup_data", args.warmup_data,
-                 ("in-domain (Algorithm 1)", IN_DOMAIN.get(first, first) if mode == "paper" else None),
-                 ("default", "synthetic"))
-    return {
-        "model": args.model, "source": preset.get("source", args.model), "dataset": args.dataset,
-        "data_dir": args.data_dir, "segments": segs, "n": n, "shuffle": args.shuffle,
-        "skip": args.skip, "batch": args.batch, "method": method,
-        "replicate": args.replicate, "layers": layers, "lr": lr, "step_size": step_size, "alpha": pick("alpha", args.alpha,
-        ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
-        "prior": pick("prior", args.prior, ("default", 1.0)),
-        "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
-        "editor": {**{k: rep["editor"].get(k, d) for k, d in (("stats", "niw"), ("minibatch", None),
-                                                               ("eig_floor", "relative"))},
-                   "key_scale": not args.no_key_scale},
-        "verbatim_targets": args.replicate is not None,
-        "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": used(segs, wdata),
-                   "placement": args.warmup_placement},
-        "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "generate": args.generate,
-        "hidden_shift": args.hidden_shift, "seed": args.seed,
-        "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
-        "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume, "cache": not args.no_cache,
-        "origin": origin}
 
 
 def save_model(model, tok, path):

@@ -887,7 +887,7 @@ def _table6_ids(text):
 
 @pytest.mark.parametrize("model", list(TABLE6))
 def test_print_config_has_table6_layers_and_the_papers_lr(model):
-    from run_stream import parse_args, resolve
+    from settings import parse_args, resolve
     leaf, zsre, fever, wiki = TABLE6[model]
     for dataset, row in (("zsre", zsre), ("fever", fever), ("wikibigedit", wiki), ("ultraeditbench", wiki),
                          ("medcf", zsre), ("counterfact", zsre), ("synthetic", zsre)):
@@ -1080,10 +1080,11 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
 
 
 def test_resolve_replicate_and_warmup_modes():
-    from run_stream import parse_args, resolve
+    from settings import parse_args, resolve
     ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300"]))
     assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == ("ultraedit", 1.0, True, 0)
-    assert ue["editor"] == {"stats": "official-unbiased", "minibatch": 10, "eig_floor": "absolute"}
+    assert ue["editor"] == {"stats": "official-unbiased", "minibatch": 10, "eig_floor": "absolute",
+                            "key_scale": True}
     assert ue["verbatim_targets"]
     se = resolve(parse_args(["--replicate", "stableedit-official", "--dataset", "zsre-calib", "--n", "300",
                              "--warmup", "300"]))

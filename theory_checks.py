@@ -34,7 +34,7 @@ from editor import Editor, NonFiniteError
 from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from evaluate import edit_metrics
 from niw import NIW
-from run_stream import OneLineParser, fail
+from settings import OneLineParser, fail
 from trajectory import atomic_write, plot_geometry, write_json
 
 matplotlib.use("Agg")                                     # files only, no display
