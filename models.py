@@ -89,9 +89,10 @@ def preset_lr(preset, n):
 
 # What a model without a preset edits (issue 19): settings that do not depend on the model.
 # STEP_SIZE is the mean |Delta|_F / |W|_F over the edited layers of the first edit step of the
-# calibrated SmolLM2 preset (lr 2.5e-4, zsre-calib, 100 per step, results/calibration.md); like the
-# preset's lr it holds for STEP_SIZE_EDITS edits and is scaled down as 1/n beyond.
-STEP_SIZE, STEP_SIZE_EDITS = 0.063, 1500
+# calibrated SmolLM2 preset: 0.131 in `python run_stream.py --dataset zsre-calib --n 300 --eval-n all`
+# (lr 2.5e-4, 2,000 synthetic warm-up edits, results/runs/calib_smollm2_default); like the preset's
+# lr it holds for STEP_SIZE_EDITS edits and is scaled down as 1/n beyond.
+STEP_SIZE, STEP_SIZE_EDITS = 0.13, 1500
 
 
 def default_step_size(n):
