@@ -34,7 +34,7 @@ from niw import NIW
 from official import RunningMeanStd
 from patch import apply_patch  # noqa: F401  (editor.apply_patch: what a stream changed, re-applied or reverted)
 from ridge import ridge_solve, targets
-from whitening import eigen, standardize, zca
+from whitening import eigens, standardize, zca
 
 METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
@@ -175,12 +175,12 @@ class Editor:
         """eigen(Sigma_g) once per tracker (a pooled one serves all its layers): {id: (lam, U, cond) or None}.
         None standardizes: no full covariance (ultraedit, the diagonal warm-up, or an official tracker
         that has not yet seen d + 2 rows)."""
-        out = {}
-        for s in self.stats.values():
-            if s is not None and id(s[1]) not in out:
-                cov = s[1].covariance if self.method == "stableedit" and not diagonal else None
-                out[id(s[1])] = None if cov is None else eigen(cov, absolute=self.eig_floor == "absolute")
-        return out
+        full = self.method == "stableedit" and not diagonal
+        trackers = {id(s[1]): s[1] for s in self.stats.values() if s is not None}
+        covs = {k: t.covariance if full else None for k, t in trackers.items()}
+        todo = [k for k, c in covs.items() if c is not None]
+        done = dict(zip(todo, eigens([covs[k] for k in todo], absolute=self.eig_floor == "absolute")))
+        return {k: done.get(k) for k in covs}
 
     def edit(self, requests, apply=True, diagonal=False):
         """One editing step on a batch of requests; apply=False only updates the statistics;

@@ -165,6 +165,20 @@ def test_whitening_inverse_sqrt_against_float64_reference():
     assert rel(whiten(x, x.mean(0), torch.diag(D))[0], standardize(x, x.mean(0), D)) < 1e-12
 
 
+def test_whitening_eigens_side_by_side_equal_one_by_one():
+    """eigens() runs the decompositions in parallel threads: the whitened vectors are the same."""
+    from whitening import eigen, eigens, zca
+    g = torch.Generator().manual_seed(6)
+    covs = [(lambda A: A @ A.T / 200 + 1e-3 * torch.eye(120, dtype=f64))(torch.randn(120, 200, generator=g, dtype=f64))
+            for _ in range(5)]
+    x = torch.randn(64, 120, generator=g, dtype=f64)
+    threads = torch.get_num_threads()
+    for one, many in zip([eigen(c) for c in covs], eigens(covs)):
+        assert rel(many[0], one[0]) < 1e-12 and many[2] == pytest.approx(one[2], rel=1e-10)
+        assert rel(zca(x, 0.0, *many[:2]), zca(x, 0.0, *one[:2])) < 1e-10
+    assert torch.get_num_threads() == threads
+
+
 def test_whitening_near_singular_input_stays_finite():
     x = torch.randn(40, 3, dtype=f64) @ torch.randn(3, 50, dtype=f64)   # rank 3 in 50 dims
     xw, cond = whiten(x, x.mean(0), torch.cov(x.T))

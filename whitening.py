@@ -33,6 +33,25 @@ def eigen(cov, floor=1e-6, absolute=False):
     return lam.clamp_min(floor if absolute else floor * lam_max), U, cond
 
 
+def eigens(covs, floor=1e-6, absolute=False, workers=2):
+    """[eigen(c) for c in covs], the decompositions run side by side, each on one thread.
+
+    Why: LAPACK's symmetric eigensolver reduces to tridiagonal form with matrix-vector products
+    that gain little from a second thread at d ~ 500-4000, so two single-threaded solves at once
+    finish sooner than two two-threaded ones in turn (measured in results/bench.py). The intra-op
+    thread count is lowered only while they run and restored after."""
+    if len(covs) < 2 or workers < 2:
+        return [eigen(c, floor, absolute) for c in covs]
+    from concurrent.futures import ThreadPoolExecutor
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda c: eigen(c, floor, absolute), covs))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def inv_sqrt(cov, floor=1e-6):
     """Symmetric Sigma^{-1/2}. cov (d, d) -> (W (d, d), condition number before the floor)."""
     lam, U, cond = eigen(cov, floor)
