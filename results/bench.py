@@ -1,0 +1,139 @@
+"""Time to result and scale, measured in one run as ratios (issue 18; paper Table 3's per-edit cost).
+
+Run on an otherwise idle machine, from the repository root:
+
+    python results/bench.py                      # all parts, ~15 min on 2 cores
+    python results/bench.py speed memory         # some of: speed, memory, stream
+
+speed   the default command `run_stream.py --n 500` with an empty run cache, again (cache hit),
+        and with --no-cache: second/first wall clock, bit-exact weights and equal metrics of the
+        cached and the uncached run, run_stream's overhead_ratio (method's own work over
+        forward+backward), stableedit/ultraedit seconds per edit on the same stream, and the
+        evaluator's sequences/s over a bare forward (evaluate.bench_speed)
+memory  peak RSS of a 3,000-edit vs a 300-edit stream, the same evaluation size
+stream  a generated 2M-line UltraEditBench JSONL (the authors' layout): seconds to the first
+        edit step and peak RSS of a 1,000-edit run, against reading the whole file
+
+Every figure lands in results/bench.json and is printed as the README's speed table.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+# run a script and report its own peak RSS (kB) on stderr when it exits, whatever its exit path
+WRAP = ("import atexit, resource, runpy, sys\n"
+        "atexit.register(lambda: print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+        "sys.argv = sys.argv[1:]\n"
+        "sys.path.insert(0, '.')\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+def run(argv, env, wait_for=None):
+    """(wall seconds, peak RSS in MB, stderr) of `python argv` in the repository; with wait_for=(state
+    file, k), also the seconds until that run has saved k finished steps."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", WRAP, *map(str, argv)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = None
+    while wait_for and first is None and proc.poll() is None:
+        try:
+            if torch.load(wait_for[0], weights_only=True)["done"] >= wait_for[1]:
+                first = time.perf_counter() - t0
+        except Exception:                           # not written yet, or caught between two writes
+            pass
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"bench: {' '.join(map(str, argv))} failed:\n{err[-3000:]}")
+    rss = int(next(line.split()[1] for line in err.splitlines() if line.startswith("MAXRSS"))) / 1024
+    return (wall, rss, err) if wait_for is None else (wall, rss, err, first)
+
+
+def results(out):
+    return json.loads((Path(out) / "results.json").read_text())
+
+
+def speed(tmp, env):
+    default = ["run_stream.py", "--n", 500]
+    first = run(default + ["--out", tmp / "first"], env)
+    second = run(default + ["--out", tmp / "second"], env)
+    run(default + ["--out", tmp / "fresh", "--no-cache"], env)
+    run(default + ["--out", tmp / "ultra", "--method", "ultraedit"], env)
+    r1, r2, r3, ru = (results(tmp / k) for k in ("first", "second", "fresh", "ultra"))
+    w2, w3 = (torch.load(tmp / k / "editor_state.pt", weights_only=True)["weights"] for k in ("second", "fresh"))
+    sys.path.insert(0, str(REPO))
+    from data import load
+    from evaluate import bench_speed
+    from models import load_model
+    model, tok, _ = load_model("smollm2-135m")
+    ev = bench_speed(model, tok, load("zsre-calib", 100) if (REPO.parent / "shared" / "data").exists()
+                     else load("synthetic", 100))
+    return {"first_wall_s": first[0], "second_wall_s": second[0], "second_over_first": second[0] / first[0],
+            "second_cache": r2["timing"]["cache"], "cached_equals_uncached": {
+                "weights_bit_exact": all(torch.equal(w2[n], w3[n]) for n in w2), "post_equal": r2["post"] == r3["post"]},
+            "overhead_ratio": r1["timing"]["overhead_ratio"], "overhead_ratio_second": r2["timing"]["overhead_ratio"],
+            "seconds_per_edit": {"stableedit": r1["timing"]["seconds_per_edit"],
+                                 "ultraedit": ru["timing"]["seconds_per_edit"]},
+            "stableedit_over_ultraedit": r1["timing"]["seconds_per_edit"] / ru["timing"]["seconds_per_edit"],
+            "evaluator_over_bare_forward": ev["evaluator"] / ev["bare_forward"], "evaluator": ev}
+
+
+def memory(tmp, env):
+    rss = {}
+    for n in (300, 3000):
+        rss[n] = run(["run_stream.py", "--n", n, "--eval-n", 100, "--out", tmp / f"mem{n}"], env)[1]
+    return {"peak_rss_mb": rss, "ratio_3000_over_300": rss[3000] / rss[300]}
+
+
+def stream(tmp, env):
+    root = tmp / "data" / "ultraeditbench"
+    root.mkdir(parents=True)
+    path = root / "UltraEditBench_2M.json"
+    t0 = time.perf_counter()
+    with open(path, "w") as f:                      # one JSON object per line, as the authors ship it
+        for i in range(2_000_000):
+            f.write(json.dumps({"subject": f"Entity {i}", "prompt": f"What is the code name of entity {i}?",
+                                "ans": f"Code {i % 9973}", "rephrase_prompt": f"Entity {i} goes by the code name",
+                                "loc": f"Which year did event {i} happen?", "loc_ans": str(1900 + i % 120)}) + "\n")
+    written = time.perf_counter() - t0
+    args = ["run_stream.py", "--dataset", "ultraeditbench", "--data-dir", tmp / "data", "--n", 1000, "--warmup", 0,
+            "--eval-n", 10]
+    # the state file is first written just before the first edit step starts
+    wall, rss, _, start = run(args + ["--out", tmp / "big"], env, wait_for=(tmp / "big" / "editor_state.pt", 0))
+    (tmp / "whole.py").write_text("import json, sys\nrows = [json.loads(line) for line in open(sys.argv[1])]\n")
+    whole = run([tmp / "whole.py", path], env)
+    return {"lines": 2_000_000, "file_mb": path.stat().st_size / 2**20, "write_s": written,
+            "n1000_seconds_to_first_step": start, "n1000_wall_s": wall, "n1000_peak_rss_mb": rss,
+            "whole_file_read_s": whole[0], "whole_file_peak_rss_mb": whole[1]}
+
+
+def main(parts):
+    tmp = Path(tempfile.mkdtemp(prefix="stableedit-bench-"))
+    # an empty run cache for the first run; the converted model is shared, not rebuilt
+    cache = tmp / "cache"
+    cache.mkdir()
+    home = Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit"))
+    for m in home.iterdir() if home.exists() else []:
+        if m.name != "runs":
+            (cache / m.name).symlink_to(m)
+    env = {**os.environ, "STABLEEDIT_CACHE": str(cache)}
+    out = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+    for name in parts:
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        out[name] = {"speed": speed, "memory": memory, "stream": stream}[name](tmp, env)
+    path = Path(__file__).parent / "bench.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**old, **out}, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["speed", "memory", "stream"])
