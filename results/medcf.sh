@@ -5,7 +5,7 @@
 set -euo pipefail
 R=${R:-results/runs}
 # 1. all 544 MedCF test records, 100 per step, all evaluated (MedCF takes ZsRE's layers, B.2)
-M="--dataset medcf --n 544 --eval-n all"
+M="--dataset medcf --n 544 --eval-n all --generate"
 python run_stream.py $M                                   --out $R/medcf_default
 python run_stream.py $M --method ultraedit --warmup 0     --out $R/medcf_ultraedit
 python run_stream.py $M --method no_ln                    --out $R/medcf_no_ln

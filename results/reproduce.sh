@@ -43,3 +43,12 @@ python results/drift_growth.py $R/stream_10k $R/stream_10k_lr2.5e-4
 python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --out $R/gemma_3k
 python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 5e-6 --out $R/gemma_3k_lr5e-6
 python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 1e-5 --out $R/gemma_3k_lr1e-5
+# 5. later issues, each a script of its own: Gemma-3-270M on ZsRE (16.5), MedCF and the warm-up's
+#    source (16.4), --step-size on Gemma (19.1), the appendix experiments (17), speed and scale (18)
+bash results/gemma_zsre.sh
+bash results/medcf.sh
+bash results/step_size.sh
+bash results/appendix.sh
+python results/cumulative.py
+python results/fig10.py
+python results/bench.py
