@@ -1213,7 +1213,7 @@ def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
 
 def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_dir):
     env = {**os.environ, "STABLEEDIT_CACHE": str(tmp_path / "cache")}
-    args = lambda out, *x: tiny_args(tiny_dir, tmp_path / out, "--warmup", 50, *x)  # noqa: E731
+    args = lambda out, *x: tiny_args(tiny_dir, tmp_path / out, "--warmup", 50, "--n", 40, *x)  # noqa: E731
 
     def run(out, *x):
         r = cli(*args(out, *x), env=env)
