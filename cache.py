@@ -9,24 +9,30 @@ by a hash of exactly those, so any difference -- one weight bit, one request, on
 niw.py -- is a miss and is recomputed; a hit is bit-identical to recomputing, because the same
 float64 tensors come back. Entries are written atomically with torch.save and read with
 weights_only=True (tensors and plain values, never arbitrary objects); an unreadable entry is a
-miss. They live in $STABLEEDIT_CACHE/runs (default ~/.cache/stableedit/runs).
+miss. The library versions are part of every key (another torch may round differently). Entries
+live in $STABLEEDIT_RUN_CACHE, default $STABLEEDIT_CACHE/runs or ~/.cache/stableedit/runs; nothing
+evicts them (a SmolLM2 warm-up's statistics are ~20 MB): delete the folder to reclaim the space.
 """
 import dataclasses
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
+import transformers
 
 from trajectory import atomic_write
 
 HERE = Path(__file__).resolve().parent
 # the modules whose code decides what a warm-up or an evaluation computes
-CODE = ("data.py", "editor.py", "evaluate.py", "niw.py", "official.py", "ridge.py", "whitening.py")
+CODE = ("data.py", "editor.py", "evaluate.py", "generation.py", "niw.py", "official.py", "ridge.py", "whitening.py")
 
 
 def root():
+    if os.environ.get("STABLEEDIT_RUN_CACHE"):
+        return Path(os.environ["STABLEEDIT_RUN_CACHE"])
     return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit")) / "runs"
 
 
@@ -44,10 +50,19 @@ def weights_digest(model, exclude=()):
 
 
 def code_digest():
+    """The code that computes an entry, and the libraries it runs on."""
     h = hashlib.blake2b(digest_size=20)
     for f in CODE:
         h.update((HERE / f).read_bytes())
+    h.update(f"torch {torch.__version__} transformers {transformers.__version__}".encode())
     return h.hexdigest()
+
+
+def tokenizer_digest(tok):
+    """The tokenizer's content (its vocabulary and rules), not the folder it was read from."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tok.get_vocab(), sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def requests_digest(requests):
@@ -72,9 +87,13 @@ def read(kind, k):
 
 
 def write(kind, k, obj):
+    """Store an entry; a cache that cannot be written (read-only, full) costs a warning, not the run."""
     path = root() / kind / f"{k}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: torch.save(obj, f))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: torch.save(obj, f))
+    except OSError as e:
+        print(f"cache: could not store {path} ({e.strerror}); the run goes on without it", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -442,6 +442,11 @@ def synthetic(n, offset=0, seed=0):
 
 # ---------------------------------------------------------------- teacher forcing
 
+def pad_id(tokenizer):
+    """The id that fills padded positions (never attended): the pad token, else end-of-sequence."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def tokenize(tokenizer, prompts, targets, max_length=256):
     """Teacher-forcing batch for prompt + " " + target, right-padded.
 
@@ -453,7 +458,7 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
     the answer; a target (or prompt) that tokenizes to nothing, or a target
     that alone exceeds max_length, is a DataError.
     """
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     prompts, targets = list(prompts), list(targets)
     P = tokenizer(prompts)["input_ids"]                        # one call per batch: fast tokenizers batch in Rust
     # a target that already starts with a space carries its own separator and is kept verbatim

@@ -22,7 +22,7 @@ from collections import Counter
 
 import torch
 
-from data import tokenize
+from data import pad_id, tokenize
 
 WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -33,8 +33,7 @@ def greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32):
 
     Prompts are tokenized as the teacher-forced batches are (data.tokenize), left-padded, and
     batched by length so padding stays small; the KV cache makes each new token one short forward."""
-    device = model.get_input_embeddings().weight.device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device, pad = model.get_input_embeddings().weight.device, pad_id(tokenizer)
     ids = tokenizer(list(prompts))["input_ids"]
     order = sorted(range(len(ids)), key=lambda j: -len(ids[j]))
     out = [None] * len(ids)

@@ -23,28 +23,30 @@ from pathlib import Path
 
 import torch
 
-from data import data_dir as find_data_dir
+from data import DataError, data_dir as find_data_dir, pad_id
 
 CHI2_2_95 = 5.991                     # 0.95 quantile of chi-square with 2 degrees of freedom
 
 
 def shift_prompts(n, data_dir=None, fallback=()):
-    """Up to n distinct prompts unrelated to the edits."""
+    """Up to n distinct prompts unrelated to the edits (at least 3: a covariance needs them)."""
     root = find_data_dir(data_dir)
     out = []
-    for task in ("sst2", "cola"):
-        path = Path(root or ".") / "glue" / f"{task}.json"
+    for task in ("sst2", "cola") if root else ():
+        path = Path(root) / "glue" / f"{task}.json"
         if path.is_file():
             out += [r["sentence"].strip() for r in json.loads(path.read_text())]
-    out = list(dict.fromkeys(p for p in list(out) + list(fallback) if p))
-    return out[:n]
+    out = list(dict.fromkeys(p for p in out + list(fallback) if p))[:n]
+    if len(out) < 3:
+        raise DataError(f"--hidden-shift: {len(out)} unrelated prompts found (no GLUE files in the data folder "
+                        "and few locality prompts); need at least 3")
+    return out
 
 
 @torch.no_grad()
 def last_hidden(model, tokenizer, prompts, batch_size=32):
     """(N, d) float64: each prompt's final-layer hidden state at its last token."""
-    device = model.get_input_embeddings().weight.device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device, pad = model.get_input_embeddings().weight.device, pad_id(tokenizer)
     ids = tokenizer(list(prompts))["input_ids"]
     rows = []
     for s in range(0, len(ids), batch_size):

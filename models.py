@@ -106,12 +106,13 @@ def default_layers(model):
     not attention's output). Found by type and shape, never by name; the presets' layers sit there
     or just below (SmolLM2 18-25 of 30, Gemma 6-11 of 18, Table 6's 7-8B rows 8-31 of 28-32)."""
     from transformers.pytorch_utils import Conv1D
-    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList)]
+    cfg = model.config.get_text_config()
+    L, d = cfg.num_hidden_layers, cfg.hidden_size
+    # the blocks: the first ModuleList with one entry per hidden layer (an MoE's experts list is another)
+    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == L]
     if not lists:
-        raise ModelError("no stack of blocks (torch.nn.ModuleList) in this model: pass --layers")
-    name, blocks = max(lists, key=lambda nm: len(nm[1]))
-    d = model.get_input_embeddings().embedding_dim
-    L = len(blocks)
+        raise ModelError(f"no stack of {L} blocks (torch.nn.ModuleList) in this model: pass --layers")
+    name, blocks = lists[0]
     out = []
     for i in range(L // 2, L // 2 + max(1, L // 3)):
         cands = []
@@ -137,8 +138,11 @@ def model_skeleton(source):
         raise ModelError(f"cannot read the config of '{source}': "
                          f"{'the hub is unreachable and it is not cached' if offline else 'not found'}; "
                          "pass --model /path/to/local/copy") from None
-    with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(cfg)
+    try:
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(cfg)
+    except ValueError as e:                            # e.g. an encoder-only config
+        raise ModelError(f"'{source}' is not a causal language model ({str(e).splitlines()[0][:120]})") from None
 
 
 def preset_warmup(name, n):

@@ -5,7 +5,10 @@ so what a stream did to a model is the sum of its updates per layer, sum_t Delta
 megabytes where the whole model is gigabytes. A patch is a safetensors file of those differences,
 in the weight dtype, with metadata (model, layers, shapes, method, lr, edits) and a fingerprint of
 every *other* parameter -- the ones an edit never changes -- so a patch is refused by a model it
-was not made for, and the same fingerprint serves the edited and the unedited model alike.
+was not made for, and the same fingerprint serves the edited and the unedited model alike. The
+norms |W_0|_F and |W_T|_F of each edited layer tell which of the two a model holds, so applying a
+patch twice, or reverting one that was never applied, is refused too (unless the update changed no
+norm by 1e-5 of itself).
 
     save_patch("edit.safetensors", model, W0, {"method": "stableedit", "lr": 2.5e-4, "edits": 1000})
     apply_patch(model, "edit.safetensors")                  # W_0 -> W_T
@@ -16,11 +19,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save
 
 from cache import weights_digest
 from data import DataError
 from models import ModelError
+from trajectory import atomic_write
 
 FORMAT = "stableedit-patch/1"
 
@@ -38,10 +42,12 @@ def save_patch(path, model, W0, meta):
             for n, W in W0.items()}
     info = {"format": FORMAT, "layers": json.dumps(list(W0)), "fingerprint": fingerprint(model, W0),
             "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),
+            "dtype": json.dumps(str(next(iter(W0.values())).dtype)),
+            "norms": json.dumps({n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
+                                 for n, W in W0.items()}),
             **{k: json.dumps(v) for k, v in meta.items()}}
-    tmp = Path(f"{path}.tmp")
-    save_file(diff, tmp, metadata=info)
-    tmp.replace(path)
+    blob = save(diff, metadata=info)
+    atomic_write(path, lambda f: f.write(blob))
     return diff
 
 
@@ -55,7 +61,13 @@ def read_patch(path):
         raise DataError(f"{path}: not a readable patch ({e})") from None
     if raw.get("format") != FORMAT:
         raise DataError(f"{path}: not a stableedit patch (format {raw.get('format')!r})")
-    return diff, {k: v if k in ("format", "fingerprint") else json.loads(v) for k, v in raw.items()}
+    try:
+        meta = {k: v if k in ("format", "fingerprint") else json.loads(v) for k, v in raw.items()}
+        if set(meta["layers"]) != set(diff) or set(meta["shapes"]) != set(diff) or set(meta["norms"]) != set(diff):
+            raise KeyError("layers")
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: damaged patch metadata ({type(e).__name__} {e})") from None
+    return diff, meta
 
 
 @torch.no_grad()
@@ -71,9 +83,19 @@ def apply_patch(model, path, revert=False):
         if list(named[n].weight.shape) != meta["shapes"][n]:
             raise ModelError(f"{path}: patch for {n} has shape {meta['shapes'][n]}, this model's is "
                              f"{list(named[n].weight.shape)}")
+        if str(named[n].weight.dtype) != meta["dtype"]:
+            raise ModelError(f"{path}: patch was made in {meta['dtype']}, this model is {named[n].weight.dtype}: "
+                             f"load it with --dtype {meta['dtype'].replace('torch.', '')}")
     if fingerprint(model, meta["layers"]) != meta["fingerprint"]:
         raise ModelError(f"{path}: patch was made for another model ({meta.get('model', '?')}): the "
                          "parameters it does not edit differ")
+    want, other = (1, 0) if revert else (0, 1)                # which norm the model must hold now
+    for n in meta["layers"]:
+        now, norms = named[n].weight.detach().double().norm().item(), meta["norms"][n]
+        if abs(now - norms[want]) > 1e-5 * norms[want] or abs(now - norms[want]) > abs(now - norms[other]):
+            raise ModelError(f"{path}: layer {n} does not hold the {'edited' if revert else 'unedited'} weights "
+                             f"(|W| {now:.6g}, expected {norms[want]:.6g}): "
+                             f"{'revert a patch that was applied' if revert else 'the patch is applied already'}")
     sign = -1.0 if revert else 1.0
     for n in meta["layers"]:
         W = named[n].weight

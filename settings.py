@@ -19,6 +19,7 @@ from editor import METHODS
 from models import (PAPER_MODELS, PRESETS, default_layers, default_step_size, model_skeleton,
                     preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS
+from data import DataError
 from stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
 
 
@@ -115,6 +116,10 @@ def parse_args(argv=None):
         p.error("--lr and --step-size both set the step size: pass one")
     if args.apply_patch and not args.save_model:
         p.error("--apply-patch needs --save-model DIR, where the patched model is written")
+    if args.save_model and Path(args.save_model).exists():
+        p.error(f"--save-model {args.save_model} exists; name a new folder (nothing is overwritten)")
+    if args.save_patch and not Path(args.save_patch).resolve().parent.is_dir():
+        p.error(f"--save-patch {args.save_patch}: its folder does not exist")
     return args
 
 
@@ -139,6 +144,8 @@ def resolve(args):
 
     segs = segments(args.dataset, args.n)
     n, first = sum(k for _, k in segs), segs[0][0]     # the first segment's dataset picks the Table 6 row
+    if args.skip >= n:
+        raise DataError(f"--skip {args.skip} leaves none of the stream's {n} edits")
     method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
     layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(first)}",
                                           preset_layers(preset, first) if preset else None))
@@ -179,5 +186,14 @@ def resolve(args):
         "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "generate": args.generate,
         "hidden_shift": args.hidden_shift, "seed": args.seed,
         "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
-        "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume, "cache": not args.no_cache,
+        "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume,
+        # a model spread over devices (and partly offloaded) is not hashed: no cache there
+        "cache": not args.no_cache and args.device_map is None,
         "origin": origin}
+
+
+if __name__ == "__main__":
+    for argv in (["--model", "gpt-j", "--dataset", "fever", "--n", "20000"], ["--dataset", "zsre:1000,medcf:300"]):
+        cfg = resolve(parse_args(argv))
+        print(" ".join(argv) + f": {len(cfg['layers'])} layers ({cfg['origin']['layers']}), lr {cfg['lr']:g} "
+              f"({cfg['origin']['lr']}), warm-up {cfg['warmup']['n']} {cfg['warmup']['mode']} ({cfg['origin']['warmup']})")

@@ -2,7 +2,7 @@
 requests, in which order, where the warm-up goes, which edits are skipped and which are evaluated.
 
     segments("zsre:1000,medcf:300", None)    # [("zsre", 1000), ("medcf", 300)]: B.6.4's non-i.i.d. stream
-    requests, labels, warm = load_stream(cfg) # labels[i]: the segment request i belongs to
+    requests, seg_of, warm = load_stream(cfg) # seg_of[i]: the segment request i belongs to
     steps = plan(cfg, len(warm))              # [("edit" | "warmup", lo, hi), ...]
     sample = eval_sample(cfg)                 # stream indices evaluated before and after
 
@@ -76,9 +76,12 @@ def load_stream(cfg):
 
 def plan(cfg, n_warm):
     """The stream as a list of (kind, lo, hi): edit steps from `skip` on, with the warm-up inserted
-    at its placement among them."""
-    n, batch, skip = cfg["n"], cfg["batch"], cfg["skip"]
-    edits = [("edit", i, min(i + batch, n)) for i in range(skip, n, batch)]
+    at its placement among them. A step never spans two segments: the last step of a segment is
+    shorter, so the switch falls between steps and a checkpoint there sees one segment only."""
+    batch, skip = cfg["batch"], cfg["skip"]
+    ends = [sum(k for _, k in cfg["segments"][:j + 1]) for j in range(len(cfg["segments"]))]
+    edits = [("edit", i, min(i + batch, hi)) for lo, hi in zip([0] + ends[:-1], ends)
+             for i in range(max(lo, skip), hi, batch)]
     warm = [("warmup", i, min(i + batch, n_warm)) for i in range(0, n_warm, batch)]
     at = round(PLACEMENTS[cfg["warmup"]["placement"]] * len(edits))
     return edits[:at] + warm + edits[at:]
@@ -106,7 +109,7 @@ def segment_means(per_request, seg_of):
 
 
 if __name__ == "__main__":
-    cfg = {"segments": segments("synthetic:300,synthetic:200", None), "seed": 0, "data_dir": None, "shuffle": False,
+    cfg = {"segments": segments("synthetic:250,synthetic:250", None), "seed": 0, "data_dir": None, "shuffle": False,
            "n": 500, "batch": 100, "skip": 200, "eval_n": 100,
            "warmup": {"n": 200, "data": "synthetic", "offset": 500, "placement": "middle"}}
     requests, seg_of, warm = load_stream(cfg)

@@ -15,6 +15,7 @@ import os
 import random
 import re
 import signal
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from whitening import inv_sqrt, standardize, whiten
 
 REPO = Path(__file__).resolve().parent
 SHARED = data_dir()          # ../shared/data or $STABLEEDIT_DATA, None if absent
+# the runs of this suite cache their warm-ups and pre-edit passes in a folder of their own, not the user's
+os.environ.setdefault("STABLEEDIT_RUN_CACHE", tempfile.mkdtemp(prefix="stableedit-test-cache-"))
 
 
 # ---------------------------------------------------------------- niw.py, whitening.py, ridge.py (issue 3)
@@ -1212,7 +1215,7 @@ def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
 
 
 def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_dir):
-    env = {**os.environ, "STABLEEDIT_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "STABLEEDIT_RUN_CACHE": str(tmp_path / "cache")}
     args = lambda out, *x: tiny_args(tiny_dir, tmp_path / out, "--warmup", 50, "--n", 40, *x)  # noqa: E731
 
     def run(out, *x):
@@ -1221,6 +1224,7 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
         return json.loads((tmp_path / out / "results.json").read_text())
 
     first, second, fresh = run("a"), run("b"), run("c", "--no-cache")
+    assert first["pre"] == fresh["pre"]
     assert first["timing"]["cache"] == {"pre": "miss", "warmup": "miss"}
     assert second["timing"]["cache"] == {"pre": "hit", "warmup": "hit"}
     assert fresh["timing"]["cache"] == {"pre": "off", "warmup": "off"}
@@ -1232,7 +1236,18 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
     # changes weights and is never cached
     assert run("d", "--prior", 2)["timing"]["cache"] == {"pre": "hit", "warmup": "miss"}
     assert run("f", "--warmup-mode", "applied")["timing"]["cache"] == {"pre": "hit", "warmup": "off"}
-    for f in (tmp_path / "cache" / "runs" / "warmup").glob("*.pt"):            # an unreadable entry is a miss
+    # other requests (another seed) and other weights are misses of both entries
+    assert run("s", "--seed", 1)["timing"]["cache"] == {"pre": "miss", "warmup": "miss"}
+    other = tmp_path / "other-weights"
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    with torch.no_grad():
+        model.model.layers[0].mlp.up_proj.weight[0, 0] += 1e-3         # below the edited layers
+    model.save_pretrained(other)
+    AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(other)
+    r = cli(*tiny_args(other, tmp_path / "w", "--warmup", 50, "--n", 40), env=env)
+    assert r.returncode == 0 and json.loads((tmp_path / "w" / "results.json").read_text())["timing"]["cache"] == \
+        {"pre": "miss", "warmup": "miss"}
+    for f in (tmp_path / "cache" / "warmup").glob("*.pt"):                     # an unreadable entry is a miss
         f.write_bytes(b"not a tensor file")
     assert run("g")["timing"]["cache"]["warmup"] == "miss"
     assert torch.equal(final_weights(tmp_path / "g")[0][TINY_LAYERS[0]], w1[TINY_LAYERS[0]])
@@ -1252,8 +1267,13 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
     for n in TINY_LAYERS:
         assert not torch.equal(edited[n], W0[n])
         assert rel(named[n].weight.detach(), edited[n]) < 1e-6
+    with pytest.raises(ModelError, match="applied already"):             # twice is refused, nothing changes
+        apply_patch(model, patch)
+    assert all(rel(named[n].weight.detach(), edited[n]) < 1e-6 for n in TINY_LAYERS)
     apply_patch(model, patch, revert=True)
     assert all(rel(named[n].weight.detach(), W0[n]) < 1e-6 for n in TINY_LAYERS)
+    with pytest.raises(ModelError, match="revert a patch that was applied"):
+        apply_patch(model, patch, revert=True)
     assert patch.stat().st_size < 0.5 * (Path(tiny_dir) / "model.safetensors").stat().st_size
     # from the command line: the patched model saved, reloaded, equal to the edited weights
     r = cli("--model", tiny_dir, "--apply-patch", patch, "--save-model", tmp_path / "patched")
@@ -1375,6 +1395,11 @@ def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_
     for arch, want in (("gpt2", "transformer.h.1.mlp.c_proj"), ("gptj", "transformer.h.1.mlp.fc_out"),
                        ("qwen2", "model.layers.1.mlp.down_proj")):
         assert default_layers(tiny(arch)[0]) == [want]
+    # the upper-middle third of SmolLM2's 30 blocks (its shape, on the meta device: no weights)
+    with torch.device("meta"):
+        deep = AutoModelForCausalLM.from_config(LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=160,
+                                                            num_hidden_layers=30, num_attention_heads=4))
+    assert default_layers(deep) == [f"model.layers.{i}.mlp.down_proj" for i in range(15, 25)]
 
 
 def _facts(path, word, k):
@@ -1385,18 +1410,21 @@ def _facts(path, word, k):
 def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny_dir):
     a, b = _facts(tmp_path / "a.json", "alpha", 30), _facts(tmp_path / "b.json", "beta", 20)
     r = cli(*[x for x in tiny_args(tiny_dir, tmp_path / "seg") if x not in ("--n", 120)],
-            "--dataset", f"{a}:30,{b}:10", "--warmup", 0, "--eval-n", "all", "--eval-every", 30)
+            "--dataset", f"{a}:25,{b}:15", "--warmup", 0, "--eval-n", "all", "--eval-every", 25)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / "seg" / "results.json").read_text())
-    assert res["config"]["n"] == 40 and [k for _, k in res["config"]["segments"]] == [30, 10]
+    assert res["config"]["n"] == 40 and [k for _, k in res["config"]["segments"]] == [25, 15]
     per = res["per_request"]
-    assert per["prompt"][:30] == [f"The alpha number {i} is called" for i in range(30)]
-    assert per["prompt"][30:] == [f"The beta number {i} is called" for i in range(10)]
-    for label, lo, hi in ((str(a), 0, 30), (str(b), 30, 40)):
+    assert per["prompt"][:25] == [f"The alpha number {i} is called" for i in range(25)]
+    assert per["prompt"][25:] == [f"The beta number {i} is called" for i in range(15)]
+    for label, lo, hi in ((str(a), 0, 25), (str(b), 25, 40)):
         want = sum(per["efficacy"][lo:hi]) / (hi - lo)
         assert math.isclose(res["post"]["segments"][label]["efficacy"], want, rel_tol=1e-12)
+    # batches of 10 do not divide the first segment: its last step is short, no step mixes the two
+    with open(tmp_path / "seg" / "trajectory.csv") as f:
+        assert [int(row["edits"]) for row in csv.DictReader(f)] == [10, 20, 25, 35, 40]
     at_switch = res["checkpoints"][0]
-    assert at_switch["edits"] == 30 and list(at_switch["segments"]) == [str(a)]
+    assert at_switch["edits"] == 25 and list(at_switch["segments"]) == [str(a)]
     one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "x", "--dataset", f"{a}:30,{b}:10")), "--n")
     one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "y", "--dataset", f"{a}:30,{b}")), "segments")
 

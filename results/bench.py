@@ -73,6 +73,15 @@ def speed(tmp, env):
     from data import load
     from evaluate import bench_speed
     from models import load_model
+    from whitening import eigen, eigens
+    covs = [(lambda A: A @ A.T / 800)(torch.randn(576, 800, dtype=torch.float64)) for _ in range(8)]   # SmolLM2's 8
+    eig = {}
+    for name, fn in (("one_by_one", lambda: [eigen(c) for c in covs]), ("side_by_side", lambda: eigens(covs))):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(3):
+            fn()
+        eig[name] = (time.perf_counter() - t0) / 3
     model, tok, _ = load_model("smollm2-135m")
     ev = bench_speed(model, tok, load("zsre-calib", 100) if (REPO.parent / "shared" / "data").exists()
                      else load("synthetic", 100))
@@ -83,7 +92,8 @@ def speed(tmp, env):
             "seconds_per_edit": {"stableedit": r1["timing"]["seconds_per_edit"],
                                  "ultraedit": ru["timing"]["seconds_per_edit"]},
             "stableedit_over_ultraedit": r1["timing"]["seconds_per_edit"] / ru["timing"]["seconds_per_edit"],
-            "evaluator_over_bare_forward": ev["evaluator"] / ev["bare_forward"], "evaluator": ev}
+            "evaluator_over_bare_forward": ev["evaluator"] / ev["bare_forward"], "evaluator": ev,
+            "eigh_8x576_seconds": eig}
 
 
 def memory(tmp, env):
