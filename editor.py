@@ -159,6 +159,11 @@ class Editor:
                 h.remove()
         return loss.item(), {n: (keys[n], masked(g, at).detach()) for n, g in zip(self.modules, grads)}
 
+    def gradients(self, requests):
+        """{layer: g (M, d_out)} at the answer positions at the current weights, statistics and weights
+        untouched: what a held-out probe needs to see mu_t (probe.py, theory_checks.py)."""
+        return {n: G for n, (_, G) in self.capture(*self._batch(requests))[1].items()}
+
     def _normalize(self, name, K, G, eig=None):
         """(k_hat (M, d_in), g_hat (M, d_out)) in float64; eig is eigen(Sigma_g) for full whitening,
         None to standardize g per dimension."""
@@ -274,6 +279,7 @@ class Editor:
             # App. B.3.3's diagnostics of the whitened covariance: condition number and largest eigenvalue
             cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (float("nan"), float("nan"))
             report["layers"][n] = {"delta_norm": norm, "cos_prev": cos, "bias_norm": bias_norm,
+                                   "ridge_factor": float("nan") if self.method == "ft" else r.norm().item(),
                                    "n_tokens": K.shape[0], "cond": cond, "lmax": lmax}
             deltas[n] = delta
         return deltas
