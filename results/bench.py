@@ -4,6 +4,7 @@ Run on an otherwise idle machine, from the repository root:
 
     python results/bench.py                      # all parts, ~15 min on 2 cores
     python results/bench.py speed memory         # some of: speed, memory, stream
+    python results/bench.py table                # the README's speed table from results/bench.json
 
 speed   the default command `run_stream.py --n 500` with an empty run cache, again (cache hit),
         and with --no-cache: second/first wall clock, bit-exact weights and equal metrics of the
@@ -14,7 +15,7 @@ memory  peak RSS of a 3,000-edit vs a 300-edit stream, the same evaluation size
 stream  a generated 2M-line UltraEditBench JSONL (the authors' layout): seconds to the first
         edit step and peak RSS of a 1,000-edit run, against reading the whole file
 
-Every figure lands in results/bench.json and is printed as the README's speed table.
+Every figure lands in results/bench.json and is printed as the README's speed table (`table`).
 """
 import json
 import os
@@ -125,7 +126,44 @@ def stream(tmp, env):
             "whole_file_read_s": whole[0], "whole_file_peak_rss_mb": whole[1]}
 
 
+def table(b):
+    """The README's speed table: one row per figure of bench.json, with its target where the issue set one."""
+    rows = []
+    if "speed" in b:
+        s = b["speed"]
+        rows += [("`run_stream.py --n 500`: first run (empty cache) / second run, wall clock",
+                  f"{s['first_wall_s']:.0f} s / {s['second_wall_s']:.0f} s: **{s['second_over_first']:.2f}×** (≤ 0.6)"),
+                 ("second run vs `--no-cache`: weights bit-exact, post-edit metrics equal",
+                  f"{s['cached_equals_uncached']['weights_bit_exact']}, {s['cached_equals_uncached']['post_equal']}"),
+                 ("method's own work ÷ forward+backward (`overhead_ratio`, first / second run)",
+                  f"**{s['overhead_ratio']:.3f}** / {s['overhead_ratio_second']:.3f} (≤ 0.10)"),
+                 ("seconds per edit, stableedit / ultraedit (same stream)",
+                  f"{s['seconds_per_edit']['stableedit']:.4f} / {s['seconds_per_edit']['ultraedit']:.4f}: "
+                  f"**{s['stableedit_over_ultraedit']:.2f}×** (≤ 1.3)"),
+                 ("evaluator ÷ bare forward over the same tokens (sequences/s)",
+                  f"{s['evaluator']['evaluator']:.1f} / {s['evaluator']['bare_forward']:.1f}: "
+                  f"{s['evaluator_over_bare_forward']:.2f}×"),
+                 ("8 float64 `eigh` of 576×576, one by one / side by side (`whitening.eigens`)",
+                  f"{s['eigh_8x576_seconds']['one_by_one']:.3f} s / {s['eigh_8x576_seconds']['side_by_side']:.3f} s")]
+    if "memory" in b:
+        m = b["memory"]
+        rss = {int(k): v for k, v in m["peak_rss_mb"].items()}
+        rows.append(("peak RSS, 3,000 vs 300 edits (100 evaluated)",
+                     f"{rss[3000]:.0f} vs {rss[300]:.0f} MB: **{m['ratio_3000_over_300']:.3f}×** (≤ 1.05)"))
+    if "stream" in b:
+        t = b["stream"]
+        rows += [(f"2M-line UltraEditBench JSONL ({t['file_mb']:.0f} MB), `--n 1000`: seconds to the first step",
+                  f"**{t['n1000_seconds_to_first_step']:.1f} s** (≤ 10)"),
+                 ("... its peak RSS vs reading the whole file",
+                  f"{t['n1000_peak_rss_mb']:.0f} MB vs {t['whole_file_peak_rss_mb']:.0f} MB "
+                  f"({t['whole_file_read_s']:.0f} s to read)")]
+    return "\n".join(["| figure | measured (target) |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
 def main(parts):
+    if parts == ["table"]:
+        print(table(json.loads((Path(__file__).parent / "bench.json").read_text())))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="stableedit-bench-"))
     # an empty run cache for the first run; the converted model is shared, not rebuilt
     cache = tmp / "cache"
@@ -143,6 +181,7 @@ def main(parts):
     old = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**old, **out}, indent=2))
     print(json.dumps(out, indent=2))
+    print(table({**old, **out}))
 
 
 if __name__ == "__main__":
