@@ -1,7 +1,7 @@
 """The paper's theory as measurements that can fail (§3 Thm 3.5, 3.6, 3.8, Cor. 3.9; Fig. 1b, 4, 12; App. B).
 
     python theory_checks.py                            # SmolLM2-135M, offline, 3 seeds
-    python theory_checks.py --quick                    # CI size, < 5 min
+    python theory_checks.py --quick                    # CI size: ~1 min, verdicts without power
     python theory_checks.py --model gemma3-270m --strict   # exit 1 if a check fails
 
 Six checks, one function each; each returns sub-claims with the measured value's mean and 95 %
@@ -63,7 +63,7 @@ ORTHO = 0.1        # mean |cos(Delta_t, Delta_t-1)| <= 0.1: cos^2 <= 1%, success
 NO_LN_COS = 2.0    # without LN the mean |cos| >= 2x the LN one: "clearly farther from 0", not a noise-level gap
 
 SIZES = {"full": dict(seeds=3, steps=16, batch=50, warmup=4, every=2, probe=200, mismatch=200),
-         "quick": dict(seeds=3, steps=6, batch=20, warmup=2, every=2, probe=60, mismatch=40)}
+         "quick": dict(seeds=3, steps=4, batch=10, warmup=2, every=2, probe=20, mismatch=20)}
 
 
 # ---------------------------------------------------------------- statistics of claims
