@@ -3,7 +3,7 @@
 Run on an otherwise idle machine, from the repository root:
 
     python results/bench.py                      # all parts, ~15 min on 2 cores
-    python results/bench.py speed memory         # some of: speed, memory, stream
+    python results/bench.py speed memory         # some of: speed, memory, stream, scale
     python results/bench.py table                # the README's speed table from results/bench.json
 
 speed   the default command `run_stream.py --n 500` with an empty run cache, again (cache hit),
@@ -14,6 +14,8 @@ speed   the default command `run_stream.py --n 500` with an empty run cache, aga
 memory  peak RSS of a 3,000-edit vs a 300-edit stream, the same evaluation size
 stream  a generated 2M-line UltraEditBench JSONL (the authors' layout): seconds to the first
         edit step and peak RSS of a 1,000-edit run, against reading the whole file
+scale   the design card's `run_stream.py --n 20000` on SmolLM2 (~16 min): wall clock and peak RSS
+        (not part of the default set)
 
 Every figure lands in results/bench.json and is printed as the README's speed table (`table`).
 """
@@ -109,21 +111,30 @@ def stream(tmp, env):
     root.mkdir(parents=True)
     path = root / "UltraEditBench_2M.json"
     t0 = time.perf_counter()
-    with open(path, "w") as f:                      # one JSON object per line, as the authors ship it
-        for i in range(2_000_000):
-            f.write(json.dumps({"subject": f"Entity {i}", "prompt": f"What is the code name of entity {i}?",
-                                "ans": f"Code {i % 9973}", "rephrase_prompt": f"Entity {i} goes by the code name",
-                                "loc": f"Which year did event {i} happen?", "loc_ans": str(1900 + i % 120)}) + "\n")
+    small = tmp / "small" / "ultraeditbench"
+    small.mkdir(parents=True)
+
+    def write(p, lines):                            # one JSON object per line, as the authors ship it
+        with open(p, "w") as f:
+            for i in range(lines):
+                f.write(json.dumps({"subject": f"Entity {i}", "prompt": f"What is the code name of entity {i}?",
+                                    "ans": f"Code {i % 9973}", "rephrase_prompt": f"Entity {i} goes by the code name",
+                                    "loc": f"Which year did event {i} happen?", "loc_ans": str(1900 + i % 120)}) + "\n")
+    write(path, 2_000_000)
     written = time.perf_counter() - t0
-    args = ["run_stream.py", "--dataset", "ultraeditbench", "--data-dir", tmp / "data", "--n", 1000, "--warmup", 0,
-            "--eval-n", 10]
+    write(small / path.name, 2_000)
+    args = lambda d, out: ["run_stream.py", "--dataset", "ultraeditbench", "--data-dir", d, "--n", 1000,  # noqa: E731
+                           "--warmup", 0, "--eval-n", 10, "--no-cache", "--out", out]   # same records: no cache hit
     # the state file is first written just before the first edit step starts
-    wall, rss, _, start = run(args + ["--out", tmp / "big"], env, wait_for=(tmp / "big" / "editor_state.pt", 0))
+    wall, rss, _, start = run(args(tmp / "data", tmp / "big"), env, wait_for=(tmp / "big" / "editor_state.pt", 0))
+    s_wall, s_rss, _, s_start = run(args(tmp / "small", tmp / "smallrun"), env,
+                                    wait_for=(tmp / "smallrun" / "editor_state.pt", 0))
     (tmp / "whole.py").write_text("import json, sys\nrows = [json.loads(line) for line in open(sys.argv[1])]\n")
     whole = run([tmp / "whole.py", path], env)
     return {"lines": 2_000_000, "file_mb": path.stat().st_size / 2**20, "write_s": written,
             "n1000_seconds_to_first_step": start, "n1000_wall_s": wall, "n1000_peak_rss_mb": rss,
-            "whole_file_read_s": whole[0], "whole_file_peak_rss_mb": whole[1]}
+            "whole_file_read_s": whole[0], "whole_file_peak_rss_mb": whole[1],
+            "small_file_lines": 2_000, "small_n1000_seconds_to_first_step": s_start, "small_n1000_peak_rss_mb": s_rss}
 
 
 def table(b):
@@ -140,7 +151,7 @@ def table(b):
                  ("seconds per edit, stableedit / ultraedit (same stream)",
                   f"{s['seconds_per_edit']['stableedit']:.4f} / {s['seconds_per_edit']['ultraedit']:.4f}: "
                   f"**{s['stableedit_over_ultraedit']:.2f}×** (≤ 1.3)"),
-                 ("evaluator ÷ bare forward over the same tokens (sequences/s)",
+                 ("evaluator ÷ bare forward over the same tokens, sequences/s (> 1: batching and the LM head at answer positions only make the evaluator faster)",
                   f"{s['evaluator']['evaluator']:.1f} / {s['evaluator']['bare_forward']:.1f}: "
                   f"{s['evaluator_over_bare_forward']:.2f}×"),
                  ("8 float64 `eigh` of 576×576, one by one / side by side (`whitening.eigens`)",
@@ -157,7 +168,21 @@ def table(b):
                  ("... its peak RSS vs reading the whole file",
                   f"{t['n1000_peak_rss_mb']:.0f} MB vs {t['whole_file_peak_rss_mb']:.0f} MB "
                   f"({t['whole_file_read_s']:.0f} s to read)")]
+        if "small_n1000_seconds_to_first_step" in t:
+            rows.append(("... the same run on a 2,000-line file: seconds to the first step, peak RSS",
+                         f"{t['small_n1000_seconds_to_first_step']:.1f} s, {t['small_n1000_peak_rss_mb']:.0f} MB"))
+    if "scale" in b:
+        c = b["scale"]
+        rows.append(("`run_stream.py --n 20000` (synthetic, 1,000 evaluated): wall clock, peak RSS, s/edit",
+                     f"{c['wall_s'] / 60:.1f} min, {c['peak_rss_mb']:.0f} MB, {c['seconds_per_edit']:.4f} s"))
     return "\n".join(["| figure | measured (target) |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
+def scale(tmp, env):
+    wall, rss, _ = run(["run_stream.py", "--n", 20000, "--out", tmp / "n20000"], env)
+    r = results(tmp / "n20000")
+    return {"wall_s": wall, "peak_rss_mb": rss, "seconds_per_edit": r["timing"]["seconds_per_edit"],
+            "overhead_ratio": r["timing"]["overhead_ratio"], "post": r["post"]}
 
 
 def main(parts):
@@ -176,7 +201,7 @@ def main(parts):
     out = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
     for name in parts:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        out[name] = {"speed": speed, "memory": memory, "stream": stream}[name](tmp, env)
+        out[name] = {"speed": speed, "memory": memory, "stream": stream, "scale": scale}[name](tmp, env)
     path = Path(__file__).parent / "bench.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**old, **out}, indent=2))
