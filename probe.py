@@ -28,6 +28,14 @@ from whitening import eigen, zca
 F64 = torch.float64
 
 
+def quarter_ratio(xs):
+    """mean of the last quarter / mean of the first quarter of a series (NaN-free)."""
+    xs = [x for x in xs if x == x]
+    q = max(1, len(xs) // 4)
+    first = sum(xs[:q]) / q
+    return (sum(xs[-q:]) / q) / first if first else float("nan")
+
+
 def bias2(mu_a, mu_b, m, eig):
     """Unbiased ||Sigma^{-1/2}(mu - m)||^2 / d from two independent estimates of mu. mu_a, mu_b, m: (d,);
     eig: whitening.eigen(Sigma). Can be negative when the true value is below the probe's noise."""
@@ -87,10 +95,7 @@ def gaussian_run(d=32, N=50, T=40, drift_of=lambda t: 0.0, probe=400, seed=0):
 
 
 if __name__ == "__main__":
-    def q(x):                                                          # last / first quarter
-        k = max(1, len(x) // 4)
-        return (x[-k:].mean() / x[:k].mean()).item()
-
+    q = lambda x: quarter_ratio(x.tolist())                            # noqa: E731
     runs = [gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
     print(f"stationary stream, 20 repeats: bias^2 last/first quarter  truth {q(mean['bias2_true']):.3f}, "

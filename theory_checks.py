@@ -96,14 +96,6 @@ def entry(check, claims):
             "pass": all(c["pass"] for c in claims if c["pass"] is not None)}
 
 
-def quarter_ratio(xs):
-    """mean of the last quarter / mean of the first quarter of a series (NaN-free)."""
-    xs = [x for x in xs if x == x]
-    q = max(1, len(xs) // 4)
-    first = sum(xs[:q]) / q
-    return (sum(xs[-q:]) / q) / first if first else float("nan")
-
-
 def shift_steps(warm, cold):
     """How many steps earlier the warm curve reaches each error level than the cold one: for each t in
     the first half, t' - t with cold(t') = warm(t) (linear in t on the running minimum of cold; when
@@ -181,7 +173,7 @@ def estimation_check(model_runs=(), d=48, N=50, T=60, W=10, seeds=3, repeats=5, 
     for k, what in enumerate(("mean", "covariance")):
         claims += [
             claim(f"synthetic: cold {what} error on the fading-drift stream, last/first quarter <= {EST_FALL}",
-                  [quarter_ratio(e[:, 1, k].tolist()) for e in fall], "below", EST_FALL),
+                  [P.quarter_ratio(e[:, 1, k].tolist()) for e in fall], "below", EST_FALL),
             claim(f"synthetic: a same-distribution warm-up of W={W} batches shifts the {what} error curve left "
                   f"by >= {EST_SHIFT} W (in units of W)", [shift_steps(e[:, 0, k], e[:, 1, k]) / W for e in errs],
                   "above", EST_SHIFT),
@@ -219,7 +211,7 @@ def bias_check(runs):
         claim(f"statistics-only control, |Sigma^-1/2 (mu - m_t)|, last/first quarter < {DECAY}",
               [ratio(r["control_bias2"]) for r in runs], "below", DECAY),
         claim("old b-statistic |mean_i g_hat_i| |r_t|, last/first quarter (replaced: it carries the batch's noise)",
-              [quarter_ratio(r["b_stat"]) for r in runs], "report", None)])
+              [P.quarter_ratio(r["b_stat"]) for r in runs], "report", None)])
 
 
 def norm_check(runs):
@@ -227,7 +219,7 @@ def norm_check(runs):
     last/first quarter in [1/2, 2]); without LN, started at the same first-step size, it leaves that band
     (Fig. 12: the norms collapse). Scale-free: ratios of one run's own norms."""
     def band(rs):
-        return [quarter_ratio(r) for r in rs]
+        return [P.quarter_ratio(r) for r in rs]
     ln, no = [r["stableedit"]["norm"] for r in runs], [r["no_ln"]["norm"] for r in runs]
     return entry(norm_check, [
         claim(f"LN: max/median <= {NORM_BOUND}", [max(x) / sorted(x)[len(x) // 2] for x in ln], "below", NORM_BOUND),
@@ -289,10 +281,10 @@ def drift_check(runs):
     sqrt(tr Sigma) (B.6.3; it shrinks like 1/t with no drift at all) and cond(Sigma_g) (B.3.3, Fig. 7:
     it falls) are reported."""
     return entry(drift_check, [
-        claim(f"probe drift per step, last/first quarter < {DECAY}", [quarter_ratio(r["drift"]) for r in runs],
+        claim(f"probe drift per step, last/first quarter < {DECAY}", [P.quarter_ratio(r["drift"]) for r in runs],
               "below", DECAY),
         claim("surrogate |m_t - m_t-1| / sqrt(tr Sigma), last/first quarter (a counting artefact: 1/t at zero drift)",
-              [quarter_ratio(r["stableedit"]["surrogate"]) for r in runs], "report", None),
+              [P.quarter_ratio(r["stableedit"]["surrogate"]) for r in runs], "report", None),
         claim("cond(Sigma_g), last/first step (Fig. 7: falls)",
               [r["stableedit"]["cond"][-1] / r["stableedit"]["cond"][0] for r in runs], "report", None)])
 
