@@ -96,6 +96,16 @@ def _mean(xs):
     return sum(xs) / len(xs)
 
 
+def mean_se(xs):
+    """(mean, standard error) of per-request scores, per-seed figures or paired differences (None and
+    NaN dropped; SE = sd / sqrt(n), inf below two values): the one error bar of every comparison here."""
+    xs = [x for x in xs if x is not None and x == x]
+    if not xs:
+        return float("nan"), float("nan")
+    m = _mean(xs)
+    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5 if len(xs) > 1 else float("inf")
+
+
 def locality_tokens(model, tokenizer, requests, batch_size=32, progress=False):
     """Per request, the model's top-1 token ids at all its locality answer positions, probe after probe."""
     sets = [_prompt_sets(r)["specificity"] for r in requests]

@@ -1738,6 +1738,16 @@ def test_theory_norm_and_orthogonality_checks_fail_off_premise():
     assert not ortho_check(aligned)["pass"]                                # LN updates that do not decorrelate
 
 
+def test_mean_se_is_the_standard_error_and_drops_missing():
+    import statistics
+    from evaluate import mean_se
+    xs = torch.randn(50, generator=torch.Generator().manual_seed(0)).tolist()
+    m, se = mean_se(xs + [None, float("nan")])
+    assert abs(m - statistics.fmean(xs)) < 1e-12
+    assert abs(se - statistics.stdev(xs) / len(xs) ** 0.5) < 1e-12
+    assert mean_se([3.0])[1] == float("inf") and mean_se([None])[0] != mean_se([None])[0]
+
+
 def test_theory_cumulative_check_needs_more_than_noise():
     from theory_checks import cumulative_check
     g = torch.Generator().manual_seed(0)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 import probe as P
 from data import DataError, load
 from editor import Editor, NonFiniteError
-from evaluate import top1
+from evaluate import mean_se, top1
 from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from niw import NIW
 from settings import OneLineParser, fail
@@ -70,11 +70,7 @@ SIZES = {"full": dict(seeds=3, steps=16, batch=50, warmup=4, every=2, probe=200,
 
 def interval(xs):
     """(mean, lower, upper) of the per-seed values: mean ± Z standard errors (NaNs dropped)."""
-    xs = [x for x in xs if x == x]
-    if not xs:
-        return float("nan"), float("nan"), float("nan")
-    m = sum(xs) / len(xs)
-    se = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5 if len(xs) > 1 else float("inf")
+    m, se = mean_se(xs)
     return m, m - Z * se, m + Z * se
 
 
@@ -255,8 +251,7 @@ def cumulative_check(runs):
     run's statistics at the half) splits the gain into the statistics' part and the weights' part."""
     def paired(a, b):
         d = [x - y for r in runs for x, y in zip(r[a], r[b])]
-        m = sum(d) / len(d)
-        se = (sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5
+        m, se = mean_se(d)
         return {"gain": m, "paired_se": se, "n": len(d), "per_seed": [sum(r[a]) / len(r[a]) - sum(r[b]) / len(r[b])
                                                                       for r in runs]}
     full, stats, weights = paired("full", "mid"), paired("stats", "mid"), paired("full", "stats")

@@ -9,9 +9,11 @@ differences / sqrt(pairs)). The effect counts as there when the pooled gain exce
     python results/cumulative.py [results/runs]
 """
 import json
-import math
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from evaluate import mean_se                                # noqa: E402
 
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 metrics = ("efficacy", "generalization", "specificity", "retain")
@@ -32,8 +34,6 @@ for seed in seeds:
     print(f"| {seed} | {len(pairs)} | " + " | ".join(row) + " |")
 row = []
 for m in metrics:
-    d = diffs[m]
-    mean = sum(d) / len(d)
-    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
+    mean, se = mean_se(diffs[m])
     row.append(f"{mean:+.2f} ± {se:.2f} ({'> 2 SE' if mean > 2 * se else 'no' if mean < -2 * se else 'within 2 SE'})")
 print(f"| pooled | {len(diffs['efficacy'])} | " + " | ".join(row) + " |")

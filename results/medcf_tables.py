@@ -9,9 +9,12 @@
     python results/medcf_tables.py [RUNS_DIR]
 """
 import json
-import math
 import os
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from evaluate import mean_se                                # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 METHOD_COLS = ["efficacy", "generalization", "specificity", "locality_target", "locality_mapping",
@@ -29,8 +32,7 @@ def paired(a, b, key):
     pa, pb = a["per_request"], b["per_request"]
     x = dict(zip(pa["index"], pa[key]))
     d = [v - x[i] for i, v in zip(pb["index"], pb[key]) if i in x]
-    m = sum(d) / len(d)
-    se = math.sqrt(sum((v - m) ** 2 for v in d) / (len(d) - 1) / len(d))
+    m, se = mean_se(d)
     return m, 2 * se
 
 
