@@ -27,7 +27,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
-from data import BENCHMARKS, RELATIONS, FACTS, DataError, Request, data_dir, load, synthetic, tokenize
+from data import BENCHMARKS, DataError, Request, data_dir, load, tokenize
+from synthetic import FACTS, RELATIONS, synthetic
 from editor import Editor, NonFiniteError
 from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
