@@ -1,0 +1,195 @@
+"""The seeded streams on a real model that theory_checks.py judges (§3 Thm 3.6, 3.8; Fig. 1b, 4, 12).
+
+Per seed, one model and one synthetic stream: stableedit after a statistics-only warm-up, with shadow
+trackers fed the same value gradients at no extra forward pass (a cold one from the warm-up's end,
+one warmed up on ZsRE questions) and probe checkpoints every few steps (probe.py: the bias term
+against mu_t, Lemma D.1's drift); a statistics-only control (weights fixed, so mu is fixed);
+ultraedit without warm-up; no_ln at stableedit's first-step size; and the later half of the stream
+re-run from the unedited weights with the warm-up's statistics (mid-way start) and with the full
+run's statistics at the half (stats arm). The model's weights are restored after every arm.
+
+    out = seed_run(model, tok, layers, lr, alpha, SIZES["quick"], seed=0, mismatch=[], bar=tqdm())
+"""
+import torch
+
+import probe as P
+from data import load
+from editor import Editor
+from evaluate import top1
+from niw import NIW
+from whitening import eigen
+
+class ShadowEditor(Editor):
+    """An Editor whose edit steps also feed their value gradients to shadow trackers ({name: {layer: NIW}}):
+    the same stream seen by a cold tracker and a mismatched one, at no extra forward pass."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.shadows, self._feeding = {}, False
+
+    def edit(self, requests, apply=True, diagonal=False):
+        self._feeding = True
+        try:
+            return super().edit(requests, apply, diagonal)
+        finally:
+            self._feeding = False
+
+    def capture(self, batch, groups=None):
+        loss, cap = super().capture(batch, groups)
+        if self._feeding:
+            for trackers in self.shadows.values():
+                for n, (_, G) in cap.items():
+                    trackers[n].update(G)
+        return loss, cap
+
+
+def chunks(xs, b):
+    return [xs[i:i + b] for i in range(0, len(xs), b)]
+
+
+def probe_means(ed, halves, batch):
+    """{layer: (mu^A, mu^B)}: the probe halves' mean value gradients at the current weights, in chunks of the
+    stream's batch size (the loss averages over a batch, so g's scale depends on it)."""
+    out = {}
+    for h in halves:
+        sums, count = {}, 0
+        for c in chunks(h, batch):
+            for n, G in ed.gradients(c).items():
+                sums[n] = sums.get(n, 0) + G.double().sum(0)
+            count += G.shape[0]
+        for n, s in sums.items():
+            out.setdefault(n, []).append(s / count)
+    return out
+
+
+def geometry(reps, weights):
+    """Per-step layer means of |Delta|, cos, cond, the ridge factor, and the first-step relative size."""
+    row = lambda rep, k: sum(x[k] for x in rep["layers"].values()) / len(rep["layers"])
+    return {"norm": [row(r, "delta_norm") for r in reps], "cos": [row(r, "cos_prev") for r in reps],
+            "cond": [row(r, "cond") for r in reps], "ridge": [row(r, "ridge_factor") for r in reps],
+            "rel0": sum(x["delta_norm"] / weights[n].norm().item() for n, x in reps[0]["layers"].items())
+            / len(reps[0]["layers"])}
+
+
+def efficacy(model, tok, requests):
+    """Per-request teacher-forced token accuracy (%) of the edit prompt (App. A.1's Efficacy)."""
+    return [100.0 * sum(a == b for a, b in zip(p, g)) / len(g)
+            for p, g in top1(model, tok, [(r.prompt, r.target) for r in requests])]
+
+
+def checkpoint(ed, t, halves, batch, rep, prev):
+    """Probe point after step t: each tracker's bias^2 against the probe's mean gradient mu_t, the squared
+    bias term |r_t|^2 |Sigma^-1/2 (mu_t - m_t)|^2 and the old b-statistic (from step t's report), and the
+    per-step drift of mu since the previous point prev = (t_prev, {layer: mu}, {layer: eigen(Sigma_0)}),
+    in the boundary's metric Sigma_0 (probe.py). Returns (point, means, eigens)."""
+    layers = list(ed.modules)
+    mu = probe_means(ed, halves, batch)
+    eig = {n: eigen(ed.stats[n][1].covariance) for n in layers}
+    avg = lambda f: sum(f(n) for n in layers) / len(layers)
+    trackers = {"warm": {n: ed.stats[n][1] for n in layers}, **(ed.shadows if t else {})}
+    pt = {"step": t, "bias2": {k: avg(lambda n: P.bias2(*mu[n], tr[n].mean, eig[n])) for k, tr in trackers.items()}}
+    if rep is not None:
+        L = rep["layers"]
+        pt["bias_sq"] = avg(lambda n: L[n]["ridge_factor"] ** 2 * P.bias2(*mu[n], ed.stats[n][1].mean, eig[n])
+                            * ed.stats[n][1].dim)
+        pt["b_stat"] = avg(lambda n: L[n]["bias_norm"])
+    means = {n: (a + b) / 2 for n, (a, b) in mu.items()}
+    if prev is not None:
+        pt["drift"] = avg(lambda n: P.drift(means[n], prev[1][n], prev[2][n], t - prev[0]))
+    return pt, mu, eig
+
+
+def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
+    """Every stream of one seed on one model (weights restored between them). Returns per-seed series."""
+    T, B, Wn, every = size["steps"], size["batch"], size["warmup"], size["every"]
+    reqs = load("synthetic", T * B, seed=seed)
+    warm = load("synthetic", Wn * B, offset=T * B, seed=seed)
+    held = load("synthetic", size["probe"], offset=(T + Wn) * B, seed=seed)
+    halves, later = (held[:len(held) // 2], held[len(held) // 2:]), reqs[(T // 2) * B:]
+    mods = dict(model.named_modules())
+    W0 = {n: mods[n].weight.detach().clone() for n in layers}
+
+    def restore():
+        with torch.no_grad():
+            for n, w in W0.items():
+                mods[n].weight.copy_(w)
+
+    def step(ed, chunk, apply=True):
+        rep = ed.edit(chunk, apply)
+        bar.update(1)
+        return rep
+
+    # stableedit: statistics-only warm-up, then the stream with shadow trackers and probe checkpoints
+    ed = ShadowEditor(model, tok, layers, "stableedit", lr, alpha)
+    if mismatch:
+        side = Editor(model, tok, layers, "stableedit", lr, alpha)
+        for c in chunks(mismatch, B):
+            step(side, c, apply=False)
+        ed.shadows["mismatched"] = {n: side.stats[n][1] for n in layers}
+    for c in chunks(warm, B):
+        step(ed, c, apply=False)
+    boundary = ed.stats_state()
+    ed.shadows["cold"] = {n: NIW(ed.stats[n][1].dim, device=W0[n].device) for n in layers}
+    probes, reps, surrogate, mid_state, prev = [], [], [], None, None
+    for t in range(T + 1):
+        if t:
+            m_before = {n: ed.stats[n][1].mean for n in layers}        # NIW.update never writes in place
+            reps.append(step(ed, reqs[(t - 1) * B:t * B]))
+            surrogate.append(sum(P.surrogate(ed.stats[n][1].mean, m_before[n], ed.stats[n][1].covariance)
+                                 for n in layers) / len(layers))
+            mid_state = ed.stats_state() if t == T // 2 else mid_state
+        if t % every == 0:
+            pt, mu, eig = checkpoint(ed, t, halves, B, reps[-1] if t else None, prev)
+            bar.update(len(held) / B)
+            if t == 0:
+                mu0, eig0 = mu, eig
+            prev = (t, {n: (a + b) / 2 for n, (a, b) in mu.items()}, eig0)
+            probes.append(pt)
+    out = {"probe": probes, "stableedit": {**geometry(reps, W0), "surrogate": surrogate},
+           **{k: [p[k] for p in probes if k in p] for k in ("bias_sq", "b_stat", "drift")},
+           "full": efficacy(model, tok, later)}
+
+    # statistics-only control: the weights stay W0, so mu is fixed and the t = 0 probe (mu0) is it
+    restore()
+    ctrl, out["control_bias2"] = Editor(model, tok, layers, "stableedit", lr, alpha), []
+    for c in chunks(reqs[:(T // 2) * B], B):
+        step(ctrl, c, apply=False)
+        out["control_bias2"].append(sum(P.bias2(*mu0[n], ctrl.stats[n][1].mean, eigen(ctrl.stats[n][1].covariance))
+                                        for n in layers) / len(layers))
+    # the later half alone: mid-way start (warm-up statistics) and the stats arm (statistics at the half)
+    for arm, state in (("mid", boundary), ("stats", mid_state)):
+        restore()
+        e = Editor(model, tok, layers, "stableedit", lr, alpha)
+        e.load_stats_state(state)
+        for c in chunks(later, B):
+            step(e, c)
+        out[arm] = efficacy(model, tok, later)
+    # ULTRAEDIT as the paper runs it (no warm-up), and no LN started at stableedit's first-step size
+    for method, kw in (("ultraedit", {"lr": lr}), ("no_ln", {"lr": None, "step_size": out["stableedit"]["rel0"]})):
+        restore()
+        e = Editor(model, tok, layers, method, alpha=alpha, **kw)
+        out[method] = geometry([step(e, c) for c in chunks(reqs, B)], W0)
+    restore()
+    return out
+
+
+def steps_per_seed(size, mismatch):
+    T, B = size["steps"], size["batch"]
+    return (len(chunks(range(size["mismatch"]), B)) if mismatch else 0) + size["warmup"] + T + \
+        (T // size["every"] + 1) * size["probe"] / B + T // 2 + 2 * (T - T // 2) + 2 * T
+
+
+if __name__ == "__main__":
+    from tqdm import tqdm
+    from models import PRESETS, load_model, preset_layers, preset_lr
+
+    model, tok, _ = load_model("smollm2-135m")
+    preset, size = PRESETS["smollm2-135m"], dict(steps=4, batch=10, warmup=2, every=2, probe=20, mismatch=0)
+    layers = preset_layers(preset, "synthetic")
+    W = {n: m.weight.detach().clone() for n, m in model.named_modules() if n in layers}
+    with tqdm(total=round(steps_per_seed(size, None)), desc="one seed, 4 steps of 10 edits") as bar:
+        out = seed_run(model, tok, layers, preset_lr(preset, 40), preset["alpha"], size, 0, None, bar)
+    print(f"probe points at steps {[p['step'] for p in out['probe']]}; later-half efficacy: mid-way start "
+          f"{sum(out['mid']) / len(out['mid']):.1f} %, after the earlier edits {sum(out['full']) / len(out['full']):.1f} %")
+    print("weights restored bit-exactly after every arm:",
+          all(torch.equal(m.weight, W[n]) for n, m in model.named_modules() if n in W))
