@@ -248,7 +248,8 @@ class Editor:
             t0 = time.perf_counter()
             if self.method == "ft":
                 # plain fine-tuning of the same matrices: W <- W - lr dL/dW, dL/dW^T = K^T G (Table 1's FT)
-                delta, bias_norm, eig = -self.lr * (K.double().T @ G.double()), float("nan"), None
+                delta = (-self.lr * (K.double().T @ G.double())).float()            # summed in float64
+                bias_norm, eig = float("nan"), None
                 t1 = t2 = time.perf_counter()
             else:
                 eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
@@ -263,8 +264,9 @@ class Editor:
                 # one solve for both right-hand sides (the ridge map is linear in V), and
                 # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
                 # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
-                # conditioned; float32 halves the cost. The statistics above stay float64.
-                sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha).double()  # (d_in, d_out+1)
+                # conditioned; float32 halves the cost. The statistics above stay float64; the update
+                # stays in the solve's float32 (a float64 copy would add no digits, only 2x memory).
+                sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha)  # (d_in, d_out+1)
                 delta, r = sol[:, :-1], sol[:, -1]
                 bias_norm = (r.norm() * b.norm()).item()                          # |r b^T|_F
                 t2 = time.perf_counter()
