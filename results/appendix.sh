@@ -25,7 +25,8 @@ for seed in 0 1 2; do
   python run_stream.py $F --skip 1000                               --out $R/app_cum_skip_s$seed
 done
 # Figure 10: Algorithm 1's applied in-domain warm-up (zsre-calib: 733 records, so sizes stop there),
-# by size at the start and by placement at the full size
+# by size at the start (0: none, paired against) and by placement at the full size
+python run_stream.py $Z --warmup 0                                  --out $R/app_warm_size0
 for w in 250 500 733; do
   python run_stream.py $Z --warmup-mode paper --warmup $w           --out $R/app_warm_size$w
 done

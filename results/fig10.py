@@ -1,8 +1,9 @@
 """Figure 10 on our data: Algorithm 1's applied in-domain warm-up by size and by placement (issue 17.4).
 
-Reads results/runs/app_warm_size<N> (warm-up of N zsre-calib edits at the start; N = 0 is
-zsre_no_warmup) and app_warm_at_<placement> (733 edits at q1 / middle / q3 / end; start is
-app_warm_size733), prints one table and writes results/fig10.png.
+Reads results/runs/app_warm_size<N> (warm-up of N zsre-calib edits at the start; N = 0: none) and
+app_warm_at_<placement> (733 edits at q1 / middle / q3 / end; start is app_warm_size733), prints one
+table -- each row with its paired difference to no warm-up on the same 150 evaluated edits,
+± 2 paired SE -- and writes results/fig10.png.
 
     python results/fig10.py [results/runs]
 """
@@ -15,30 +16,44 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from evaluate import mean_se  # noqa: E402
+
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 keys = ("efficacy", "generalization", "specificity", "retain")
 
 
-def post(name):
+def result(name):
     path = runs / name / "results.json"
-    return json.loads(path.read_text())["post"] if path.exists() else None
+    return json.loads(path.read_text()) if path.exists() else None
 
 
-sizes = [(0, post("zsre_no_warmup"))] + [(n, post(f"app_warm_size{n}")) for n in (250, 500, 733)]
-places = [("start", post("app_warm_size733"))] + [(p, post(f"app_warm_at_{p}")) for p in ("q1", "middle", "q3", "end")]
-print("| warm-up | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
+def versus(r, base, key):
+    """Paired mean difference r - base over the evaluated edits both scored, and 2 SE."""
+    a, b = r["per_request"], base["per_request"]
+    at = dict(zip(b["index"], b[key]))
+    m, se = mean_se([v - at[i] for i, v in zip(a["index"], a[key]) if i in at and v is not None
+                     and at[i] is not None])
+    return f"{m:+.1f} ± {2 * se:.1f}"
+
+
+base = result("app_warm_size0")
+sizes = [(n, result(f"app_warm_size{n}")) for n in (0, 250, 500, 733)]
+places = [("start", result("app_warm_size733"))] + [(p, result(f"app_warm_at_{p}")) for p in ("q1", "middle", "q3", "end")]
+print("| warm-up | " + " | ".join(keys) + " | vs none: Eff / Gen / Spe (± 2 SE) |\n|---|" + "---|" * (len(keys) + 1))
 for label, rows in (("size", sizes), ("placement", places)):
-    for x, m in rows:
-        if m:
-            print(f"| {label} {x} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + " |")
+    for x, r in rows:
+        if r:
+            gap = " / ".join(versus(r, base, k) for k in keys[:3]) if base and (label, x) != ("size", 0) else "(the baseline)"
+            print(f"| {label} {x} | " + " | ".join(f"{r['post'][k]:.1f}" for k in keys) + f" | {gap} |")
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for ax, rows, xlabel in ((axes[0], sizes, "warm-up size (edits, at the start)"),
                          (axes[1], places, "placement of 733 warm-up edits")):
-    rows = [(x, m) for x, m in rows if m]
+    rows = [(x, r["post"]) for x, r in rows if r]
     for k in keys:
         ax.plot([str(x) for x, _ in rows], [m[k] for _, m in rows], marker="o", label=k)
     ax.set(xlabel=xlabel, ylabel="%", ylim=(0, 100))
-axes[0].legend()
+axes[0].legend(ncol=4, loc="upper center", fontsize=8)
 fig.suptitle("SmolLM2-135M, 1,487 ZsRE edits, applied in-domain warm-up (Algorithm 1)")
 fig.tight_layout()
 fig.savefig(Path(__file__).parent / "fig10.png", dpi=110)
