@@ -1451,6 +1451,27 @@ def test_cli_skip_scores_the_full_streams_later_edits_and_shuffle_reorders(tmp_p
     assert moved > len(other["index"]) // 2 and set(other["prompt"]) <= {f"The alpha number {i} is called" for i in range(60)}
 
 
+def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_the_end_changes_nothing(
+        tmp_path, tiny_dir):
+    """B.6.1 / Fig. 10: --warmup-placement inserts the warm-up steps at that point of the stream; applied
+    there it changes the final weights, while a statistics-only warm-up at the end runs after every
+    edit and so leaves them exactly as without warm-up."""
+    base = lambda out, *x: [*tiny_args(tiny_dir, tmp_path / out, "--n", 40, "--warmup-data", "synthetic",  # noqa: E731
+                                       "--no-cache"), *x]
+    for out, extra in (("none", ("--warmup", 0)), ("mid", ("--warmup", 20, "--warmup-mode", "applied",
+                                                            "--warmup-placement", "middle")),
+                       ("start", ("--warmup", 20, "--warmup-mode", "applied")),
+                       ("end_stats", ("--warmup", 20, "--warmup-placement", "end"))):
+        r = cli(*base(out, *extra))
+        assert r.returncode == 0, r.stderr[-2000:]
+    with open(tmp_path / "mid" / "trajectory.csv") as f:
+        assert [r["kind"] for r in csv.DictReader(f)] == ["edit"] * 2 + ["warmup"] * 2 + ["edit"] * 2
+    w = {k: final_weights(tmp_path / k)[0] for k in ("none", "mid", "start", "end_stats")}
+    assert all(torch.equal(w["end_stats"][n], w["none"][n]) for n in TINY_LAYERS)
+    assert not all(torch.equal(w["mid"][n], w["start"][n]) for n in TINY_LAYERS)
+    assert not all(torch.equal(w["mid"][n], w["none"][n]) for n in TINY_LAYERS)
+
+
 def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
     from hidden_shift import last_hidden
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
