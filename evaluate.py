@@ -106,6 +106,14 @@ def mean_se(xs):
     return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5 if len(xs) > 1 else float("inf")
 
 
+def paired(base, other, key):
+    """mean_se of other - base over the requests both scored: two results.json `per_request` blocks,
+    matched by stream index (requests a metric does not apply to, None, are left out)."""
+    at = dict(zip(base["index"], base[key]))
+    return mean_se([v - at[i] for i, v in zip(other["index"], other[key])
+                    if i in at and v is not None and at[i] is not None])
+
+
 def locality_tokens(model, tokenizer, requests, batch_size=32, progress=False):
     """Per request, the model's top-1 token ids at all its locality answer positions, probe after probe."""
     sets = [_prompt_sets(r)["specificity"] for r in requests]

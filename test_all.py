@@ -1771,6 +1771,10 @@ def test_mean_se_is_the_standard_error_and_drops_missing():
     assert abs(m - statistics.fmean(xs)) < 1e-12
     assert abs(se - statistics.stdev(xs) / len(xs) ** 0.5) < 1e-12
     assert mean_se([3.0])[1] == float("inf") and mean_se([None])[0] != mean_se([None])[0]
+    from evaluate import paired                      # matched by stream index, not by position
+    base = {"index": [3, 5, 7, 9], "efficacy": [10.0, 20.0, None, 40.0]}
+    other = {"index": [9, 7, 5, 4], "efficacy": [41.0, 0.0, 23.0, 99.0]}
+    assert paired(base, other, "efficacy") == mean_se([1.0, 3.0])
 
 
 def test_theory_cumulative_check_needs_more_than_noise():

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate import mean_se  # noqa: E402
+from evaluate import paired  # noqa: E402
 
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 keys = ("efficacy", "generalization", "specificity", "retain")
@@ -29,11 +29,7 @@ def result(name):
 
 
 def versus(r, base, key):
-    """Paired mean difference r - base over the evaluated edits both scored, and 2 SE."""
-    a, b = r["per_request"], base["per_request"]
-    at = dict(zip(b["index"], b[key]))
-    m, se = mean_se([v - at[i] for i, v in zip(a["index"], a[key]) if i in at and v is not None
-                     and at[i] is not None])
+    m, se = paired(base["per_request"], r["per_request"], key)
     return f"{m:+.1f} ± {2 * se:.1f}"
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate import mean_se                                # noqa: E402
+from evaluate import paired                                 # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 METHOD_COLS = ["efficacy", "generalization", "specificity", "locality_target", "locality_mapping",
@@ -27,12 +27,9 @@ def load(name):
     return json.load(open(path)) if os.path.exists(path) else None
 
 
-def paired(a, b, key):
+def gap(a, b, key):
     """Mean and 2 standard errors of b − a over the requests both runs evaluated."""
-    pa, pb = a["per_request"], b["per_request"]
-    x = dict(zip(pa["index"], pa[key]))
-    d = [v - x[i] for i, v in zip(pb["index"], pb[key]) if i in x]
-    m, se = mean_se(d)
+    m, se = paired(a["per_request"], b["per_request"], key)
     return m, 2 * se
 
 
@@ -60,7 +57,7 @@ def source_table(title, runs, ref):
             continue
         delta = ""
         if name != ref and "per_request" in r and r0 and "per_request" in r0:
-            delta = " / ".join("%+.1f ± %.1f" % paired(r0, r, k) for k in keys[:3])
+            delta = " / ".join("%+.1f ± %.1f" % gap(r0, r, k) for k in keys[:3])
         print(f"| {label} | " + " | ".join(f"{r['post'][k]:.1f}" for k in keys) + f" | {delta} |")
 
 
