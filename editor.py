@@ -39,7 +39,8 @@ from whitening import eigens, standardize, zca
 METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
 # requests per forward + backward inside one step (capture): the same K and G as one pass over the
-# step, a quarter of its activation memory at the paper's 100 edits per step, no slower on 2 cores
+# step (bit for bit), about half its peak memory at the paper's 100 edits per step (results/bench.py,
+# results/capture_chunks.py: speed within noise)
 CHUNK = 25
 
 
