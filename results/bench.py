@@ -38,20 +38,23 @@ WRAP = ("import atexit, resource, runpy, sys\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n")
 
 
-def run(argv, env, wait_for=None):
+def run(argv, env, wait_for=None, stop=False):
     """(wall seconds, peak RSS in MB, stderr) of `python argv` in the repository; with wait_for=(state
-    file, k), also the seconds until that run has saved k finished steps."""
+    file, k), also the seconds until that run has saved k finished steps, and with stop=True only
+    those seconds: the run is killed there."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", WRAP, *map(str, argv)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = None
     while wait_for and first is None and proc.poll() is None:
-        try:
+        if Path(wait_for[0]).exists():              # written atomically: whole when it is there
             if torch.load(wait_for[0], weights_only=True)["done"] >= wait_for[1]:
                 first = time.perf_counter() - t0
-        except Exception:                           # not written yet, or caught between two writes
-            pass
-        time.sleep(0.2)
+        time.sleep(0.05)
+    if stop and first is not None:
+        proc.kill()
+        proc.communicate()
+        return first
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -129,10 +132,15 @@ def stream(tmp, env):
     wall, rss, _, start = run(args(tmp / "data", tmp / "big"), env, wait_for=(tmp / "big" / "editor_state.pt", 0))
     s_wall, s_rss, _, s_start = run(args(tmp / "small", tmp / "smallrun"), env,
                                     wait_for=(tmp / "smallrun" / "editor_state.pt", 0))
+    # the seconds to the first step vary with the machine's state: two more of each, stopped there
+    again = {k: [run(args(d, tmp / f"{k}{i}"), env, wait_for=(tmp / f"{k}{i}" / "editor_state.pt", 0), stop=True)
+                 for i in range(2)] for k, d in (("big", tmp / "data"), ("small", tmp / "small"))}
     (tmp / "whole.py").write_text("import json, sys\nrows = [json.loads(line) for line in open(sys.argv[1])]\n")
     whole = run([tmp / "whole.py", path], env)
     return {"lines": 2_000_000, "file_mb": path.stat().st_size / 2**20, "write_s": written,
             "n1000_seconds_to_first_step": start, "n1000_wall_s": wall, "n1000_peak_rss_mb": rss,
+            "n1000_seconds_to_first_step_runs": [start, *again["big"]],
+            "small_n1000_seconds_to_first_step_runs": [s_start, *again["small"]],
             "whole_file_read_s": whole[0], "whole_file_peak_rss_mb": whole[1],
             "small_file_lines": 2_000, "small_n1000_seconds_to_first_step": s_start, "small_n1000_peak_rss_mb": s_rss}
 
@@ -163,14 +171,17 @@ def table(b):
                      f"{rss[3000]:.0f} vs {rss[300]:.0f} MB: **{m['ratio_3000_over_300']:.3f}×** (≤ 1.05)"))
     if "stream" in b:
         t = b["stream"]
-        rows += [(f"2M-line UltraEditBench JSONL ({t['file_mb']:.0f} MB), `--n 1000`: seconds to the first step",
-                  f"**{t['n1000_seconds_to_first_step']:.1f} s** (≤ 10)"),
+        big = t.get("n1000_seconds_to_first_step_runs", [t["n1000_seconds_to_first_step"]])
+        rows += [(f"2M-line UltraEditBench JSONL ({t['file_mb']:.0f} MB), `--n 1000`: seconds to the first step"
+                  + f" ({len(big)} runs: slowest; all)" * (len(big) > 1),
+                  f"**{max(big):.1f} s** (≤ 10)" + f"; {', '.join(f'{x:.1f}' for x in big)}" * (len(big) > 1)),
                  ("... its peak RSS vs reading the whole file",
                   f"{t['n1000_peak_rss_mb']:.0f} MB vs {t['whole_file_peak_rss_mb']:.0f} MB "
                   f"({t['whole_file_read_s']:.0f} s to read)")]
         if "small_n1000_seconds_to_first_step" in t:
-            rows.append(("... the same run on a 2,000-line file: seconds to the first step, peak RSS",
-                         f"{t['small_n1000_seconds_to_first_step']:.1f} s, {t['small_n1000_peak_rss_mb']:.0f} MB"))
+            small = t.get("small_n1000_seconds_to_first_step_runs", [t["small_n1000_seconds_to_first_step"]])
+            rows.append(("... the same run on a 2,000-line file: seconds to the first step (slowest; all), peak RSS",
+                         f"{max(small):.1f} s; {', '.join(f'{x:.1f}' for x in small)}; {t['small_n1000_peak_rss_mb']:.0f} MB"))
     if "scale" in b:
         c = b["scale"]
         rows.append(("`run_stream.py --n 20000` (synthetic, 1,000 evaluated): wall clock, peak RSS, s/edit",
