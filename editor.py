@@ -19,7 +19,6 @@ With step_size=r instead of an lr, the first applied step sets lr so that the me
     ed = Editor(model, tok, preset_layers(PRESETS["smollm2-135m"], "zsre"), lr=..., alpha=10.0)
     ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
     report = ed.edit(requests)                   # one step, returns norms/cosines/timings
-    apply_patch(model, "edit.safetensors")       # W_T - W_0 of a run's --save-patch (patch.py)
 """
 import time
 
@@ -32,7 +31,6 @@ from evaluate import answer_logits, masked
 from models import ModelError, load_model, preset_layers
 from niw import NIW
 from official import RunningMeanStd
-from patch import apply_patch  # noqa: F401  (editor.apply_patch: what a stream changed, re-applied or reverted)
 from ridge import ridge_solve, targets
 from whitening import eigens, standardize, zca
 
@@ -365,35 +363,3 @@ if __name__ == "__main__":
         ed.edit(facts)
     for r, b in zip(facts, before):
         print(f"{r.prompt!r:45s} before: {b!r:22s} after: {answer(r.prompt)!r}   (target {r.target!r})")
-
-    # Speed at the paper's 100 edits per step (ZsRE calibration split when available)
-    try:
-        reqs = load("zsre-calib", 500)
-    except ValueError:
-        reqs = load("synthetic", 500)
-    reps = [ed.edit(reqs[i:i + 100]) for i in range(0, 500, 100)][1:]          # first step warms caches
-    phase = {k: sum(r["seconds"][k] for r in reps) / len(reps) for k in reps[0]["seconds"]}
-    own = sum(v for k, v in phase.items() if k != "forward_backward")
-    print(f"{len(layers)} layers, 100 edits/step, seconds per step: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in phase.items())
-          + f"\n  method's own work / forward+backward = {own / phase['forward_backward']:.3f}; "
-          f"{(own + phase['forward_backward']) / 100:.4f} s per edit")
-    # against a plain backward (every weight's gradient, down to the embeddings) on the same batch
-    batch = tokenize(tok, [r.prompt for r in reqs[:100]], [r.target for r in reqs[:100]])
-
-    def plain_backward():
-        model.requires_grad_(True)
-        logits = answer_logits(model, batch)
-        F.cross_entropy(logits, masked(batch["labels"], batch["labels"] != -100)).backward()
-        model.zero_grad(set_to_none=True)
-        model.requires_grad_(False)
-
-    def seconds(fn, repeats=3):
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        return (time.perf_counter() - t0) / repeats
-
-    ours, plain = seconds(lambda: ed.capture(batch)), seconds(plain_backward)
-    print(f"forward+backward to the lowest edited layer {ours:.2f} s vs a plain backward to the embeddings "
-          f"{plain:.2f} s: ratio {ours / plain:.2f}")

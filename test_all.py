@@ -1258,7 +1258,7 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
 
 
 def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
-    from editor import apply_patch
+    from patch import apply_patch
     patch = tmp_path / "edit.safetensors"
     r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--warmup", 20, "--n", 40, "--save-patch", patch))
     assert r.returncode == 0, r.stderr[-2000:]

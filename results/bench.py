@@ -3,7 +3,7 @@
 Run on an otherwise idle machine, from the repository root:
 
     python results/bench.py                      # all parts, ~15 min on 2 cores
-    python results/bench.py speed memory         # some of: speed, memory, stream, scale
+    python results/bench.py speed memory         # some of: speed, backward, memory, stream, scale
     python results/bench.py table                # the README's speed table from results/bench.json
 
 speed   the default command `run_stream.py --n 500` with an empty run cache, again (cache hit),
@@ -11,6 +11,8 @@ speed   the default command `run_stream.py --n 500` with an empty run cache, aga
         cached and the uncached run, run_stream's overhead_ratio (method's own work over
         forward+backward), stableedit/ultraedit seconds per edit on the same stream, and the
         evaluator's sequences/s over a bare forward (evaluate.bench_speed)
+backward  the forward+backward that stops at the lowest edited layer vs a plain backward to the
+        embeddings (every weight's gradient), same 100-request batch; the per-step phases
 memory  peak RSS of a 3,000-edit vs a 300-edit stream, the same evaluation size
 stream  a generated 2M-line UltraEditBench JSONL (the authors' layout): seconds to the first
         edit step and peak RSS of a 1,000-edit run, against reading the whole file
@@ -21,6 +23,7 @@ Every figure lands in results/bench.json and is printed as the README's speed ta
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,6 +105,44 @@ def speed(tmp, env):
             "eigh_8x576_seconds": eig}
 
 
+def backward(tmp, env):
+    """Per-step phases at the paper's 100 edits per step, and the forward+backward that stops at the
+    lowest edited layer (frozen weights, no weight gradients) against a plain backward to the
+    embeddings that builds every weight's gradient, on the same batch."""
+    sys.path.insert(0, str(REPO))
+    import torch.nn.functional as F
+    from data import load, tokenize
+    from editor import Editor
+    from evaluate import answer_logits, masked
+    from models import load_model, preset_layers
+    model, tok, preset = load_model("smollm2-135m")
+    ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=preset["lr"], alpha=preset["alpha"])
+    ed.warmup(load("synthetic", 300))                 # LN needs statistics: a statistics-only warm-up
+    data = "zsre-calib" if (REPO.parent / "shared" / "data").exists() else "synthetic"
+    reqs = load(data, 500)
+    reps = [ed.edit(reqs[i:i + 100]) for i in range(0, 500, 100)][1:]          # the first step warms caches
+    phase = {k: sum(r["seconds"][k] for r in reps) / len(reps) for k in reps[0]["seconds"]}
+    own = sum(v for k, v in phase.items() if k != "forward_backward")
+    batch = tokenize(tok, [r.prompt for r in reqs[:100]], [r.target for r in reqs[:100]])
+
+    def plain_backward():
+        model.requires_grad_(True)
+        logits = answer_logits(model, batch)
+        F.cross_entropy(logits, masked(batch["labels"], batch["labels"] != -100)).backward()
+        model.zero_grad(set_to_none=True)
+        model.requires_grad_(False)
+
+    def seconds(fn, repeats=3):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return (time.perf_counter() - t0) / repeats
+
+    ours, plain = seconds(lambda: ed.capture(batch)), seconds(plain_backward)
+    return {"data": data, "layers": len(ed.modules), "seconds_per_step": phase, "own_over_forward_backward": own / phase["forward_backward"],
+            "capture_s": ours, "plain_backward_s": plain, "capture_over_plain_backward": ours / plain}
+
+
 def memory(tmp, env):
     rss = {}
     for n in (300, 3000):
@@ -164,6 +205,11 @@ def table(b):
                   f"{s['evaluator_over_bare_forward']:.2f}×"),
                  ("8 float64 `eigh` of 576×576, one by one / side by side (`whitening.eigens`)",
                   f"{s['eigh_8x576_seconds']['one_by_one']:.3f} s / {s['eigh_8x576_seconds']['side_by_side']:.3f} s")]
+    if "backward" in b:
+        w = b["backward"]
+        rows.append(("forward+backward to the lowest edited layer ÷ a plain backward to the embeddings (every "
+                     f"weight's gradient), same 100-request {w['data']} batch",
+                     f"{w['capture_s']:.2f} s / {w['plain_backward_s']:.2f} s: **{w['capture_over_plain_backward']:.2f}×**"))
     if "memory" in b:
         m = b["memory"]
         rss = {int(k): v for k, v in m["peak_rss_mb"].items()}
@@ -196,10 +242,17 @@ def scale(tmp, env):
             "overhead_ratio": r["timing"]["overhead_ratio"], "post": r["post"]}
 
 
+PARTS = {"speed": speed, "backward": backward, "memory": memory, "stream": stream, "scale": scale}
+
+
 def main(parts):
     if parts == ["table"]:
         print(table(json.loads((Path(__file__).parent / "bench.json").read_text())))
         return
+    if set(parts) - set(PARTS):
+        print(f"bench.py: unknown part {sorted(set(parts) - set(PARTS))[0]!r}; choose from table, {', '.join(PARTS)}",
+              file=sys.stderr)
+        sys.exit(2)
     tmp = Path(tempfile.mkdtemp(prefix="stableedit-bench-"))
     # an empty run cache for the first run; the converted model is shared, not rebuilt
     cache = tmp / "cache"
@@ -210,9 +263,12 @@ def main(parts):
             (cache / m.name).symlink_to(m)
     env = {**os.environ, "STABLEEDIT_CACHE": str(cache)}
     out = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
-    for name in parts:
-        print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        out[name] = {"speed": speed, "memory": memory, "stream": stream, "scale": scale}[name](tmp, env)
+    try:
+        for name in parts:
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            out[name] = PARTS[name](tmp, env)
+    finally:                                        # the runs and the 432 MB stream file go
+        shutil.rmtree(tmp, ignore_errors=True)
     path = Path(__file__).parent / "bench.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**old, **out}, indent=2))
@@ -221,4 +277,4 @@ def main(parts):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["speed", "memory", "stream"])
+    main(sys.argv[1:] or ["speed", "backward", "memory", "stream"])

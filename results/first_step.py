@@ -1,0 +1,54 @@
+"""Where the seconds before a stream's first edit step go (issue 18's time to first step).
+
+    python results/first_step.py --dataset ultraeditbench --data-dir D --n 1000 --warmup 0 --eval-n 10 --no-cache --out /tmp/fs
+
+Runs run_stream.main with these arguments, prints the clock (seconds since this script started)
+at the end of each phase — imports, tokenizer and model load, the pre-edit pass, the first state
+file — and stops where the first edit step would begin. Nothing is edited.
+"""
+import sys
+import time
+
+t0 = time.perf_counter()
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+import transformers  # noqa: E402
+
+import editor  # noqa: E402
+import run_stream  # noqa: E402
+
+clock = lambda: time.perf_counter() - t0  # noqa: E731
+print(f"{clock():6.2f} s  imports (torch, transformers, run_stream)", file=sys.stderr)
+
+
+def timed(owner, name, what):
+    f = getattr(owner, name)
+
+    def g(*a, **k):
+        s = time.perf_counter()
+        out = f(*a, **k)
+        print(f"{clock():6.2f} s  {what} ({time.perf_counter() - s:.2f} s)", file=sys.stderr)
+        return out
+    setattr(owner, name, g)
+
+
+timed(run_stream, "load_stream", "stream records read")
+timed(transformers.AutoTokenizer, "from_pretrained", "tokenizer loaded")
+timed(transformers.AutoModelForCausalLM, "from_pretrained", "model loaded")
+timed(run_stream, "locality_tokens", "pre-edit locality references")
+timed(run_stream, "edit_metrics", "pre-edit metrics")
+timed(run_stream, "atomic_write", "first state file written")
+
+
+class FirstStep(Exception):
+    pass
+
+
+def first_step(*a, **k):
+    raise FirstStep
+
+
+editor.Editor.edit = first_step
+try:
+    run_stream.main(sys.argv[1:])
+except FirstStep:
+    print(f"\n{clock():6.2f} s  the first edit step starts here (stopped)", file=sys.stderr)
