@@ -31,10 +31,16 @@ CODE = ("data.py", "editor.py", "evaluate.py", "generation.py", "niw.py", "offic
         "whitening.py")
 
 
+def home():
+    """Everything stableedit keeps between runs: $STABLEEDIT_CACHE, default ~/.cache/stableedit
+    (converted models, fetched public data, and the run cache below)."""
+    return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit"))
+
+
 def root():
     if os.environ.get("STABLEEDIT_RUN_CACHE"):
         return Path(os.environ["STABLEEDIT_RUN_CACHE"])
-    return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit")) / "runs"
+    return home() / "runs"
 
 
 def weights_digest(model, exclude=()):

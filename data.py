@@ -13,7 +13,8 @@ counterfact/counterfact.json, fever/fever_eval_20k.json, wikibigedit/wikibigedit
 ultraeditbench/UltraEditBench_2M.json, medcf/medcf.json. Any file may be a JSON list
 or JSONL (one object per line, streamed: a 2M-line file is read only as far as the
 n requests asked for). Where a public original exists (zsre: the full 19,086-record
-zsre_mend_eval.json; counterfact) a missing file is fetched once into ~/.cache/stableedit/data.
+zsre_mend_eval.json; counterfact) a missing file is fetched once into $STABLEEDIT_CACHE/data
+(default ~/.cache/stableedit/data).
 
 Fields read, per layout, as the official ULTRAEDIT/StableEdit loaders (data/<name>.py)
 and MedLaSA's MedCF evaluation read them:
@@ -114,15 +115,17 @@ def _benchmark_file(name, explicit):
     if root is not None and (root / rel).exists():
         return root / rel
     if url:                         # fetch the public original once into a user cache
-        cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "stableedit" / "data"
+        from cache import home      # imported here: cache.py pulls in transformers, a local file does not
+        cache = home() / "data"
         path = cache / Path(url).name
         if path.exists():
             return path
         try:
-            cache.mkdir(parents=True, exist_ok=True)
             with urllib.request.urlopen(url, timeout=10) as r:     # offline: fails in well under a second
-                tmp = path.with_suffix(".part")
-                tmp.write_bytes(r.read())
+                body = r.read()
+            cache.mkdir(parents=True, exist_ok=True)               # offline, nothing is created
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(body)
             tmp.replace(path)       # never leave a half-written file under the final name
             print(f"{name}: downloaded {url} to {path}", file=sys.stderr)
             return path

@@ -150,14 +150,12 @@ def preset_warmup(name, n):
     return 20_000 if name in PAPER_MODELS and n >= ULTRA_SCALE else 2_000
 
 
-def _cache_root():
-    return Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit"))
-
-
 def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
     """Dequantize a GGUF once (~20-30 s) and keep a safetensors copy that reloads in ~1 s."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    cache = _cache_root() / name
+
+    from cache import home
+    cache = home() / name
     if not (cache / "config.json").exists():
         tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)

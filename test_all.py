@@ -429,7 +429,7 @@ def test_data_duplicated_requests_are_allowed_and_counted(tmp_path, capsys):
 
 
 def test_data_missing_benchmark_fails_fast_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))            # no earlier download in the way
+    monkeypatch.setenv("STABLEEDIT_CACHE", str(tmp_path / "cache"))          # no earlier download in the way
     for name, url in (("zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json"),
                       ("counterfact", "https://rome.baulab.info/data/dsets/counterfact.json")):
         t0 = time.perf_counter()
@@ -438,6 +438,7 @@ def test_data_missing_benchmark_fails_fast_offline(tmp_path, monkeypatch):
         except DataError as e:                                               # offline, as on the build machine
             assert url in str(e) and name in str(e)
             assert time.perf_counter() - t0 < 10
+            assert not (tmp_path / "cache").exists()                        # a failed fetch creates nothing
         else:                                                                # online: the public file was fetched
             assert len(reqs) == 3 and all(r.prompt and r.target for r in reqs)
     with pytest.raises(DataError, match="WikiBigEdit"):                     # no URL: says where to get it

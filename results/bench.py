@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))                      # the repository's modules, imported where a part needs them
 # run a script and report its own peak RSS (kB) on stderr when it exits, whatever its exit path
 WRAP = ("import atexit, resource, runpy, sys\n"
         "atexit.register(lambda: print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
@@ -78,7 +79,6 @@ def speed(tmp, env):
     run(default + ["--out", tmp / "ultra", "--method", "ultraedit"], env)
     r1, r2, r3, ru = (results(tmp / k) for k in ("first", "second", "fresh", "ultra"))
     w2, w3 = (torch.load(tmp / k / "editor_state.pt", weights_only=True)["weights"] for k in ("second", "fresh"))
-    sys.path.insert(0, str(REPO))
     from data import load
     from evaluate import bench_speed
     from models import load_model
@@ -109,7 +109,6 @@ def backward(tmp, env):
     """Per-step phases at the paper's 100 edits per step, and the forward+backward that stops at the
     lowest edited layer (frozen weights, no weight gradients) against a plain backward to the
     embeddings that builds every weight's gradient, on the same batch."""
-    sys.path.insert(0, str(REPO))
     import torch.nn.functional as F
     from data import load, tokenize
     from editor import Editor
@@ -257,7 +256,8 @@ def main(parts):
     # an empty run cache for the first run; the converted model is shared, not rebuilt
     cache = tmp / "cache"
     cache.mkdir()
-    home = Path(os.environ.get("STABLEEDIT_CACHE", Path.home() / ".cache" / "stableedit"))
+    from cache import home as cache_home
+    home = cache_home()
     for m in home.iterdir() if home.exists() else []:
         if m.name != "runs":
             (cache / m.name).symlink_to(m)
