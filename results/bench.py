@@ -71,6 +71,15 @@ def results(out):
     return json.loads((Path(out) / "results.json").read_text())
 
 
+def zsre_or_synthetic(n):
+    """(name, n requests): the ZsRE calibration split where the data folder has it, else the synthetic stream."""
+    from data import DataError, load
+    try:
+        return "zsre-calib", load("zsre-calib", n)
+    except DataError:
+        return "synthetic", load("synthetic", n)
+
+
 def speed(tmp, env):
     default = ["run_stream.py", "--n", 500]
     first = run(default + ["--out", tmp / "first"], env)
@@ -79,7 +88,6 @@ def speed(tmp, env):
     run(default + ["--out", tmp / "ultra", "--method", "ultraedit"], env)
     r1, r2, r3, ru = (results(tmp / k) for k in ("first", "second", "fresh", "ultra"))
     w2, w3 = (torch.load(tmp / k / "editor_state.pt", weights_only=True)["weights"] for k in ("second", "fresh"))
-    from data import load
     from evaluate import bench_speed
     from models import load_model
     from whitening import eigen, eigens
@@ -92,8 +100,7 @@ def speed(tmp, env):
             fn()
         eig[name] = (time.perf_counter() - t0) / 3
     model, tok, _ = load_model("smollm2-135m")
-    ev = bench_speed(model, tok, load("zsre-calib", 100) if (REPO.parent / "shared" / "data").exists()
-                     else load("synthetic", 100))
+    ev = bench_speed(model, tok, zsre_or_synthetic(100)[1])
     return {"first_wall_s": first[0], "second_wall_s": second[0], "second_over_first": second[0] / first[0],
             "second_cache": r2["timing"]["cache"], "cached_equals_uncached": {
                 "weights_bit_exact": all(torch.equal(w2[n], w3[n]) for n in w2), "post_equal": r2["post"] == r3["post"]},
@@ -117,8 +124,7 @@ def backward(tmp, env):
     model, tok, preset = load_model("smollm2-135m")
     ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=preset["lr"], alpha=preset["alpha"])
     ed.warmup(load("synthetic", 300))                 # LN needs statistics: a statistics-only warm-up
-    data = "zsre-calib" if (REPO.parent / "shared" / "data").exists() else "synthetic"
-    reqs = load(data, 500)
+    data, reqs = zsre_or_synthetic(500)
     reps = [ed.edit(reqs[i:i + 100]) for i in range(0, 500, 100)][1:]          # the first step warms caches
     phase = {k: sum(r["seconds"][k] for r in reps) / len(reps) for k in reps[0]["seconds"]}
     own = sum(v for k, v in phase.items() if k != "forward_backward")
