@@ -120,7 +120,7 @@ def stationary(s):
 
 
 def nim_errors(d, N, T, W, drift, warm_offset, seed):
-    """Relative mean and covariance errors (T, 2) of three NIW trackers on one stream, target steps
+    """Relative mean and covariance errors (T, 3, 2) of three NIW trackers on one stream, target steps
     W+1..W+T: warm (W warm-up batches of the same stream first), cold (started at the boundary, the
     same target batches), and mismatched (W warm-up batches from N(mu + warm_offset u', 2 Sigma))."""
     g = torch.Generator().manual_seed(seed)

@@ -2,7 +2,7 @@
 
 Run on an otherwise idle machine, from the repository root:
 
-    python results/bench.py                      # all parts, ~15 min on 2 cores
+    python results/bench.py                      # the default parts, ~17 min on 2 cores
     python results/bench.py speed memory         # some of: speed, backward, memory, stream, scale
     python results/bench.py table                # the README's speed table from results/bench.json
 
@@ -15,8 +15,9 @@ backward  the forward+backward that stops at the lowest edited layer vs a plain 
         embeddings (every weight's gradient), same 100-request batch; the per-step phases
 memory  peak RSS of a 3,000-edit vs a 300-edit stream, the same evaluation size
 stream  a generated 2M-line UltraEditBench JSONL (the authors' layout): seconds to the first
-        edit step and peak RSS of a 1,000-edit run, against reading the whole file
-scale   the design card's `run_stream.py --n 20000` on SmolLM2 (~16 min): wall clock and peak RSS
+        edit step and peak RSS of a 1,000-edit run, against reading the whole file and against a
+        2,000-line file; two more runs of each, stopped at the first step, give its spread
+scale   the design card's `run_stream.py --n 20000` on SmolLM2 (~19 min): wall clock and peak RSS
         (not part of the default set)
 
 Every figure lands in results/bench.json and is printed as the README's speed table (`table`).
@@ -60,6 +61,8 @@ def run(argv, env, wait_for=None, stop=False):
         proc.communicate()
         return first
     out, err = proc.communicate()
+    if wait_for and first is None and not proc.returncode:
+        sys.exit(f"bench: {' '.join(map(str, argv))} ended before it saved {wait_for[1]} steps:\n{err[-3000:]}")
     wall = time.perf_counter() - t0
     if proc.returncode:
         sys.exit(f"bench: {' '.join(map(str, argv))} failed:\n{err[-3000:]}")
@@ -71,12 +74,22 @@ def results(out):
     return json.loads((Path(out) / "results.json").read_text())
 
 
+def seconds(fn, repeats=3):
+    """Mean seconds of fn() over repeats calls, after one untimed call (first-call allocations)."""
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
 def zsre_or_synthetic(n):
     """(name, n requests): the ZsRE calibration split where the data folder has it, else the synthetic stream."""
     from data import DataError, load
     try:
         return "zsre-calib", load("zsre-calib", n)
-    except DataError:
+    except DataError as e:
+        print(f"bench: {e}; timing on the synthetic stream instead", file=sys.stderr)
         return "synthetic", load("synthetic", n)
 
 
@@ -94,13 +107,10 @@ def speed(tmp, env):
     covs = [(lambda A: A @ A.T / 800)(torch.randn(576, 800, dtype=torch.float64)) for _ in range(8)]   # SmolLM2's 8
     eig = {}
     for name, fn in (("one_by_one", lambda: [eigen(c) for c in covs]), ("side_by_side", lambda: eigens(covs))):
-        fn()
-        t0 = time.perf_counter()
-        for _ in range(3):
-            fn()
-        eig[name] = (time.perf_counter() - t0) / 3
+        eig[name] = seconds(fn)
     model, tok, _ = load_model("smollm2-135m")
-    ev = bench_speed(model, tok, zsre_or_synthetic(100)[1])
+    ev_data, ev_reqs = zsre_or_synthetic(100)
+    ev = {"data": ev_data, **bench_speed(model, tok, ev_reqs)}
     return {"first_wall_s": first[0], "second_wall_s": second[0], "second_over_first": second[0] / first[0],
             "second_cache": r2["timing"]["cache"], "cached_equals_uncached": {
                 "weights_bit_exact": all(torch.equal(w2[n], w3[n]) for n in w2), "post_equal": r2["post"] == r3["post"]},
@@ -136,12 +146,6 @@ def backward(tmp, env):
         F.cross_entropy(logits, masked(batch["labels"], batch["labels"] != -100)).backward()
         model.zero_grad(set_to_none=True)
         model.requires_grad_(False)
-
-    def seconds(fn, repeats=3):
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        return (time.perf_counter() - t0) / repeats
 
     ours, plain = seconds(lambda: ed.capture(batch)), seconds(plain_backward)
     return {"data": data, "layers": len(ed.modules), "seconds_per_step": phase, "own_over_forward_backward": own / phase["forward_backward"],
@@ -184,11 +188,11 @@ def stream(tmp, env):
     (tmp / "whole.py").write_text("import json, sys\nrows = [json.loads(line) for line in open(sys.argv[1])]\n")
     whole = run([tmp / "whole.py", path], env)
     return {"lines": 2_000_000, "file_mb": path.stat().st_size / 2**20, "write_s": written,
-            "n1000_seconds_to_first_step": start, "n1000_wall_s": wall, "n1000_peak_rss_mb": rss,
+            "n1000_wall_s": wall, "n1000_peak_rss_mb": rss,
             "n1000_seconds_to_first_step_runs": [start, *again["big"]],
             "small_n1000_seconds_to_first_step_runs": [s_start, *again["small"]],
             "whole_file_read_s": whole[0], "whole_file_peak_rss_mb": whole[1],
-            "small_file_lines": 2_000, "small_n1000_seconds_to_first_step": s_start, "small_n1000_peak_rss_mb": s_rss}
+            "small_file_lines": 2_000, "small_n1000_peak_rss_mb": s_rss}
 
 
 def table(b):
@@ -213,7 +217,7 @@ def table(b):
     if "backward" in b:
         w = b["backward"]
         rows.append(("forward+backward to the lowest edited layer ÷ a plain backward to the embeddings (every "
-                     f"weight's gradient), same 100-request {w['data']} batch",
+                     f"weight's gradient, one pass; ours in chunks of 25 as a step runs), same 100-request {w['data']} batch",
                      f"{w['capture_s']:.2f} s / {w['plain_backward_s']:.2f} s: **{w['capture_over_plain_backward']:.2f}×**"))
     if "memory" in b:
         m = b["memory"]
@@ -222,17 +226,15 @@ def table(b):
                      f"{rss[3000]:.0f} vs {rss[300]:.0f} MB: **{m['ratio_3000_over_300']:.3f}×** (≤ 1.05)"))
     if "stream" in b:
         t = b["stream"]
-        big = t.get("n1000_seconds_to_first_step_runs", [t["n1000_seconds_to_first_step"]])
+        big, small = t["n1000_seconds_to_first_step_runs"], t["small_n1000_seconds_to_first_step_runs"]
+        each = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
         rows += [(f"2M-line UltraEditBench JSONL ({t['file_mb']:.0f} MB), `--n 1000`: seconds to the first step"
-                  + f" ({len(big)} runs: slowest; all)" * (len(big) > 1),
-                  f"**{max(big):.1f} s** (≤ 10)" + f"; {', '.join(f'{x:.1f}' for x in big)}" * (len(big) > 1)),
+                  f" ({len(big)} runs: slowest; all)", f"**{max(big):.1f} s** (≤ 10); {each(big)}"),
                  ("... its peak RSS vs reading the whole file",
                   f"{t['n1000_peak_rss_mb']:.0f} MB vs {t['whole_file_peak_rss_mb']:.0f} MB "
                   f"({t['whole_file_read_s']:.0f} s to read)")]
-        if "small_n1000_seconds_to_first_step" in t:
-            small = t.get("small_n1000_seconds_to_first_step_runs", [t["small_n1000_seconds_to_first_step"]])
-            rows.append(("... the same run on a 2,000-line file: seconds to the first step (slowest; all), peak RSS",
-                         f"{max(small):.1f} s; {', '.join(f'{x:.1f}' for x in small)}; {t['small_n1000_peak_rss_mb']:.0f} MB"))
+        rows.append((f"... the same run on a 2,000-line file: seconds to the first step ({len(small)} runs: slowest; "
+                     "all), peak RSS", f"{max(small):.1f} s; {each(small)}; {t['small_n1000_peak_rss_mb']:.0f} MB"))
     if "scale" in b:
         c = b["scale"]
         rows.append(("`run_stream.py --n 20000` (synthetic, 1,000 evaluated): wall clock, peak RSS, s/edit",
@@ -255,19 +257,21 @@ def main(parts):
         print(table(json.loads((Path(__file__).parent / "bench.json").read_text())))
         return
     if set(parts) - set(PARTS):
-        print(f"bench.py: unknown part {sorted(set(parts) - set(PARTS))[0]!r}; choose from table, {', '.join(PARTS)}",
-              file=sys.stderr)
+        bad = sorted(set(parts) - set(PARTS))[0]
+        print(f"bench.py: {'table runs alone' if bad == 'table' else f'unknown part {bad!r}'}; "
+              f"parts: {', '.join(PARTS)}, or table alone", file=sys.stderr)
         sys.exit(2)
     tmp = Path(tempfile.mkdtemp(prefix="stableedit-bench-"))
     # an empty run cache for the first run; the converted model is shared, not rebuilt
-    cache = tmp / "cache"
-    cache.mkdir()
+    run_cache = tmp / "cache"
+    run_cache.mkdir()
     from cache import home as cache_home
     home = cache_home()
     for m in home.iterdir() if home.exists() else []:
         if m.name != "runs":
-            (cache / m.name).symlink_to(m)
-    env = {**os.environ, "STABLEEDIT_CACHE": str(cache)}
+            (run_cache / m.name).symlink_to(m)
+    env = {k: v for k, v in os.environ.items() if k != "STABLEEDIT_RUN_CACHE"}   # it would override the empty one
+    env["STABLEEDIT_CACHE"] = str(run_cache)
     out = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
     try:
         for name in parts:

@@ -2,22 +2,28 @@
 
     python results/first_step.py --dataset ultraeditbench --data-dir D --n 1000 --warmup 0 --eval-n 10 --no-cache --out /tmp/fs
 
-Runs run_stream.main with these arguments, prints the clock (seconds since this script started)
-at the end of each phase — imports, tokenizer and model load, the pre-edit pass, the first state
-file — and stops where the first edit step would begin. Nothing is edited.
+Runs run_stream.main with these arguments and prints, for each phase — imports, reading the
+stream's records, tokenizer and model load, the pre-edit pass, the first state file — the clock
+(seconds since this script started) at its end and its own seconds; it stops where the first edit
+step would begin. Nothing is edited.
 """
 import sys
 import time
+from pathlib import Path
 
 t0 = time.perf_counter()
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import transformers  # noqa: E402
 
 import editor  # noqa: E402
 import run_stream  # noqa: E402
+from data import DataError  # noqa: E402
+from models import ModelError  # noqa: E402
+from settings import fail  # noqa: E402
 
-clock = lambda: time.perf_counter() - t0  # noqa: E731
-print(f"{clock():6.2f} s  imports (torch, transformers, run_stream)", file=sys.stderr)
+
+def clock():
+    return time.perf_counter() - t0
 
 
 def timed(owner, name, what):
@@ -31,14 +37,6 @@ def timed(owner, name, what):
     setattr(owner, name, g)
 
 
-timed(run_stream, "load_stream", "stream records read")
-timed(transformers.AutoTokenizer, "from_pretrained", "tokenizer loaded")
-timed(transformers.AutoModelForCausalLM, "from_pretrained", "model loaded")
-timed(run_stream, "locality_tokens", "pre-edit locality references")
-timed(run_stream, "edit_metrics", "pre-edit metrics")
-timed(run_stream, "atomic_write", "first state file written")
-
-
 class FirstStep(Exception):
     pass
 
@@ -47,8 +45,18 @@ def first_step(*a, **k):
     raise FirstStep
 
 
+# naming the Auto classes runs transformers' lazy imports: counted with the imports
+timed(transformers.AutoTokenizer, "from_pretrained", "tokenizer loaded")
+timed(transformers.AutoModelForCausalLM, "from_pretrained", "model loaded")
+print(f"{clock():6.2f} s  imports (torch, transformers, run_stream)", file=sys.stderr)
+timed(run_stream, "load_stream", "stream records read")
+timed(run_stream, "locality_tokens", "pre-edit locality references")
+timed(run_stream, "edit_metrics", "pre-edit metrics")
+timed(run_stream, "atomic_write", "first state file written")
 editor.Editor.edit = first_step
 try:
     run_stream.main(sys.argv[1:])
 except FirstStep:
     print(f"\n{clock():6.2f} s  the first edit step starts here (stopped)", file=sys.stderr)
+except (DataError, ModelError) as e:
+    fail(e)
