@@ -35,9 +35,17 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))                      # the repository's modules, imported where a part needs them
-# run a script and report its own peak RSS (kB) on stderr when it exits, whatever its exit path
+# run a script and report its own peak RSS (kB) on stderr when it exits, whatever its exit path. The
+# peak is /proc's VmHWM of the script's own memory: ru_maxrss of a child carries the RSS its parent
+# had when it forked (a child of a 2 GB process reports >= 2 GB), so once this process had loaded a
+# model every run measured ~5.2 GB, the same whatever it did.
 WRAP = ("import atexit, resource, runpy, sys\n"
-        "atexit.register(lambda: print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+        "def peak():\n"
+        "    try:\n"
+        "        return int(next(x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')))\n"
+        "    except (OSError, StopIteration):\n"
+        "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "atexit.register(lambda: print('MAXRSS', peak(), file=sys.stderr))\n"
         "sys.argv = sys.argv[1:]\n"
         "sys.path.insert(0, '.')\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n")

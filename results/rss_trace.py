@@ -5,7 +5,6 @@ repository root, the script's path is run under these hooks):
     python results/rss_trace.py run_stream.py --n 3000 --eval-n 100 --out /tmp/mem3000 2>&1 | grep MEM
 """
 import os
-import resource
 import runpy
 import sys
 from pathlib import Path
@@ -17,7 +16,8 @@ import evaluate                                                 # noqa: E402
 
 def report(what):
     rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, this process's own high-water mark: ru_maxrss would also carry a parent's RSS at fork
+    peak = int(next(x.split()[1] for x in open("/proc/self/status") if x.startswith("VmHWM"))) / 1024
     print(f"MEM {what} rss={rss:.0f} max={peak:.0f} MB", file=sys.stderr, flush=True)
 
 
