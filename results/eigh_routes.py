@@ -1,0 +1,66 @@
+"""The routes to the whitening's eigendecomposition that results/bench.py does not time, measured on
+SmolLM2's real value-gradient statistics (issue 18: "whitening at the cost of the math"; README, Speed).
+
+    python results/eigh_routes.py
+
+Builds the default editor's 8 NIW trackers from a statistics-only warm-up of 1,000 synthetic edits
+and one 100-edit step, then times, for those 8 covariances of 576 x 576: eigh one by one (two
+threads), side by side (whitening.eigens), as one batched call, with UPLO='U', numpy's eigh, and
+eigvalsh alone (the tridiagonal reduction's share); and says how far a float32 eigh and a float32
+ZCA product move the whitened gradients (relative Frobenius error; the issue allows 1e-6).
+"""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from data import load  # noqa: E402
+from editor import Editor  # noqa: E402
+from models import load_model, preset_layers  # noqa: E402
+from whitening import eigen, eigens, zca  # noqa: E402
+
+
+def ms(fn, repeats=4):
+    """Mean milliseconds of fn() over repeats calls, after one untimed call."""
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats * 1e3
+
+
+def rel(a, b):
+    return ((a.double() - b).norm() / b.norm()).item()
+
+
+if __name__ == "__main__":
+    model, tok, preset = load_model("smollm2-135m")
+    ed = Editor(model, tok, preset_layers(preset, "synthetic"), lr=preset["lr"], alpha=preset["alpha"])
+    ed.warmup(load("synthetic", 1000, offset=5000))
+    _, cap = ed.capture(*ed._batch(load("synthetic", 100)))
+    for n, (K, G) in cap.items():
+        ed.stats[n][1].update(G)
+    trackers = [ed.stats[n][1] for n in cap]
+    covs = [t.covariance for t in trackers]
+    B = torch.stack(covs)                                                   # (8, 576, 576)
+    print(f"8 covariances {tuple(B.shape[1:])}, condition numbers "
+          f"{min(eigen(c)[2] for c in covs):.0f}-{max(eigen(c)[2] for c in covs):.0f}")
+    for name, fn in [("eigh one by one (2 threads)", lambda: eigens(covs, workers=1)),
+                     ("eigh side by side (whitening.eigens)", lambda: eigens(covs)),
+                     ("eigh batched, one call", lambda: torch.linalg.eigh(B)),
+                     ("eigh UPLO='U' one by one", lambda: [torch.linalg.eigh(c, UPLO="U") for c in covs]),
+                     ("numpy.linalg.eigh one by one", lambda: [np.linalg.eigh(c.numpy()) for c in covs]),
+                     ("eigvalsh one by one (no eigenvectors)", lambda: [torch.linalg.eigvalsh(c) for c in covs])]:
+        print(f"{name:40s} {ms(fn):6.0f} ms")
+    e32, z32 = [], []
+    for t, c, (_, G) in zip(trackers, covs, cap.values()):
+        lam, U, _ = eigen(c)
+        ref = zca(G, t.mean, lam, U)                                        # (M, 576) float64
+        l32, U32 = torch.linalg.eigh(c.float())
+        e32.append(rel(zca(G, t.mean, l32.double().clamp_min(1e-6 * l32[-1].item()), U32.double()), ref))
+        z32.append(rel((((G.double() - t.mean).float() @ U.float()) * lam.rsqrt().float()) @ U.float().T, ref))
+    print(f"float32 eigh: whitened gradients off by {min(e32):.1e}-{max(e32):.1e} relative (bound 1e-6)")
+    print(f"float32 ZCA product from the float64 eigh: {min(z32):.1e}-{max(z32):.1e} relative")
