@@ -6,7 +6,7 @@ tokens under teacher forcing.
 
     load("zsre", n=1000)                # -> list[Request], in file order
     load("synthetic", n=20000, seed=0)  # made-up facts the model cannot know
-    load("my_edits.json", n=50)         # a file in any layout below, told apart by its first record
+    load("my_edits.json", n=50)         # a file in any layout of layouts.py, told apart by its first record
 
 Files come from the data folder (`data_dir`): zsre/zsre_eval.json, zsre/zsre_calib.json,
 counterfact/counterfact.json, fever/fever_eval_20k.json, wikibigedit/wikibigedit_eval_17k.json,
