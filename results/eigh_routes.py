@@ -10,7 +10,6 @@ eigvalsh alone (the tridiagonal reduction's share); and says how far a float32 e
 ZCA product move the whitened gradients (relative Frobenius error; the issue allows 1e-6).
 """
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +20,7 @@ from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
 from models import load_model, preset_layers  # noqa: E402
 from whitening import eigen, eigens, zca  # noqa: E402
-
-
-def ms(fn, repeats=4):
-    """Mean milliseconds of fn() over repeats calls, after one untimed call."""
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t0) / repeats * 1e3
+from bench import seconds  # noqa: E402  (results/ is this script's folder)
 
 
 def rel(a, b):
@@ -40,10 +31,10 @@ if __name__ == "__main__":
     model, tok, preset = load_model("smollm2-135m")
     ed = Editor(model, tok, preset_layers(preset, "synthetic"), lr=preset["lr"], alpha=preset["alpha"])
     ed.warmup(load("synthetic", 1000, offset=5000))
-    _, cap = ed.capture(*ed._batch(load("synthetic", 100)))
-    for n, (K, G) in cap.items():
+    grads = ed.gradients(load("synthetic", 100))                           # {layer: G (M, 576)}
+    for n, G in grads.items():
         ed.stats[n][1].update(G)
-    trackers = [ed.stats[n][1] for n in cap]
+    trackers = [ed.stats[n][1] for n in grads]
     covs = [t.covariance for t in trackers]
     B = torch.stack(covs)                                                   # (8, 576, 576)
     print(f"8 covariances {tuple(B.shape[1:])}, condition numbers "
@@ -54,9 +45,9 @@ if __name__ == "__main__":
                      ("eigh UPLO='U' one by one", lambda: [torch.linalg.eigh(c, UPLO="U") for c in covs]),
                      ("numpy.linalg.eigh one by one", lambda: [np.linalg.eigh(c.numpy()) for c in covs]),
                      ("eigvalsh one by one (no eigenvectors)", lambda: [torch.linalg.eigvalsh(c) for c in covs])]:
-        print(f"{name:40s} {ms(fn):6.0f} ms")
+        print(f"{name:40s} {seconds(fn, 4) * 1e3:6.0f} ms")
     e32, z32 = [], []
-    for t, c, (_, G) in zip(trackers, covs, cap.values()):
+    for t, c, G in zip(trackers, covs, grads.values()):
         lam, U, _ = eigen(c)
         ref = zca(G, t.mean, lam, U)                                        # (M, 576) float64
         l32, U32 = torch.linalg.eigh(c.float())
