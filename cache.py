@@ -27,8 +27,8 @@ from trajectory import atomic_write
 
 HERE = Path(__file__).resolve().parent
 # the modules whose code decides what a warm-up or an evaluation computes
-CODE = ("data.py", "editor.py", "evaluate.py", "generation.py", "niw.py", "official.py", "ridge.py", "synthetic.py",
-        "whitening.py")
+CODE = ("capture.py", "data.py", "editor.py", "evaluate.py", "generation.py", "niw.py", "official.py", "ridge.py",
+        "synthetic.py", "whitening.py")
 
 
 def home():

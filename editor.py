@@ -1,7 +1,7 @@
 """The lifelong editor: one step of Algorithm 1 on a Hugging Face causal LM (paper §2.2, §4).
 
 Per step, for a batch of edit requests:
-  1. one forward + backward with answer-only labels; hooks capture, at every
+  1. one forward + backward with answer-only labels (capture.py); hooks capture, at every
      position that predicts an answer token, the input k of each edited linear
      layer and the gradient g of the loss w.r.t. its output (the loss averages
      each request's answer-token NLL, then the requests: one fact, one vote);
@@ -23,11 +23,10 @@ With step_size=r instead of an lr, the first applied step sets lr so that the me
 import time
 
 import torch
-import torch.nn.functional as F
 from transformers.pytorch_utils import Conv1D
 
+from capture import forward_backward
 from data import tokenize
-from evaluate import answer_logits, masked
 from models import ModelError, load_model, preset_layers
 from niw import NIW
 from official import RunningMeanStd
@@ -36,10 +35,6 @@ from whitening import eigens, standardize, zca
 
 METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
-# requests per forward + backward inside one step (capture): the same K and G as one pass over the
-# step (bit for bit), about half its peak memory at the paper's 100 edits per step (results/bench.py,
-# results/capture_chunks.py: speed within noise)
-CHUNK = 25
 
 
 class NonFiniteError(RuntimeError):
@@ -121,62 +116,9 @@ class Editor:
         return {k: v.to(dev) for k, v in batch.items()}, groups
 
     def capture(self, batch, groups=None):
-        """One forward + backward. Returns loss and {layer: (K (M, d_in), G (M, d_out))} at answer positions
-        (at every attended position for ft).
-
-        groups=None: L = mean_b mean_{j in b} nll_bj -- each request is one fact and the metrics average
-        per request, so each weighs the same whatever its answer length. groups=[10, 10, ...] (the
-        official codes): L = sum_g mean_{tokens j of mini-batch g} nll_j, the sum of the losses of
-        separate mini-batch backward passes."""
-        mask = batch["labels"] != -100                                            # (B, T)
-        # ft needs dL/dW = sum_t k_t^T g_t over every position (the prompt positions feed the answer
-        # through attention); LN methods capture the answer positions, as the paper and official codes
-        at = batch["attention_mask"].bool() if self.method == "ft" else mask
-        if groups is None:
-            n_ans = mask.sum(1, keepdim=True).expand_as(mask)                    # (B, T)
-            w = 1.0 / (n_ans * mask.shape[0])                                    # (B, T) weight of each nll
-        else:
-            tokens = torch.stack([m.sum() for m in mask.split(groups)])         # (n_groups,)
-            w = torch.repeat_interleave(1.0 / tokens, torch.tensor(groups, device=tokens.device)
-                                        ).unsqueeze(1).expand_as(mask)           # (B, T)
-        loss, caps = 0.0, []
-        # Requests are separate sequences, so L is a sum over rows and a row's g depends on its own
-        # forward only: rows in chunks give the same K and G while the activations kept for the backward
-        # (every layer above the lowest edited one) are those of one chunk, not of the whole step.
-        # Each chunk is cut to its own longest sequence: right padding is never attended.
-        for lo in range(0, mask.shape[0], CHUNK):
-            rows = slice(lo, lo + CHUNK)
-            T = int(batch["attention_mask"][rows].sum(1).max())
-            part = {k: v[rows, :T] for k, v in batch.items()}
-            l, cap = self._capture_rows(part, at[rows, :T], w[rows, :T])
-            loss, caps = loss + l, caps + [cap]
-        return loss.item(), {n: tuple(torch.cat([c[n][j] for c in caps]) for j in (0, 1)) for n in self.modules}
-
-    def _capture_rows(self, batch, at, w):
-        """One forward + backward of some rows: (their loss term sum of w * nll (a tensor), {layer: (K, G)})."""
-        mask = batch["labels"] != -100
-        keys, outs = {}, {}
-
-        def hook(name):
-            def fn(mod, inp, out):
-                keys[name] = masked(inp[0], at).detach()
-                if not out.requires_grad:              # lowest edited layer: the graph starts here
-                    out.requires_grad_()
-                outs[name] = out
-            return fn
-
-        handles = [m.register_forward_hook(hook(n)) for n, m in self.modules.items()]
-        try:
-            with torch.enable_grad():
-                logits = answer_logits(self.model, batch)                            # (M, vocab)
-                labels = masked(batch["labels"], mask).to(logits.device)            # (M,)
-                nll = F.cross_entropy(logits.float(), labels, reduction="none")     # (M,)
-                loss = (nll * masked(w, mask).to(nll.device)).sum()
-                grads = torch.autograd.grad(loss, [outs[n] for n in self.modules])
-        finally:
-            for h in handles:
-                h.remove()
-        return loss.detach(), {n: (keys[n], masked(g, at).detach()) for n, g in zip(self.modules, grads)}
+        """One forward + backward (capture.py): loss and {layer: (K (M, d_in), G (M, d_out))} at the answer
+        positions, at every attended position for ft (dL/dW needs the prompt positions too)."""
+        return forward_backward(self.model, self.modules, batch, groups, every_position=self.method == "ft")
 
     def gradients(self, requests):
         """{layer: g (M, d_out)} at the answer positions at the current weights, statistics and weights

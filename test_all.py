@@ -29,7 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPTJCo
 
 from data import BENCHMARKS, DataError, Request, data_dir, load, tokenize
 from synthetic import FACTS, RELATIONS, synthetic
-import editor
+import capture
 from editor import Editor, NonFiniteError
 from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
@@ -729,7 +729,7 @@ def weights(model):
 @pytest.mark.parametrize("chunk", [25, 3])                 # 3: rows in chunks of 3 and 1, each cut to its length
 @pytest.mark.parametrize("arch", list(TINY))
 def test_editor_capture_matches_manual_autograd(arch, chunk, monkeypatch):
-    monkeypatch.setattr(editor, "CHUNK", chunk)
+    monkeypatch.setattr(capture, "CHUNK", chunk)
     model, layers = tiny(arch)
     ed = Editor(model, CharTok(), layers, lr=1e-2)
     batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])

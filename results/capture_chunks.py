@@ -1,4 +1,4 @@
-"""The chunked forward+backward of a step (editor.CHUNK) against one pass over all 100 requests:
+"""The chunked forward+backward of a step (capture.CHUNK) against one pass over all 100 requests:
 seconds (median of 4, after one untimed pass) on the synthetic stream and on ZsRE, on SmolLM2-135M,
 and how far the chunked G is from the one-pass G (max over layers of |G_25 - G_100| / |G_100|).
 CHUNK >= the batch is the single pass. Run on an otherwise idle machine:
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import capture                                                  # noqa: E402
 import editor                                                   # noqa: E402
 from data import DataError, load                                # noqa: E402
 from models import PRESETS, load_model, preset_layers           # noqa: E402
@@ -25,7 +26,7 @@ for name, offset in (("synthetic", 500), ("zsre", 0)):
         continue
     G = {}
     for chunk in (100, 25):
-        editor.CHUNK = chunk
+        capture.CHUNK = chunk
         G[chunk] = {n: g for n, (_, g) in ed.capture(batch, groups)[1].items()}
         ts = []
         for _ in range(4):
