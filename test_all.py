@@ -1069,9 +1069,8 @@ def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch)
 
 def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
     """Under device_map="auto" activations, gradients and logits live on other devices than the
-    answer mask. Every boolean indexing in capture() and the evaluator goes through
+    answer mask. Every boolean indexing in capture.py and the evaluator goes through
     evaluate.masked, which moves the mask first: counted here against all boolean indexing."""
-    import editor as editor_module
     import evaluate as evaluate_module
     seen, real = [], evaluate_module.masked
 
@@ -1080,7 +1079,7 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
         seen.append(tuple(x.shape))
         return out
 
-    monkeypatch.setattr(editor_module, "masked", spy)
+    monkeypatch.setattr(capture, "masked", spy)
     monkeypatch.setattr(evaluate_module, "masked", spy)
 
     class CountBoolIndex(torch.overrides.TorchFunctionMode):
@@ -1097,7 +1096,7 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
         ed.edit(REQS)
         top1(model, CharTok(), [(r.prompt, r.target) for r in REQS])
     assert CountBoolIndex.n == len(seen) > 2 * len(layers)     # K and G per layer, logits, labels: all via masked
-    src = (REPO / "editor.py").read_text() + (REPO / "evaluate.py").read_text()
+    src = "".join((REPO / f).read_text() for f in ("capture.py", "editor.py", "evaluate.py"))
     assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)          # no direct x[mask] left
 
 
