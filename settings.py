@@ -19,6 +19,7 @@ from editor import METHODS
 from models import (PAPER_MODELS, PRESETS, default_layers, default_step_size, model_skeleton,
                     preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS
+from whitening import ROUTE_WIDTH, ROUTES, route
 from data import DataError
 from stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
 
@@ -43,6 +44,14 @@ def positive(kind):
             raise argparse.ArgumentTypeError(f"must be positive, got {s}")
         return v
     return parse
+
+
+def save_every(s):
+    """'auto', a positive step count 'N' or a positive number of seconds 'Ns'."""
+    if s == "auto":
+        return s
+    positive(float if s.endswith("s") else int)(s[:-1] if s.endswith("s") else s)
+    return s
 
 
 def eval_n(s):
@@ -106,6 +115,11 @@ def parse_args(argv=None):
     a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
                                               "evaluation instead of reading them from the cache (cache.py)")
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
+    a("--save-every", type=save_every, default="auto", help="save editor_state.pt every N steps, every Ns seconds, "
+                                                            "or auto (default): once 19x the last save's seconds "
+                                                            "have passed, so saves take <= 5%% of the run")
+    a("--eigh", choices=ROUTES, help="dtype of Sigma_g's eigendecomposition (default auto: float32 on an "
+                                     f"accelerator or from width {ROUTE_WIDTH}, else float64; whitening.route)")
     a("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
     args = p.parse_args(argv)
     if (args.warmup or 0) < 0 or args.eval_every < 0 or args.skip < 0:
@@ -121,6 +135,19 @@ def parse_args(argv=None):
     if args.save_patch and not Path(args.save_patch).resolve().parent.is_dir():
         p.error(f"--save-patch {args.save_patch}: its folder does not exist")
     return args
+
+
+def eigh_route(args, preset, origin):
+    """--eigh, else auto resolved by the preset's width and the device (whitening.route); a model
+    without a preset keeps 'auto', which the editor resolves per layer once the model is loaded."""
+    if args.eigh is not None:
+        origin["eigh"] = "flag"
+        return args.eigh
+    if "width" not in preset:
+        origin["eigh"] = f"auto: float32 on an accelerator or from width {ROUTE_WIDTH}, else float64, per layer"
+        return "auto"
+    origin["eigh"] = f"default for width {preset['width']} on {args.device} (whitening.route)"
+    return str(route("auto", preset["width"], args.device)).replace("torch.", "")
 
 
 def resolve(args):
@@ -179,7 +206,7 @@ def resolve(args):
         "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
         "editor": {**{k: rep["editor"].get(k, d) for k, d in (("stats", "niw"), ("minibatch", None),
                                                                ("eig_floor", "relative"))},
-                   "key_scale": not args.no_key_scale},
+                   "key_scale": not args.no_key_scale, "eigh": eigh_route(args, preset, origin)},
         "verbatim_targets": args.replicate is not None,
         "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": used(segs, wdata),
                    "placement": args.warmup_placement},

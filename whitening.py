@@ -22,18 +22,22 @@ def standardize(x, mean, var, floor=1e-12):
     return (x.to(torch.float64) - mean) / var.sqrt()
 
 
-def eigen(cov, floor=1e-6, absolute=False):
+def eigen(cov, floor=1e-6, absolute=False, dtype=torch.float64):
     """One eigh: (eigenvalues floored at floor * lambda_max, or at floor itself when absolute,
-    eigenvectors, lambda_max / lambda_min before the floor). Layers that share a covariance (a
-    pooled normalizer) share this one decomposition."""
+    eigenvectors, lambda_max / lambda_min before the floor), returned in float64. Layers that share a
+    covariance (a pooled normalizer) share this one decomposition.
+
+    dtype=torch.float32 decomposes in single precision (ROUTES): 1.8x faster on this CPU at d = 4096,
+    far more on GPUs whose float64 runs at 1/32-1/64 of float32 (results/width.py, results/width.md)."""
     tiny = torch.finfo(torch.float64).tiny
-    lam, U = torch.linalg.eigh(cov.to(torch.float64))          # ascending eigenvalues
+    lam, U = torch.linalg.eigh(cov.to(dtype))                  # ascending eigenvalues
+    lam, U = lam.to(torch.float64), U.to(torch.float64)
     lam_max = lam[-1].clamp_min(tiny)
     cond = (lam_max / lam[0].clamp_min(tiny)).item()
     return lam.clamp_min(floor if absolute else floor * lam_max), U, cond
 
 
-def eigens(covs, floor=1e-6, absolute=False, workers=2):
+def eigens(covs, floor=1e-6, absolute=False, workers=2, dtype=torch.float64):
     """[eigen(c) for c in covs], the decompositions run side by side, each on one thread.
 
     Why: LAPACK's symmetric eigensolver reduces to tridiagonal form with matrix-vector products
@@ -41,15 +45,34 @@ def eigens(covs, floor=1e-6, absolute=False, workers=2):
     finish sooner than two two-threaded ones in turn (measured in results/bench.py). The intra-op
     thread count is lowered only while they run and restored after."""
     if len(covs) < 2 or workers < 2:
-        return [eigen(c, floor, absolute) for c in covs]
+        return [eigen(c, floor, absolute, dtype) for c in covs]
     from concurrent.futures import ThreadPoolExecutor
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda c: eigen(c, floor, absolute), covs))
+            return list(pool.map(lambda c: eigen(c, floor, absolute, dtype), covs))
     finally:
         torch.set_num_threads(threads)
+
+
+# How Sigma_g is decomposed, by the width d of g and the device (measured in results/width.py):
+#   float64  the default on CPU below d = ROUTE_WIDTH: at SmolLM2's d = 576 the eigh is ~7 % of a step,
+#            so single precision would buy little and cost digits (results/eigh_routes.py);
+#   float32  on CPU from d = ROUTE_WIDTH, and on any accelerator: at d = 4096 one float64 eigh costs as
+#            much as the forward+backward of two GPT-J blocks here, and GPUs run float64 at a fraction
+#            of float32 (1/64 on consumer and workstation cards).
+ROUTES = ("auto", "float64", "float32")
+ROUTE_WIDTH = 2048
+
+
+def route(choice, dim, device):
+    """The eigh dtype of a d-dimensional Sigma_g on a device: choice 'auto' resolves by the table above."""
+    if choice not in ROUTES:
+        raise ValueError(f"unknown eigh route {choice!r}; choose one of {', '.join(ROUTES)}")
+    if choice == "auto":
+        choice = "float32" if dim >= ROUTE_WIDTH or torch.device(device).type != "cpu" else "float64"
+    return {"float64": torch.float64, "float32": torch.float32}[choice]
 
 
 def inv_sqrt(cov, floor=1e-6):
