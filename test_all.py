@@ -1870,3 +1870,108 @@ def test_readme_quick_start_runs_offline_and_edits():
         for f in out.iterdir():
             f.unlink()
         out.rmdir()
+
+
+# ---------------------------------------------------------------- the paper's width (issue 29)
+
+
+@pytest.mark.parametrize("shape", [(30, 200, 50), (300, 40, 20)])
+def test_frobenius_of_factored_updates_equals_the_dense_inner_product(shape):
+    """<K_a^T A_a, K_b^T A_b>_F from (N_a, N_b) products, and from mixed factored/dense pairs."""
+    from ridge import dense, frobenius
+    N, d_in, d_out = shape
+    a = (torch.randn(N, d_in, dtype=f64), torch.randn(N, d_out, dtype=f64))
+    b = (torch.randn(N + 3, d_in, dtype=f64), torch.randn(N + 3, d_out, dtype=f64))
+    want = (a[0].T @ a[1] * (b[0].T @ b[1])).sum().item()
+    assert math.isclose(frobenius(a, b), want, rel_tol=1e-10)
+    assert math.isclose(frobenius((None, dense(a)), b), want, rel_tol=1e-10)
+    assert math.isclose(frobenius(a, (None, dense(b))), want, rel_tol=1e-10)
+
+
+def test_editor_keeps_the_previous_update_factored_and_its_cosine_is_the_dense_one():
+    """The state holds Delta_{t-1} as (K, A), N (d_in + d_out) numbers (dense only when that is smaller),
+    and the reported adjacent cosine equals the one of the dense updates."""
+    from ridge import dense
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-2)
+    ed.warmup(REQS[::-1] * 3, batch_size=4)
+    ed.edit(REQS[:3])
+    first = {n: dense((p["P"], p["Q"])) for n, p in ed.prev.items()}
+    rep = ed.edit(REQS[3:])
+    for n, p in ed.prev.items():
+        d_in, d_out = first[n].shape
+        size = p["Q"].numel() + (0 if p["P"] is None else p["P"].numel())
+        assert size <= d_in * d_out
+        if p["P"] is not None:
+            assert p["P"].shape == (rep["layers"][n]["n_tokens"], d_in) and p["Q"].shape[1] == d_out
+        second = dense((p["P"], p["Q"]))
+        want = ((first[n] * second).sum() / (first[n].norm() * second.norm())).item()
+        assert math.isclose(rep["layers"][n]["cos_prev"], want, rel_tol=1e-5, abs_tol=1e-7)
+        assert math.isclose(rep["layers"][n]["delta_norm"], second.norm().item(), rel_tol=1e-5)
+
+
+def test_eigh_route_by_width_and_device_and_the_float32_error_bound():
+    """auto: float64 on a CPU below ROUTE_WIDTH, float32 from it and on any accelerator; the float32
+    route whitens a cond-1e5 covariance within 1e-2 of the float64 one (3.4e-3 here; results/width.py
+    measures it at 4096 on the spectra of SmolLM2 and Gemma)."""
+    from whitening import ROUTE_WIDTH, eigen, route, zca
+    assert route("auto", 576, "cpu") == f64 and route("auto", ROUTE_WIDTH, "cpu") == torch.float32
+    assert route("auto", 576, "cuda") == torch.float32 and route("float64", 4096, "cuda") == f64
+    with pytest.raises(ValueError, match="eigh route"):
+        route("float16", 576, "cpu")
+    torch.manual_seed(0)
+    d = 512
+    U, _ = torch.linalg.qr(torch.randn(d, d, dtype=f64))
+    lam = torch.logspace(0, -5, d, dtype=f64)
+    Sigma = (U * lam) @ U.T
+    G = torch.randn(200, d, dtype=f64) @ torch.linalg.cholesky(Sigma).T
+    mu = torch.zeros(d, dtype=f64)
+    g64, g32 = (zca(G, mu, *eigen(Sigma, dtype=dt)[:2]) for dt in (f64, torch.float32))
+    assert rel(g32, g64) < 1e-2
+    assert rel(g32, g64) > 1e-9                              # float32 is a different route, not a copy
+
+
+def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir):
+    """--save-every 5: a kill -9 loses the steps since the last save; --resume recomputes them to the
+    same bits, and the killed run had saved only at its start and at multiples of 5 steps."""
+    ref = cli(*tiny_args(tiny_dir, tmp_path / "ref", "--save-every", "5"))
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    out = tmp_path / "gap"
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_stream.py"),
+                             *map(str, tiny_args(tiny_dir, out, "--save-every", "5"))],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_step(proc, out / "editor_state.pt", 5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = torch.load(out / "editor_state.pt", weights_only=True)["done"]
+    assert done % 5 == 0
+    again = cli(*tiny_args(tiny_dir, out, "--resume", "--save-every", "5"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    (w_ref, s_ref), (w_res, s_res) = final_weights(tmp_path / "ref"), final_weights(out)
+    assert all(torch.equal(w_ref[n], w_res[n]) for n in TINY_LAYERS)
+    assert all(torch.equal(s_ref[n][1]["Psi"], s_res[n][1]["Psi"]) for n in TINY_LAYERS)
+    for bad in ("0", "-3", "xs", "1.5"):
+        one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "bad", "--save-every", bad)), "save-every")
+
+
+def test_width_benchmark_paths_at_tiny_width(tmp_path):
+    """results/width.py's CPU and --full paths at width 64: per-layer phases, state bytes, projections."""
+    script = REPO / "results" / "width.py"
+    r = subprocess.run([sys.executable, str(script), "--tiny", "--models", "gpt-j", "--no-validate", "--steps", "2",
+                        "--reps", "1", "--out", tmp_path / "w.json"], cwd=REPO, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "w.json").read_text())
+    m, p = res["cut"][0], res["projection"]["gpt-j"]
+    assert (m["d_out"], m["d_in"]) == (64, 256) and p["edited_layers"] == 17 and p["lowest_block"] == 7
+    assert all(m[k]["stats"] > 0 and m[k]["state_bytes"] > 0 for k in ("stableedit", "ultraedit"))
+    # the state holds Sigma_g's Psi and the factored previous update, nothing of size d_in x d_out
+    assert m["stableedit"]["state_bytes"] >= m["sigma_g_bytes"]
+    assert p["ratio"] > 0 and 0 < p["stableedit"]["save_share"] < 1
+    assert (tmp_path / "w.csv").exists() and "| gpt-j (17 layers) |" in r.stdout
+    r = subprocess.run([sys.executable, str(script), "--tiny", "--full", "--models", "gpt-j", "--steps", "1",
+                        "--reps", "1", "--out", tmp_path / "g.json"], cwd=REPO, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    full = json.loads((tmp_path / "g.json").read_text())["full"][0]
+    assert full["layers"] == 17 and full["stableedit"]["s_per_edit"] > 0 and full["projected"]["ratio"] > 0
