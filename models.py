@@ -172,6 +172,8 @@ def random_model(config, n_layers=None, vocab=None, dtype=torch.float32, device=
         config = getattr(transformers, cls)(**kw)
     cfg = config.to_dict()
     depth = {k: n_layers for k in ("n_layer", "num_hidden_layers") if k in cfg and n_layers}
+    if n_layers and cfg.get("layer_types"):         # per-layer attention kinds (Qwen2, Gemma 3) follow the cut
+        depth["layer_types"] = cfg["layer_types"][:n_layers]
     config = type(config)(**{**cfg, **depth, **({"vocab_size": vocab} if vocab else {})})
     config.use_cache = False
     with torch.device(device):

@@ -1160,8 +1160,10 @@ def cli(*args, timeout=600, **kw):
 
 
 def tiny_args(tiny_dir, out, *extra):
+    # --save-every 1: a test that waits for a saved step must not depend on how fast this machine writes
+    # (the default policy, auto, saves by the seconds a save takes); a later --save-every in extra wins
     return ["--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-2", "--n", 120, "--batch", 10,
-            "--eval-n", 4, "--out", out, *extra]
+            "--eval-n", 4, "--out", out, "--save-every", 1, *extra]
 
 
 def one_line_error(r, *words):

@@ -1,0 +1,28 @@
+"""Issue 29.4(b)'s table, from the runs of results/route_check.sh: each model's metrics with the float64 and
+the float32 eigh of Sigma_g, the paired difference (float32 - float64) over the evaluated requests with
+its 95 % interval (mean +- 1.96 paired standard errors; the requests are the unit), and whether the
+final weights are bit-identical.
+
+    python results/route_table.py [RUNS_DIR]
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from evaluate import paired  # noqa: E402
+
+RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
+COLS = ("efficacy", "generalization", "specificity", "retain")
+
+print("| model | eigh | " + " | ".join(COLS) + " |")
+print("|---" * (len(COLS) + 2) + "|")
+for model in ("smollm2-135m", "gemma3-270m"):
+    runs = {dt: json.load(open(os.path.join(RUNS, f"route_{model}_{dt}", "results.json")))
+            for dt in ("float64", "float32")}
+    for dt, r in runs.items():
+        print(f"| {model} | {dt} | " + " | ".join(f"{r['post'][k]:.1f}" for k in COLS) + " |")
+    gaps = [paired(runs["float64"]["per_request"], runs["float32"]["per_request"], k) for k in COLS]
+    print(f"| {model} | float32 − float64 (95 % CI) | "
+          + " | ".join(f"{m:+.2f} ± {1.96 * se:.2f}" for m, se in gaps) + " |")
