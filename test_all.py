@@ -1103,10 +1103,11 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
 
 def test_resolve_replicate_and_warmup_modes():
     from settings import parse_args, resolve
-    ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300"]))
+    ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300",
+                             "--device", "cpu"]))
     assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == ("ultraedit", 1.0, True, 0)
     assert ue["editor"] == {"stats": "official-unbiased", "minibatch": 10, "eig_floor": "absolute",
-                            "key_scale": True}
+                            "key_scale": True, "eigh": "float64"}     # SmolLM2's width on a CPU: whitening.route
     assert ue["verbatim_targets"]
     se = resolve(parse_args(["--replicate", "stableedit-official", "--dataset", "zsre-calib", "--n", "300",
                              "--warmup", "300"]))
