@@ -209,7 +209,7 @@ def phases(model, tok, layers, captured, method, eigh, Sigma, steps, device):
     if method != "no_ln":
         seed_statistics(ed, cap, Sigma)
     W0 = {n: m.weight.detach().to("cpu", copy=True) for n, m in ed.modules.items()}
-    reps = [ed.update(cap, loss, rows, n_requests)["seconds"] for _ in range(steps)][1:]
+    reps = [ed.update(cap, loss, rows, n_requests)["seconds"] for _ in range(max(steps, 2))][1:]
     out = {k: sum(r[k] for r in reps) / len(reps) / len(layers) for k in ("stats", "normalize", "solve", "apply")}
     out["drift"] = timed(lambda: [drift_norm(m.weight, W0[n]) for n, m in ed.modules.items()], device, 1) / len(layers)
     out["state_bytes"] = tensor_bytes(ed.state_dict()) / len(layers)
