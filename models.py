@@ -121,26 +121,35 @@ def default_layers(model):
     input back to the residual width (d_out = hidden size, largest d_in: the MLP's down projection,
     not attention's output). Found by type and shape, never by name; the presets' layers sit there
     or just below (SmolLM2 18-25 of 30, Gemma 6-11 of 18, Table 6's 7-8B rows 8-31 of 28-32)."""
-    from transformers.pytorch_utils import Conv1D
-    cfg = model.config.get_text_config()
-    L, d = cfg.num_hidden_layers, cfg.hidden_size
-    # the blocks: the first ModuleList with one entry per hidden layer (an MoE's experts list is another)
+    L = model.config.get_text_config().num_hidden_layers
+    return [mlp_output(model, i) for i in range(L // 2, L // 2 + max(1, L // 3))]
+
+
+def blocks(model):
+    """(name, ModuleList) of the model's blocks: the first ModuleList with one entry per hidden layer
+    (an MoE's experts list is another)."""
+    L = model.config.get_text_config().num_hidden_layers
     lists = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == L]
     if not lists:
         raise ModelError(f"no stack of {L} blocks (torch.nn.ModuleList) in this model: pass --layers")
-    name, blocks = lists[0]
-    out = []
-    for i in range(L // 2, L // 2 + max(1, L // 3)):
-        cands = []
-        for n, m in blocks[i].named_modules():
-            if isinstance(m, (torch.nn.Linear, Conv1D)):
-                d_out, d_in = m.weight.shape if isinstance(m, torch.nn.Linear) else m.weight.shape[::-1]
-                if d_out == d and d_in > d:
-                    cands.append((d_in, f"{name}.{i}.{n}"))
-        if not cands:
-            raise ModelError(f"block {name}.{i} has no linear layer from a wider input to width {d}: pass --layers")
-        out.append(max(cands)[1])
-    return out
+    return lists[0]
+
+
+def mlp_output(model, i):
+    """Full name of block i's MLP output matrix: the linear layer that maps the widest input back to the
+    residual width (d_out = hidden size, largest d_in), found by type and shape, never by name."""
+    from transformers.pytorch_utils import Conv1D
+    d = model.config.get_text_config().hidden_size
+    name, bl = blocks(model)
+    cands = []
+    for n, m in bl[i].named_modules():
+        if isinstance(m, (torch.nn.Linear, Conv1D)):
+            d_out, d_in = m.weight.shape if isinstance(m, torch.nn.Linear) else m.weight.shape[::-1]
+            if d_out == d and d_in > d:
+                cands.append((d_in, f"{name}.{i}.{n}"))
+    if not cands:
+        raise ModelError(f"block {name}.{i} has no linear layer from a wider input to width {d}: pass --layers")
+    return max(cands)[1]
 
 
 def model_skeleton(source):

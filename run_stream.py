@@ -41,6 +41,14 @@ STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior
                "shuffle", "skip")
 
 
+def save_due(every, done, when, took):
+    """--save-every after `done` steps, the last save made at perf_counter `when` in `took` seconds:
+    N steps, S seconds, or auto: once 19x the last save's seconds have passed (saves <= 5 % of the run)."""
+    if every == "auto":
+        return time.perf_counter() - when >= 19 * took
+    return time.perf_counter() - when >= float(every[:-1]) if every.endswith("s") else done % int(every) == 0
+
+
 def drift_norm(W, W0):
     """|W - W0|_F with W0 in host memory (the difference in the weight dtype, as the update was applied)."""
     return (W.detach().to(W0.device) - W0).float().norm().item()
@@ -150,14 +158,6 @@ def main(argv=None):
         atomic_write(state_path, lambda f: torch.save(state, f))
         saves.append((time.perf_counter(), time.perf_counter() - t0))     # (when, seconds it took)
 
-    def save_due(done):
-        """--save-every: N steps, S seconds, or auto: once 19x the last save's seconds have passed."""
-        when, took = saves[-1]
-        every = args.save_every
-        if every == "auto":
-            return time.perf_counter() - when >= 19 * took
-        return time.perf_counter() - when >= float(every[:-1]) if every.endswith("s") else done % int(every) == 0
-
     def evaluate(upto):
         """Metrics of the evaluated edits before stream index upto; per segment when there are several.
         Each request's own values (stream index -> metric) are kept for paired comparisons (Fig. 1b)."""
@@ -206,7 +206,7 @@ def main(argv=None):
         state["done"] += 1
         if hits["warmup"] == "miss" and state["done"] == n_cached:
             cache.write("warmup", warm_key, {"stats": ed.stats_state(), "rows": state["rows"]})
-        if interrupted or state["done"] == len(steps) or save_due(state["done"]):
+        if interrupted or state["done"] == len(steps) or save_due(args.save_every, state["done"], *saves[-1]):
             save()
         bar.update()
         bar.set_postfix(loss=f"{rep['loss']:.2f}", edits_per_s=f"{len(chunk) / wall:.1f}")

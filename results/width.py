@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO))
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
 from evaluate import answer_logits  # noqa: E402
-from models import PAPER_CONFIGS, PAPER_MODELS, PRESETS, load_model, preset_layers, random_model  # noqa: E402
+from models import (PAPER_CONFIGS, PAPER_MODELS, PRESETS, blocks, load_model, mlp_output, preset_layers,  # noqa: E402
+                    random_model)
 from run_stream import drift_norm  # noqa: E402
 from whitening import eigen, zca  # noqa: E402
 
@@ -53,21 +54,6 @@ def clock(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter()
-
-
-def blocks(model):
-    """The model's ModuleList of transformer blocks (as models.default_layers finds it)."""
-    L = model.config.get_text_config().num_hidden_layers
-    return next((n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == L)
-
-
-def mlp_out(model, i):
-    """Name of block i's MLP output matrix: the linear layer from the widest input to the residual width."""
-    name, bl = blocks(model)
-    d = model.config.get_text_config().hidden_size
-    lin = [(m.weight.shape[1], n) for n, m in bl[i].named_modules()
-           if isinstance(m, torch.nn.Linear) and m.weight.shape[0] == d and m.weight.shape[1] > d]
-    return f"{name}.{i}.{max(lin)[1]}"
 
 
 def spectrum(d, which="median"):
@@ -183,7 +169,7 @@ def depth_times(model, batch, device, reps):
     from capture import forward_backward
     _, full_list = blocks(model)
     full_list = list(full_list)
-    mod = dict(model.named_modules())[mlp_out(model, 0)]
+    mod = dict(model.named_modules())[mlp_output(model, 0)]
     D = len(full_list)
     out = {"depth": D}
     for k, key in ((D, "D"), (1, "1")):
@@ -226,7 +212,7 @@ def measure_cut(name, cfg, tok, device, dtype, routes, steps, reps, depth=2):
     stand out of the noise."""
     torch.manual_seed(0)
     model = random_model(cfg, n_layers=depth, vocab=len(tok), dtype=dtype, device=device)
-    layers = [mlp_out(model, 0), mlp_out(model, 1)]
+    layers = [mlp_output(model, 0), mlp_output(model, 1)]
     mod = dict(model.named_modules())[layers[0]]
     d_out, d_in = mod.weight.shape
     ed = Editor(model, tok, layers, "no_ln")
