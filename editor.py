@@ -24,7 +24,7 @@ What the editor keeps between steps, per edited layer, and why no more: the stat
 stableedit the float64 d_out x d_out Psi of Sigma_g, the one big tensor the method needs) and the
 previous update as its ridge factors (K_{t-1}, A_{t-1}), Delta_{t-1} = K_{t-1}^T A_{t-1}: N (d_in + d_out)
 numbers instead of d_in d_out, enough for Thm 3.8's adjacent cosine <Delta_t, Delta_{t-1}> (ridge.frobenius).
-At GPT-J width that is 1.07x the float64 Sigma_g, where a dense Delta_{t-1} made it 3x (results/width.py).
+At GPT-J width that is 1.07x the float64 Sigma_g (results/width.py); a dense Delta_{t-1} would add 2x.
 """
 import time
 

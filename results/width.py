@@ -292,7 +292,7 @@ def validate(tok, reps, steps=5, depth=6):
     """The projection against the whole SmolLM2-135M: its preset layers, 100 synthetic edits per step,
     Sigma_g seeded with its own measured spectrum (no stretch); seconds per edit, both methods: the
     fastest step after the first, as every timing of the cut is the fastest of its repeats (interference
-    only slows; one step's forward+backward varies by 3.0-3.9 s here). Its blocks take ~0.1 s, so the
+    only slows). Its blocks take ~0.1 s, so the
     cut keeps `depth` of them."""
     model, tok, preset = load_model("smollm2-135m")
     layers = preset_layers(preset, "zsre")
