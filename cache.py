@@ -8,8 +8,9 @@ metrics likewise of the weights, the evaluated requests and the metric code. Eac
 by a hash of exactly those, so any difference -- one weight bit, one request, one character of
 niw.py -- is a miss and is recomputed; a hit is bit-identical to recomputing, because the same
 float64 tensors come back. Entries are written atomically with torch.save and read with
-weights_only=True (tensors and plain values, never arbitrary objects); an unreadable entry is a
-miss. The library versions are part of every key (another torch may round differently). Entries
+weights_only=True (tensors and plain values, never arbitrary objects), each with a SHA-256 of its
+content (run_checks.seal): an unreadable entry is a miss, and one whose checksum or finiteness check
+fails is deleted, reported and recomputed. The library versions are part of every key (another torch may round differently). Entries
 live in $STABLEEDIT_RUN_CACHE, default $STABLEEDIT_CACHE/runs or ~/.cache/stableedit/runs; nothing
 evicts them (a SmolLM2 warm-up's statistics are ~20 MB): delete the folder to reclaim the space.
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 import torch
 import transformers
 
+from data import DataError
+from run_checks import clean_tmp, finite, seal, unseal
 from trajectory import atomic_write
 
 HERE = Path(__file__).resolve().parent
@@ -73,8 +76,9 @@ def tokenizer_digest(tok):
 
 
 def requests_digest(requests):
-    return hashlib.blake2b(json.dumps([dataclasses.asdict(r) for r in requests]).encode(),
-                           digest_size=20).hexdigest()
+    """What the requests ask, in order (not where they were read)."""
+    rows = [{k: v for k, v in dataclasses.asdict(r).items() if k != "where"} for r in requests]
+    return hashlib.blake2b(json.dumps(rows).encode(), digest_size=20).hexdigest()
 
 
 def key(**parts):
@@ -83,14 +87,21 @@ def key(**parts):
 
 
 def read(kind, k):
-    """The entry stored under (kind, k), or None: absent or unreadable (then it is recomputed)."""
+    """The entry stored under (kind, k), or None: absent, unreadable, or failing its checksum or
+    finiteness check (then it is deleted, said on stderr, and recomputed)."""
     path = root() / kind / f"{k}.pt"
     if not path.exists():
         return None
     try:
-        return torch.load(path, weights_only=True)
+        entry = unseal(torch.load(path, weights_only=True), str(path))
+        finite(entry, str(path))
+        return entry
+    except DataError as e:
+        print(f"cache: {e}; the entry is discarded and recomputed", file=sys.stderr)
     except Exception:
-        return None
+        pass                                           # truncated or not a torch file: a plain miss
+    path.unlink(missing_ok=True)
+    return None
 
 
 def write(kind, k, obj):
@@ -98,7 +109,8 @@ def write(kind, k, obj):
     path = root() / kind / f"{k}.pt"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: torch.save(obj, f))
+        clean_tmp(path.parent)
+        atomic_write(path, lambda f: torch.save(seal(obj), f))
     except OSError as e:
         print(f"cache: could not store {path} ({e.strerror}); the run goes on without it", file=sys.stderr)
 

@@ -57,6 +57,8 @@ class Request:
     personas: list = field(default_factory=list)     # WikiBigEdit personas prompts, scored against target
     reasoning: list = field(default_factory=list)    # [(prompt, answer)]: WikiBigEdit multi-hop questions
     portability: list = field(default_factory=list)  # [(prompt, answer)]: EasyEdit portability probes
+    # where it was read ("zsre_eval.json record 2"): named by errors, not part of what is edited
+    where: str = field(default="", compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- files
@@ -117,41 +119,89 @@ def _benchmark_file(name, explicit):
     raise DataError(f"{name}: no file {rel} {where}; get it from {hint}")
 
 
-def _records(path):
+BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def _encoding(path, encoding):
+    """The text encoding to read path with: `encoding` when given, else UTF-8 (with or without a
+    byte-order mark); a UTF-16/32 file without --encoding is refused by name."""
+    if encoding:
+        return encoding
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for bom, name in BOMS.items():
+        if head.startswith(bom):
+            raise DataError(f"{path.name}: is {name} (byte-order mark); save it as UTF-8 or pass "
+                            f"--encoding {name.lower()}")
+    if b"\x00" in head:
+        raise DataError(f"{path.name}: holds NUL bytes, like UTF-16/32 text without a byte-order mark; "
+                        "save it as UTF-8 or pass --encoding utf-16-le (or utf-16-be)")
+    return "utf-8-sig"                                 # plain UTF-8, and a leading BOM is skipped
+
+
+def _records(path, encoding=None):
     """Yield (where, record) from a JSON list (parsed whole) or JSONL (streamed line by line)."""
     if path.is_dir():
         raise DataError(f"{path} is a directory, expected a JSON or JSONL file")
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        head = f.read(4096).lstrip()[:1]
-        f.seek(0)
-        if path.suffix != ".jsonl" and head == "[":
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path.name}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-            yield from ((f"{path.name} record {i}", r) for i, r in enumerate(data))
-        elif head in ("{", ""):
-            for k, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield f"{path.name} line {k}", json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{path.name} line {k}: not valid JSON ({e.msg})") from None
-        else:
-            raise DataError(f"{path.name}: neither a JSON list nor JSONL (starts with {head!r})")
+    enc = _encoding(path, encoding)
+    try:
+        with open(path, encoding=enc) as f:
+            yield from _parse(path, f)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path.name}: not {enc.replace('-sig', '')} text (byte 0x{e.object[e.start]:02x}); "
+                        "save it as UTF-8 or pass its encoding, e.g. --encoding latin-1") from None
+    except RecursionError:
+        raise DataError(f"{path.name}: JSON nested deeper than the parser's {sys.getrecursionlimit()} "
+                        "levels; a record is a flat object of strings and lists") from None
+
+
+def _parse(path, f):
+    head = f.read(4096).lstrip()[:1]
+    f.seek(0)
+    if path.suffix != ".jsonl" and head == "[":
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path.name}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        yield from ((f"{path.name} record {i}", r) for i, r in enumerate(data))
+    elif head in ("{", ""):
+        for k, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield f"{path.name} line {k}", json.loads(line)
+                except json.JSONDecodeError as e:
+                    if k == 1 and _one_object(f):
+                        raise DataError(f"{path.name}: is one JSON object, not a list of records; write "
+                                        "[{...}, {...}] or JSONL (one record per line)") from None
+                    raise DataError(f"{path.name} line {k}: not valid JSON ({e.msg})") from None
+    else:
+        raise DataError(f"{path.name}: neither a JSON list nor JSONL (starts with {head!r})")
+
+
+def _one_object(f):
+    """Is the whole file one JSON object (a valid file that is not a list or JSONL)?"""
+    f.seek(0)
+    try:
+        return isinstance(json.load(f), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 # ---------------------------------------------------------------- the entry point
 
-def load(name_or_path, n, offset=0, seed=0, data_dir=None):
-    """Exactly n requests from position `offset` on, in file order (seed only shapes the synthetic stream)."""
+def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
+    """Exactly n requests from position `offset` on, in file order (seed only shapes the synthetic stream);
+    a file is read as UTF-8 (with or without a byte-order mark) unless `encoding` names another."""
     if n <= 0 or offset < 0:
         raise DataError(f"need n >= 1 and offset >= 0, got n={n}, offset={offset}")
     if name_or_path == "synthetic":
         from synthetic import synthetic           # it builds Requests: imported here, not at the top
-        return synthetic(n, offset, seed)
+        out = synthetic(n, offset, seed)
+        for i, r in enumerate(out, offset):
+            r.where = f"synthetic request {i}"
+        return out
     from layouts import LAYOUTS, SIGNATURES       # likewise
     if name_or_path in BENCHMARKS:
         path, layout, label = _benchmark_file(name_or_path, data_dir), BENCHMARKS[name_or_path][1], name_or_path
@@ -160,13 +210,14 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None):
     else:
         raise DataError(f"{name_or_path}: no such file, and not one of synthetic, {', '.join(BENCHMARKS)}")
     out, usable, skipped = [], 0, 0
-    for where, rec in _records(path):
+    for where, rec in _records(path, encoding):
         if layout is None:
             keys = rec if isinstance(rec, dict) else ()
             layout = next((name for key, name in SIGNATURES if key in keys), "ours")
             if layout != "ours":
                 print(f"{label}: read in the {layout} layout", file=sys.stderr)
         r = LAYOUTS[layout](rec, where)
+        r.where = where
         if not r.target.strip():                     # benchmark layouts only; from_ours raises
             skipped += 1
             continue
@@ -193,6 +244,23 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None):
 def pad_id(tokenizer):
     """The id that fills padded positions (never attended): the pad token, else end-of-sequence."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def check_lengths(tokenizer, requests, max_length=256):
+    """DataError naming the first request whose target, or a probe's answer, tokenizes to nothing or
+    to max_length tokens or more: found before a run's first step, not when the step meets it."""
+    answers = [(r, "target", r.target) for r in requests]
+    answers += [(r, f"locality answer ({name or 'locality'})", a) for r in requests
+                for name, ps in r.locality.items() for _, a in ps]
+    answers += [(r, kind, a) for r in requests for kind in ("reasoning", "portability")
+                for _, a in getattr(r, kind)]
+    texts = [a if a.startswith(" ") else " " + a.strip() for _, _, a in answers]
+    for (r, what, a), ids in zip(answers, tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []):
+        if not a.strip() or not ids:
+            raise DataError(f"{r.where or repr(r.prompt)}: {what} {a!r} tokenizes to zero tokens")
+        if len(ids) >= max_length:
+            raise DataError(f"{r.where or repr(r.prompt)}: {what} is {len(ids)} tokens, more than the "
+                            f"{max_length - 1} an edit step takes")
 
 
 def tokenize(tokenizer, prompts, targets, max_length=256):

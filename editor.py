@@ -26,6 +26,7 @@ previous update as its ridge factors (K_{t-1}, A_{t-1}), Delta_{t-1} = K_{t-1}^T
 numbers instead of d_in d_out, enough for Thm 3.8's adjacent cosine <Delta_t, Delta_{t-1}> (ridge.frobenius).
 At GPT-J width that is 1.07x the float64 Sigma_g (results/width.py); a dense Delta_{t-1} would add 2x.
 """
+import math
 import time
 
 import torch
@@ -43,8 +44,22 @@ METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
 
 
-class NonFiniteError(RuntimeError):
-    """A step met NaN/Inf: the step was refused and no weight or statistic changed."""
+# The largest |Delta|_F / |W|_F one step may make at a layer. The 67 calibrated runs in results/runs
+# (SmolLM2, Gemma 3; every method, warm-up and lr there) never exceed 0.18; 2.0 leaves an 11x margin
+# and still refuses an lr that would replace a layer by its update (--lr 1e10 gives ~1e13).
+MAX_UPDATE = 2.0
+
+
+class RefusedStepError(RuntimeError):
+    """A step was refused before any weight or statistic changed."""
+
+
+class NonFiniteError(RefusedStepError):
+    """A step met NaN/Inf."""
+
+
+class TooLargeError(RefusedStepError):
+    """A step's update is beyond MAX_UPDATE times its layer's weight."""
 
 
 class Editor:
@@ -204,8 +219,9 @@ class Editor:
         if not apply:
             return report
         try:
-            deltas = self._deltas(cap, report, diagonal)
-            if self.step_size is not None and self.step == 0:
+            first = self.step_size is not None and self.step == 0      # its lr is a placeholder until rescaled
+            deltas = self._deltas(cap, report, diagonal, bound=not first)
+            if first:
                 # Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V): rescale the
                 # lr and recompute, as if the stream had run at that lr from the start
                 rel = sum(d.norm().item() / self.modules[n].weight.float().norm().item()
@@ -214,7 +230,7 @@ class Editor:
                     raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
                 self.lr *= self.step_size / rel
                 deltas = self._deltas(cap, report, diagonal)
-        except NonFiniteError:
+        except RefusedStepError:
             self.load_stats_state(before)
             raise
         t0 = self._clock()
@@ -225,7 +241,9 @@ class Editor:
         self.step += 1
         return report
 
-    def _deltas(self, cap, report, diagonal=False):
+    def _deltas(self, cap, report, diagonal=False, bound=True):
+        """{layer: (Delta, its factors)} of a captured step, the report's per-layer diagnostics filled
+        in; NonFiniteError or TooLargeError (bound: |Delta|_F / |W|_F <= MAX_UPDATE) refuses the step."""
         secs = report["seconds"]
         secs["normalize"] = secs["solve"] = 0.0
         t0 = self._clock()
@@ -273,6 +291,7 @@ class Editor:
             if factors[0] is not None and factors[0].numel() + factors[1].numel() >= delta.numel():
                 factors = (None, delta)
             norm = delta.norm().item()
+            self._check_size(n, norm, bound)
             prev = self.prev.get(n)
             cos = float("nan") if prev is None or norm == 0 or prev["norm"] == 0 else \
                 frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
@@ -283,6 +302,15 @@ class Editor:
                                    "n_tokens": K.shape[0], "cond": cond, "lmax": lmax}
             deltas[n] = (delta, factors)
         return deltas
+
+    def _check_size(self, name, norm, bound):
+        rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)
+        if bound and not rel <= MAX_UPDATE:                   # a NaN ratio is refused too
+            fix = f"an lr below {self.lr * MAX_UPDATE / rel:.3g} stays within it" if math.isfinite(rel) else \
+                "its norm overflows: lower the lr by orders of magnitude"
+            raise TooLargeError(f"step {self.step}: |Delta|_F / |W|_F = {rel:.3g} at {name}, above the bound "
+                                f"{MAX_UPDATE:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
+                                f"refused, weights unchanged; {fix}")
 
     @staticmethod
     def _apply(mod, delta):

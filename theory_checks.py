@@ -283,15 +283,6 @@ def drift_check(runs):
 
 # ---------------------------------------------------------------- main
 
-def finite_json(x):
-    """NaN/inf -> null, so theory.json is valid JSON."""
-    if isinstance(x, dict):
-        return {k: finite_json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [finite_json(v) for v in x]
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
 def main(argv=None):
     p = OneLineParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="smollm2-135m", choices=PRESETS,
@@ -336,10 +327,10 @@ def main(argv=None):
                                                 for k in ("stableedit", "ultraedit", "no_ln")}, title + ", seed 0")
     seconds = time.perf_counter() - t_start
     ok = all(c["pass"] for c in checks.values())
-    write_json(out / "theory.json", finite_json({
+    write_json(out / "theory.json", {
         "model": args.model, "mode": "quick" if args.quick else "full", "sizes": size, "seeds": seeds,
         "layers": layers, "lr": lr, "alpha": preset["alpha"], "mismatched_warmup": mismatch is not None,
-        "threads": args.threads, "seconds": seconds, "all_pass": ok, "checks": checks, "runs": runs}))
+        "threads": args.threads, "seconds": seconds, "all_pass": ok, "checks": checks, "runs": runs})
     for name, c in checks.items():
         print(f"{name:14s} {'PASS' if c['pass'] else 'FAIL'}")
         for s in c["claims"]:

@@ -8,6 +8,7 @@
 import csv
 import io
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -16,13 +17,36 @@ from pathlib import Path
 def atomic_write(path, write):
     """write(file) into path.tmp, then rename: readers see the old or the new file, never half of one."""
     tmp = Path(f"{path}.tmp{os.getpid()}")            # two processes writing one path never share a tmp
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:                              # a failed or interrupted write leaves nothing behind
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def finite_json(obj, notes, path=""):
+    """obj with every NaN/Inf float replaced by None, and notes[path] = 'nan' | 'inf' | '-inf' for
+    each: JSON has no such literals (json.dumps would write NaN or Infinity, which parsers refuse)."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v, notes, f"{path}/{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v, notes, f"{path}/{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        notes[path] = repr(obj)
+        return None
+    return obj
 
 
 def write_json(path, obj):
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+    """obj as strict JSON: a NaN or Inf is written null, and the top level's "null_values" says what
+    each was ({"/post/cos": "nan"}: undefined; "inf": an overflow)."""
+    notes = {}
+    obj = finite_json(obj, notes)
+    if notes and isinstance(obj, dict):
+        obj["null_values"] = notes
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, allow_nan=False).encode()))
 
 
 def write_csv(path, rows):
