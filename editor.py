@@ -306,7 +306,7 @@ class Editor:
     def _check_size(self, name, norm, bound):
         rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)
         if bound and not rel <= MAX_UPDATE:                   # a NaN ratio is refused too
-            fix = f"an lr below {self.lr * MAX_UPDATE / rel:.3g} stays within it" if math.isfinite(rel) else \
+            fix = f"an lr below {self.lr * MAX_UPDATE / rel:.3g} keeps this step within it" if math.isfinite(rel) else \
                 "its norm overflows: lower the lr by orders of magnitude"
             raise TooLargeError(f"step {self.step}: |Delta|_F / |W|_F = {rel:.3g} at {name}, above the bound "
                                 f"{MAX_UPDATE:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "

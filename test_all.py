@@ -1978,3 +1978,246 @@ def test_width_benchmark_paths_at_tiny_width(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     full = json.loads((tmp_path / "g.json").read_text())["full"][0]
     assert full["layers"] == 17 and full["stableedit"]["s_per_edit"] > 0 and full["projected"]["ratio"] > 0
+
+
+# ---------------------------------------------------------------- run_checks.py: nothing silently wrong
+
+def inproc(*args):
+    """run_stream's command line in this process: (exit code, the last stderr line is read by capsys)."""
+    import run_stream
+    try:
+        return run_stream.entry([str(a) for a in args])
+    except SystemExit as e:
+        return e.code
+
+
+def last_error(capsys, code, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err and "Traceback" not in "\n".join(err), (code, err[-3:])
+    for w in words:
+        assert w in err[-1], (w, err[-1])
+
+
+@pytest.fixture
+def facts_file(tmp_path):
+    path = tmp_path / "facts.jsonl"
+    _write(path, [{"prompt": f"The mascot of the {c} Institute is a", "target": a}
+                  for c, a in zip("ABCDEFGHIJKLMNOPQRST", ["penguin", "lion", "eagle", "bear", "wolf"] * 4)], jsonl=True)
+    return path
+
+
+def small_args(tiny_dir, facts_file, out, *extra):
+    return ["--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-2", "--dataset", facts_file, "--n", 20,
+            "--batch", 5, "--eval-n", 4, "--warmup", 0, "--no-cache", "--out", out, "--save-every", 1, *extra]
+
+
+def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
+    from run_checks import same_layout, seal, unseal
+    state = {"W": torch.randn(8, 4), "rows": [{"loss": 1.0}], "step": 3}
+    sealed = seal(state)
+    assert unseal(sealed, "s")["step"] == 3
+    for i in random.Random(0).sample(range(32), 4):              # any bit of a float32
+        bad = copy.deepcopy(sealed)
+        bad["W"].view(torch.int32)[5, 2] ^= 1 << i
+        with pytest.raises(DataError, match="checksum mismatch"):
+            unseal(bad, "s")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        unseal({**sealed, "step": 4}, "s")
+    with pytest.raises(DataError, match="no checksum"):
+        unseal(state, "s")
+    same_layout(state, copy.deepcopy(state), "s")
+    with pytest.raises(DataError, match="should be torch.float32"):
+        same_layout(state, {**state, "W": torch.zeros(8, 5)}, "s")
+
+
+def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(tmp_path, tiny_dir, facts_file, capsys):
+    from run_checks import seal
+    out = tmp_path / "run"
+    assert inproc(*small_args(tiny_dir, facts_file, out)) == 0
+    capsys.readouterr()
+    path = out / "editor_state.pt"
+    good = torch.load(path, weights_only=True)
+    bad = copy.deepcopy(good)                                      # 1. one flipped bit in a weight
+    bad["weights"][TINY_LAYERS[0]].view(torch.int32)[3, 3] ^= 1 << 20
+    torch.save(bad, path)
+    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), "checksum mismatch")
+    body = {k: v for k, v in good.items() if k != "sha256"}
+    for layout, words in ((seal({"x": 1}), "not an editor state"),                   # 2. other layouts
+                          ([1, 2], "no checksum"),
+                          (seal({**body, "weights": {n: torch.zeros(3, 3) for n in TINY_LAYERS}}), "weights")):
+        torch.save(layout, path)
+        last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), words)
+    torch.save(good, path)
+    lines = facts_file.read_text().splitlines()                    # 3. the data file edited after the run
+    facts_file.write_text("\n".join(lines[:3] + [lines[3].replace("bear", "moose")] + lines[4:]) + "\n")
+    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), "stream requests differ")
+    facts_file.write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # ... or reordered
+    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), "differ")
+    facts_file.write_text("\n".join(lines) + "\n")                 # the original data resumes
+    assert inproc(*small_args(tiny_dir, facts_file, out, "--resume")) == 0
+
+
+def test_a_fresh_run_never_overwrites_another_run(tmp_path, tiny_dir, facts_file, capsys):
+    out = tmp_path / "run"
+    assert inproc(*small_args(tiny_dir, facts_file, out)) == 0
+    capsys.readouterr()
+    before = (out / "editor_state.pt").read_bytes()
+    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out)), "holds another run", "--resume", "--overwrite")
+    assert (out / "editor_state.pt").read_bytes() == before
+    stale = out / "editor_state.pt.tmp999999999"                   # a killed write's leftover
+    stale.write_bytes(b"half")
+    assert inproc(*small_args(tiny_dir, facts_file, out, "--overwrite", "--lr", "5e-3")) == 0
+    assert json.loads((out / "results.json").read_text())["config"]["lr"] == 5e-3
+    assert not stale.exists()
+    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume", "--overwrite")), "pass one")
+
+
+def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
+    from safetensors.torch import load_file, safe_open, save_file
+    from patch import apply_patch, save_patch
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+    W0 = {"2": model[2].weight.detach().clone()}
+    with torch.no_grad():
+        model[2].weight.add_(0.01 * torch.randn(8, 16))
+    good = tmp_path / "edit.safetensors"
+    save_patch(good, model, W0, {"method": "stableedit"})
+    with safe_open(str(good), "pt") as f:
+        meta = f.metadata()
+    diff = load_file(str(good))
+
+    def variant(name, tensors, m):
+        save_file(tensors, tmp_path / name, metadata=m)
+        return tmp_path / name
+    flipped = {"2": diff["2"].clone()}
+    flipped["2"].view(torch.int32)[1, 1] ^= 1 << 30
+    nan = {"2": diff["2"].clone()}
+    nan["2"][0, 0] = float("nan")
+    cases = [(variant("flip.st", flipped, meta), "checksum mismatch"),
+             (variant("nan.st", nan, meta), "checksum mismatch"),
+             (variant("nan2.st", nan, {**meta, "sha256": __import__("run_checks").digest(nan)}), "non-finite"),
+             (variant("meta.st", diff, {**meta, "layers": "3"}), "damaged patch metadata"),
+             (variant("norms.st", diff, {**meta, "norms": json.dumps({"2": ["a", 1]})}), "damaged patch metadata")]
+    with torch.no_grad():
+        model[2].weight.copy_(W0["2"])
+    for path, words in cases:
+        with pytest.raises(DataError, match=words):
+            apply_patch(model, path)
+        assert torch.equal(model[2].weight, W0["2"])               # nothing applied
+    apply_patch(model, good)
+    with pytest.raises(ModelError, match="applied already"):
+        apply_patch(model, good)
+
+
+def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch, capsys):
+    import cache
+    monkeypatch.setenv("STABLEEDIT_RUN_CACHE", str(tmp_path))
+    entry = {"stats": {"L1": (torch.full((4,), 5.1e-4, dtype=torch.float64),)}, "rows": [1]}
+    cache.write("warmup", "k", entry)
+    assert torch.equal(cache.read("warmup", "k")["stats"]["L1"][0], entry["stats"]["L1"][0])
+    path = tmp_path / "warmup" / "k.pt"
+    raw = torch.load(path, weights_only=True)
+    raw["stats"]["L1"][0][2] = 0.13                                # one statistic changed, checksum kept
+    torch.save(raw, path)
+    assert cache.read("warmup", "k") is None
+    assert "checksum mismatch" in capsys.readouterr().err and not path.exists()
+
+
+def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(tmp_path, tiny_dir, facts_file, monkeypatch, capsys):
+    import run_stream
+    calls = []
+    real = run_stream.edit_metrics
+
+    def metrics(*a, **kw):                                         # the second call is the final evaluation
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        return real(*a, **kw)
+    monkeypatch.setattr(run_stream, "edit_metrics", metrics)
+    out = tmp_path / "run"
+    assert inproc(*small_args(tiny_dir, facts_file, out)) == 130
+    err = capsys.readouterr().err
+    assert "final evaluation" in err and "--resume" in err and not (out / "results.json").exists()
+    assert torch.load(out / "editor_state.pt", weights_only=True)["done"] == 4
+    monkeypatch.setattr(run_stream, "edit_metrics", real)
+    assert inproc(*small_args(tiny_dir, facts_file, out, "--resume")) == 0 and (out / "results.json").exists()
+
+
+def test_existing_patch_file_and_bad_outputs_are_refused_before_any_work(tmp_path, capsys):
+    patch_file = tmp_path / "p.safetensors"
+    patch_file.write_bytes(b"old")
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    o = ["--out", tmp_path / "o"]
+    for args, words in (([*o, "--save-patch", patch_file], ["exists", "--overwrite"]),
+                        ([*o, "--save-patch", tmp_path], ["is a folder"]),
+                        (["--out", a_file], ["is a file"]),
+                        (["--out", a_file / "sub"], ["is a file"]),
+                        (["--out", "/proc/stableedit-out"], ["not writable"]),
+                        ([*o, "--save-model", a_file / "m"], ["is a file"]),
+                        ([*o, "--device", "banana"], ["not a torch device"]),
+                        (["--apply-patch", tmp_path / "none.st", "--save-model", tmp_path / "m"], ["no such file"]),
+                        ([*o, "--lr", "1e400"], ["finite"]), ([*o, "--dataset", "zsre:-5"], ["whole number"])):
+        t0 = time.perf_counter()
+        last_error(capsys, inproc(*args), *words)
+        assert time.perf_counter() - t0 < 5                        # before any model or data loads
+    assert patch_file.read_bytes() == b"old"
+    if not torch.cuda.is_available():
+        last_error(capsys, inproc("--device", "cuda", "--out", tmp_path / "o"), "no CUDA")
+
+
+def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(tmp_path, tiny_dir, facts_file, capsys):
+    from editor import MAX_UPDATE
+    out = tmp_path / "run"
+    W0 = {n: m.weight.detach().clone() for n, m in AutoModelForCausalLM.from_pretrained(tiny_dir).named_modules()
+          if n in TINY_LAYERS}
+    for lr in ("1e30", "1e10"):
+        code = inproc(*small_args(tiny_dir, facts_file, out, "--lr", lr, "--overwrite"))
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        assert "above the bound" in err.strip().splitlines()[-1] and f"bound {MAX_UPDATE:g}" in err
+        st = torch.load(out / "editor_state.pt", weights_only=True)
+        assert st["done"] == 0 and all(torch.equal(st["weights"][n], W0[n]) for n in TINY_LAYERS)
+    # the lr the refusal names fits the refused step: at half of it, step 0 is applied (a random-weight
+    # model's later updates grow, so a later step may still be refused)
+    fit = float(re.search(r"an lr below ([0-9.e+-]+) keeps this step", err).group(1))
+    assert 0 < fit < 1e10
+    code = inproc(*small_args(tiny_dir, facts_file, out, "--lr", fit / 2, "--overwrite"))
+    assert code == 0 or torch.load(out / "editor_state.pt", weights_only=True)["done"] >= 1
+
+
+def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
+    rec = [{"prompt": "Café au lait is", "target": "brown"}] * 3
+    (tmp_path / "latin1.json").write_bytes(json.dumps(rec, ensure_ascii=False).encode("latin-1"))
+    (tmp_path / "utf16.json").write_bytes(json.dumps(rec).encode("utf-16"))
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "object.json").write_text(json.dumps(rec[0], indent=2))
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(rec, ensure_ascii=False).encode())
+    (tmp_path / "a,b.json").write_text(json.dumps(rec))
+    for name, words in (("latin1", ["not utf-8", "--encoding"]), ("utf16", ["UTF-16", "--encoding utf-16"]),
+                        ("deep", ["nested deeper"]), ("object", ["one JSON object"])):
+        with pytest.raises(DataError, match=words[0]):
+            load(str(tmp_path / f"{name}.json"), 3)
+        last_error(capsys, inproc("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words)
+    assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
+    assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
+    assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"      # a BOM is UTF-8 too
+    from stream import segments
+    assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
+
+
+def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first_step(tmp_path, tiny_dir, capsys):
+    from run_checks import requests_memory, stats_memory
+    recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [{"prompt": "Say", "target": "word " * 400}]
+    _write(tmp_path / "long.json", recs)
+    last_error(capsys, inproc("--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--dataset",
+                              tmp_path / "long.json", "--n", 3, "--batch", 1, "--warmup", 0, "--eval-n", 1,
+                              "--out", tmp_path / "o"), "long.json record 2", "target is 400 tokens")
+    assert not (tmp_path / "o" / "editor_state.pt").exists()
+    with pytest.raises(DataError, match="lm_head"):                # a 49152-wide Sigma_g on a 24 GB machine
+        stats_memory({"lm_head": (49152, True)}, "cpu", total=24e9)
+    stats_memory({"lm_head": (49152, False), "mlp": (4096, True)}, "cpu", total=24e9)
+    with pytest.raises(DataError, match="--n 100000000"):
+        requests_memory(100_000_000, total=24e9)
+    last_error(capsys, inproc("--n", 100_000_000, "--out", tmp_path / "o2"), "--n")
