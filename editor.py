@@ -67,7 +67,7 @@ class Editor:
 
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
                  pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative", step_size=None,
-                 key_scale=True, eigh="auto"):
+                 key_scale=True, eigh="auto", max_update=MAX_UPDATE):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if stats not in STATS or eig_floor not in ("relative", "absolute"):
@@ -84,6 +84,9 @@ class Editor:
         # a number that does not depend on the scale of the model's layer outputs, and keeps it
         self.step_size = step_size
         self.key_scale = key_scale                     # False: App. B.6.5, targets without ||k_hat_i||^2 (ridge.py)
+        # a step whose |Delta|_F / |W|_F exceeds this is refused (TooLargeError); math.inf turns the guard
+        # off for toy models, whose small random weights a visible one-step move outgrows
+        self.max_update = max_update
         # stats/minibatch/eig_floor other than the defaults replicate the official codes (official.py)
         self.stats_kind, self.minibatch, self.eig_floor = stats, minibatch, eig_floor
         route(eigh, 1, "cpu")                          # refuses an unknown route before any work
@@ -305,11 +308,11 @@ class Editor:
 
     def _check_size(self, name, norm, bound):
         rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)
-        if bound and not rel <= MAX_UPDATE:                   # a NaN ratio is refused too
-            fix = f"an lr below {self.lr * MAX_UPDATE / rel:.3g} keeps this step within it" if math.isfinite(rel) else \
-                "its norm overflows: lower the lr by orders of magnitude"
+        if bound and not rel <= self.max_update:              # a NaN ratio is refused too
+            fix = "its norm overflows: lower the lr by orders of magnitude" if not math.isfinite(rel) else \
+                f"an lr below {self.lr * self.max_update / rel:.3g} keeps this step within it"
             raise TooLargeError(f"step {self.step}: |Delta|_F / |W|_F = {rel:.3g} at {name}, above the bound "
-                                f"{MAX_UPDATE:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
+                                f"{self.max_update:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
                                 f"refused, weights unchanged; {fix}")
 
     @staticmethod

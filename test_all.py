@@ -767,7 +767,7 @@ def test_editor_update_moves_output_along_minus_g(arch):
     the answer position must move exactly along -g (Delta is applied in the right orientation)."""
     model, layers = tiny(arch)
     req = [Request("Ada plays the", "x")]
-    ed = Editor(model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3)
+    ed = Editor(model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3, max_update=math.inf)
     batch = tokenize(CharTok(), [req[0].prompt], [req[0].target])
     _, cap = ed.capture(batch)
     K, G = cap[layers[-1]]
@@ -785,7 +785,8 @@ def test_editor_update_moves_output_along_minus_g(arch):
 @pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
 def test_editor_methods_run_and_lower_the_loss(arch, method):
     model, layers = tiny(arch)
-    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1 if method != "no_ln" else 1e3, alpha=1.0)
+    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1 if method != "no_ln" else 1e3, alpha=1.0,
+                max_update=math.inf)                      # a visible one-step move outgrows toy weights
     w0 = weights(model)
     reps = [ed.edit(REQS) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in reps)
@@ -850,7 +851,7 @@ def test_editor_state_dict_round_trip(tmp_path):
 @pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
 def test_editor_refuses_non_finite_gradient(monkeypatch, method):
     model, layers = tiny("gptj")
-    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1)
+    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1, max_update=math.inf)
     ed.edit(REQS[:2])
     w0, s0, step0 = weights(model), ed.state_dict(), ed.step
     real_capture = ed.capture
@@ -2221,3 +2222,30 @@ def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first
     with pytest.raises(DataError, match="--n 100000000"):
         requests_memory(100_000_000, total=24e9)
     last_error(capsys, inproc("--n", 100_000_000, "--out", tmp_path / "o2"), "--n")
+
+
+def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys):
+    import shutil
+    bad = tmp_path / "model"
+    shutil.copytree(tiny_dir, bad)
+    weights = bad / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])              # truncated
+    args = ["--model", bad, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--n", 10, "--out", tmp_path / "o"]
+    last_error(capsys, inproc(*args), "damaged")
+    (bad / "config.json").write_text('{"model_type": "llama",')   # malformed, not missing
+    last_error(capsys, inproc(*args), "config.json", "not valid JSON")
+
+
+def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
+    from editor import TooLargeError
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1, max_update=math.inf)
+    ed.edit(REQS[:2])
+    w0, s0, step0 = weights(model), ed.state_dict(), ed.step
+    ed.max_update = 1e-6                                           # far below this step's |Delta| / |W|
+    with pytest.raises(TooLargeError, match="keeps this step within it"):
+        ed.edit(REQS[2:])
+    assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items()) and ed.step == step0
+    assert all(torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"]) for n in layers)
+    ed.max_update = math.inf
+    assert ed.edit(REQS[2:])["layers"]                             # the same step, unbounded, is applied

@@ -6,10 +6,10 @@
 set -euo pipefail
 R=${R:-results/runs}
 # 1. the peers' work: first 300 non-empty zsre_calib records, 3 steps, all 300 evaluated
-python run_stream.py --dataset zsre-calib --n 300 --eval-n all --out $R/peers_default
+python run_stream.py --overwrite --dataset zsre-calib --n 300 --eval-n all --out $R/peers_default
 # ... and the official codes replicated (official.py) on the same work, at the peers' lr 3e-4
-python run_stream.py --replicate ultraedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --out $R/replicate_ultraedit
-python run_stream.py --replicate stableedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --warmup 300 --out $R/replicate_stableedit
+python run_stream.py --overwrite --replicate ultraedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --out $R/replicate_ultraedit
+python run_stream.py --overwrite --replicate stableedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --warmup 300 --out $R/replicate_stableedit
 # what made our old replica 4.8 Eff points short of the official ULTRAEDIT: each difference off in turn
 python results/sweep.py '{"replicate": "ultraedit-official", "lr": 3e-4}' \
   '{"replicate": "ultraedit-official", "lr": 3e-4, "verbatim": false}' '{"replicate": "ultraedit-official", "lr": 3e-4, "minibatch": null}' \
@@ -19,30 +19,30 @@ python results/sweep.py '{}' '{"verbatim": true}' '{"wmode": "paper", "warmup": 
   '{"method": "ft", "warmup": 0, "lr": 1}' '{"method": "ft", "warmup": 0, "lr": 10}' '{"method": "ft", "warmup": 0, "lr": 100}'
 # 2. the paper's Table 4 ablation on the whole ZsRE evaluation split (1,487 edits; a seeded 150 evaluated)
 Z="--dataset zsre --n 1487 --eval-n 150"
-python run_stream.py $Z                                        --out $R/zsre_full
-python run_stream.py $Z --warmup 0                             --out $R/zsre_no_warmup
-python run_stream.py $Z --method ultraedit                     --out $R/zsre_no_whitening
-python run_stream.py $Z --method no_ln --warmup 0              --out $R/zsre_no_ln
-python run_stream.py $Z --method ultraedit --warmup 0          --out $R/zsre_ultraedit
-python run_stream.py $Z --warmup-mode applied                   --out $R/zsre_applied_warmup
-python run_stream.py $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
-python run_stream.py $Z --warmup-mode paper --warmup 733       --out $R/zsre_paper_warmup
-python run_stream.py $Z --method ft --lr 10                    --out $R/zsre_ft
+python run_stream.py --overwrite $Z                                        --out $R/zsre_full
+python run_stream.py --overwrite $Z --warmup 0                             --out $R/zsre_no_warmup
+python run_stream.py --overwrite $Z --method ultraedit                     --out $R/zsre_no_whitening
+python run_stream.py --overwrite $Z --method no_ln --warmup 0              --out $R/zsre_no_ln
+python run_stream.py --overwrite $Z --method ultraedit --warmup 0          --out $R/zsre_ultraedit
+python run_stream.py --overwrite $Z --warmup-mode applied                   --out $R/zsre_applied_warmup
+python run_stream.py --overwrite $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
+python run_stream.py --overwrite $Z --warmup-mode paper --warmup 733       --out $R/zsre_paper_warmup
+python run_stream.py --overwrite $Z --method ft --lr 10                    --out $R/zsre_ft
 # update geometry of the seven rows above (results/ablation_geometry.png)
 python results/ablation_geometry.py $R
 # 3. a 10,000-edit stream of the default command, evaluated every 1,000 edits
 # (default lr for n = 10,000: 2.5e-4 * 1500 / 10000 = 3.75e-5)
-python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --out $R/stream_10k
+python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --out $R/stream_10k
 # the same stream at fixed lr: the preset lr of short streams, and two in between (see the README)
-python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 2.5e-4 --out $R/stream_10k_lr2.5e-4
-python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 1e-4 --out $R/stream_10k_lr1e-4
-python run_stream.py --n 10000 --eval-every 1000 --eval-n 100 --lr 5e-5 --out $R/stream_10k_lr5e-5
+python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --lr 2.5e-4 --out $R/stream_10k_lr2.5e-4
+python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --lr 1e-4 --out $R/stream_10k_lr1e-4
+python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --lr 5e-5 --out $R/stream_10k_lr5e-5
 # how |W_t - W_0| grows along the default and the fixed-lr stream (results/drift_growth.png)
 python results/drift_growth.py $R/stream_10k $R/stream_10k_lr2.5e-4
 # 4. Gemma-3-270M on 3,000 synthetic edits: the default (lr 1e-5 * 500 / 3000) and two fixed lr
-python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --out $R/gemma_3k
-python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 5e-6 --out $R/gemma_3k_lr5e-6
-python run_stream.py --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 1e-5 --out $R/gemma_3k_lr1e-5
+python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --out $R/gemma_3k
+python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 5e-6 --out $R/gemma_3k_lr5e-6
+python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 1e-5 --out $R/gemma_3k_lr1e-5
 # 5. later issues, each a script of its own: Gemma-3-270M on ZsRE (16.5), MedCF and the warm-up's
 #    source (16.4), --step-size on Gemma (19.1), the appendix experiments (17), speed and scale (18)
 bash results/gemma_zsre.sh

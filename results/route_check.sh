@@ -6,6 +6,6 @@ set -euo pipefail
 R=${R:-results/runs}
 Z="--dataset zsre --n 1487 --eval-n 150"
 for M in smollm2-135m gemma3-270m; do
-  python run_stream.py --model $M $Z --eigh float64 --out $R/route_${M}_float64
-  python run_stream.py --model $M $Z --eigh float32 --out $R/route_${M}_float32
+  python run_stream.py --overwrite --model $M $Z --eigh float64 --out $R/route_${M}_float64
+  python run_stream.py --overwrite --model $M $Z --eigh float32 --out $R/route_${M}_float32
 done

@@ -4,5 +4,5 @@
 set -euo pipefail
 R=${R:-results/runs}
 C="--dataset zsre-calib --n 300 --eval-n all"
-python run_stream.py --model gemma3-270m $C                   --out $R/gemma_calib300_preset
-python run_stream.py --model gemma3-270m $C --step-size 0.13  --out $R/gemma_calib300_step0.13
+python run_stream.py --overwrite --model gemma3-270m $C                   --out $R/gemma_calib300_preset
+python run_stream.py --overwrite --model gemma3-270m $C --step-size 0.13  --out $R/gemma_calib300_step0.13
