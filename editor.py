@@ -44,9 +44,10 @@ METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
 STATS = ("niw", "official-unbiased", "official-biased")
 
 
-# The largest |Delta|_F / |W|_F one step may make at a layer. The 67 calibrated runs in results/runs
-# (SmolLM2, Gemma 3; every method, warm-up and lr there) never exceed 0.18; 2.0 leaves an 11x margin
-# and still refuses an lr that would replace a layer by its update (--lr 1e10 gives ~1e13).
+# The largest |Delta|_F / |W|_F one step may make at a layer. The 57 stored runs in results/runs that
+# record |W_0| (SmolLM2, Gemma 3; every method, warm-up and lr there) never exceed 0.179
+# (python results/update_bound.py); 2.0 leaves an 11x margin, and an lr that would replace a layer by
+# its update is refused.
 MAX_UPDATE = 2.0
 
 

@@ -1487,16 +1487,16 @@ def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_pa
     alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
     assert rel(last_hidden(model, tok, prompts), alone) < 1e-5                  # right padding is never read
     shift = {}
-    for lr in ("1e-7", "1"):
+    for lr in ("1e-7", "5e-2"):                 # 5e-2: a large update within editor.MAX_UPDATE
         out = tmp_path / f"lr{lr}"
         r = cli(*[x for x in tiny_args(tiny_dir, out, "--n", 40, "--warmup", 0, "--hidden-shift", 100)
                   if x not in ("--lr", "1e-2")], "--lr", lr)
         assert r.returncode == 0, r.stderr[-2000:]
         assert (out / "hidden_shift.png").exists() and "unrelated prompts" in r.stdout
         shift[lr] = json.loads((out / "results.json").read_text())["hidden_shift"]
-    assert shift["1e-7"]["n"] == shift["1"]["n"] == (100 if SHARED else shift["1"]["n"]) > 1
+    assert shift["1e-7"]["n"] == shift["5e-2"]["n"] == (100 if SHARED else shift["5e-2"]["n"]) > 1
     assert shift["1e-7"]["mean_cosine"] > 0.99999
-    assert shift["1"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"] and shift["1"]["mean_cosine"] < 0.999
+    assert shift["5e-2"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"] and shift["5e-2"]["mean_cosine"] < 0.999
 
 
 def final_weights(out):
