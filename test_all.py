@@ -27,11 +27,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
-from data import BENCHMARKS, DataError, Request, data_dir, load, tokenize
-from synthetic import FACTS, RELATIONS, synthetic
+from data import BENCHMARKS, data_dir, load, tokenize
+
+from data_request import DataError, Request
+from data_synthetic import FACTS, RELATIONS, synthetic
 import capture
 from editor import Editor, NonFiniteError
-from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
+from run_models import PRESETS, load_model, preset_layers, preset_lr
+from data_request import ModelError
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
 from niw import NIW
 from ridge import ridge_solve, targets
@@ -827,7 +830,7 @@ def test_editor_warmup_is_statistics_only_unless_applied():
             ref[n].update(cap[n][1].double())
     for n in layers:
         same_posterior(ed.stats[n][1], ref[n])
-    ed.warmup(REQS, apply=True)
+    ed.warmup(REQS, mode="applied")
     assert ed.step == 1 and not torch.equal(ed.modules[layers[0]].weight, W0[layers[0] + ".weight"])
 
 
@@ -896,7 +899,7 @@ def test_editor_reports_bf16_rounding():
 
 # ---------------------------------------------------------------- the paper's settings, the official codes (issue 14)
 
-# Table 6 as the paper prints it (inclusive ranges), independent of models.py's encoding
+# Table 6 as the paper prints it (inclusive ranges), independent of run_models.py's encoding
 TABLE6 = {"gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
           "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
           "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
@@ -910,7 +913,7 @@ def _table6_ids(text):
 
 @pytest.mark.parametrize("model", list(TABLE6))
 def test_print_config_has_table6_layers_and_the_papers_lr(model):
-    from settings import parse_args, resolve
+    from run_settings import parse_args, resolve
     leaf, zsre, fever, wiki = TABLE6[model]
     for dataset, row in (("zsre", zsre), ("fever", fever), ("wikibigedit", wiki), ("ultraeditbench", wiki),
                          ("medcf", zsre), ("counterfact", zsre), ("synthetic", zsre)):
@@ -949,7 +952,7 @@ def test_official_running_stats_are_the_official_formulas():
     """official.RunningMeanStd against the official nets.RunningMeanStd code, transcribed here in
     float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
     absolute eigenvalue clamp."""
-    from official import RunningMeanStd
+    from editor_official import RunningMeanStd
     g = torch.Generator().manual_seed(0)
     rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
     for unbiased in (True, False):
@@ -978,7 +981,8 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
     """minibatch=2 (the official codes' 10): prompts sorted by length, cut into mini-batches, each
     with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
     model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers, lr=1e-1, minibatch=2)
+    from editor_official import OfficialEditor
+    ed = OfficialEditor(model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative")
     batch, groups = ed._batch(REQS)
     assert groups == [2, 2]
     lengths = batch["attention_mask"].sum(1).tolist()
@@ -1063,7 +1067,7 @@ def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch)
     real = editor_module.zca
     monkeypatch.setattr(editor_module, "zca", lambda *a, **k: calls.append(1) or real(*a, **k))
     W0 = weights(model)
-    ed.warmup(REQS, apply=True, diagonal=True, batch_size=2)
+    ed.warmup(REQS, mode="paper", batch_size=2)
     assert not calls and ed.step == 2 and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
     ed.edit(REQS)
     assert len(calls) == len(layers)
@@ -1103,7 +1107,7 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
 
 
 def test_resolve_replicate_and_warmup_modes():
-    from settings import parse_args, resolve
+    from run_settings import parse_args, resolve
     ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300",
                              "--device", "cpu"]))
     assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == ("ultraedit", 1.0, True, 0)
@@ -1123,10 +1127,11 @@ def test_resolve_replicate_and_warmup_modes():
 def test_replicate_ultraedit_official_reproduces_its_number():
     """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
     ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
-    from official import REPLICAS, verbatim
+    from editor_official import OfficialEditor, verbatim
+    from run_settings import REPLICAS
     model, tok, preset = load_model("smollm2-135m")
     reqs = verbatim(load("zsre-calib", 300))
-    ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])
+    ed = OfficialEditor(model, tok, preset_layers(preset, "zsre"), lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])
     for i in range(0, 300, 100):
         ed.edit(reqs[i:i + 100])
     m = edit_metrics(model, tok, reqs, progress=False)
@@ -1263,7 +1268,7 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
 
 
 def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
-    from patch import apply_patch
+    from run_patch import apply_patch
     patch = tmp_path / "edit.safetensors"
     r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--warmup", 20, "--n", 40, "--save-patch", patch))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1303,7 +1308,7 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
 
 
 def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
-    from generation import exact_match, ngram_entropy
+    from evaluate_generation import exact_match, ngram_entropy
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
 
     def by_hand(prompt, k):                       # unbatched, unpadded, no KV cache: argmax, append, repeat
@@ -1364,7 +1369,7 @@ def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_p
 
 
 def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(tmp_path, tiny_dir):
-    from trajectory import short
+    from run_outputs import short
     base = [a for a in tiny_args(tiny_dir, tmp_path / "s") if a not in ("--lr", "1e-2")]
     r = cli(*base, "--warmup", 20, "--n", 40, "--step-size", "0.01")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1394,7 +1399,7 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
 
 
 def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_dir):
-    from models import default_layers
+    from run_models import default_layers
     r = cli("--model", tiny_dir, "--print-config")
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads(r.stdout)
@@ -1481,7 +1486,7 @@ def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_
 
 
 def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
-    from hidden_shift import last_hidden
+    from evaluate_hidden_shift import last_hidden
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
     prompts = ["A short one.", "A much longer sentence than the first one, with many more tokens in it."]
     alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
@@ -1526,7 +1531,7 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
 
 
 def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
-    from trajectory import geometry_curve, write_csv
+    from run_outputs import geometry_curve, write_csv
     nan = float("nan")
     rows = [{"kind": "warmup", "norm/L1": 9.0, "cos/L1": 0.5},
             {"kind": "edit", "norm/L1": 2.0, "norm/L2": 4.0, "cos/L1": nan, "cos/L2": nan},
@@ -1696,22 +1701,22 @@ THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "c
 
 
 def _quarter(x):
-    import probe
-    return probe.quarter_ratio(x.tolist())
+    import theory_probe
+    return theory_probe.quarter_ratio(x.tolist())
 
 
 def test_probe_estimators_recover_known_bias_and_drift():
-    """probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
+    """theory_probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
     for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
     was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
-    import probe
-    runs = [probe.gaussian_run(seed=s) for s in range(20)]
+    import theory_probe
+    runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
     assert 0.85 < (mean["bias2_probe"].sum() / mean["bias2_true"].sum()).item() < 1.15
     assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2       # falls ~1/t
     assert _quarter(mean["b_stat"]) > 0.8                          # the old statistic: flat or rising
     assert _quarter(mean["surrogate"]) < 0.3                       # the surrogate falls with zero drift
-    r = probe.gaussian_run(drift_of=lambda t: 3.0 / t)
+    r = theory_probe.gaussian_run(drift_of=lambda t: 3.0 / t)
     assert torch.allclose(r["drift_probe"], r["drift_true"], rtol=1e-9)
     assert r["drift_true"].min() > 0
 
@@ -1729,10 +1734,10 @@ def test_theory_estimation_check_and_its_failures():
 
 def _bias_runs(drift_of, seeds=3):
     """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
-    import probe
+    import theory_probe
     out = []
     for s in range(seeds):
-        r = probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
+        r = theory_probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
         every = r["bias2_probe"][1::2]                                   # a checkpoint every 2 steps
         out.append({"bias_sq": (every * 32).tolist(), "control_bias2": r["bias2_probe"][:12].tolist(),
                     "b_stat": r["b_stat"].sqrt().tolist()})
@@ -1797,12 +1802,12 @@ def test_theory_cumulative_check_needs_more_than_noise():
 
 
 def test_theory_drift_check_fails_on_a_constant_drift():
-    import probe
+    import theory_probe
     from theory_checks import drift_check
     def runs(drift_of):
         out = []
         for s in range(3):
-            r = probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
+            r = theory_probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
             out.append({"drift": r["drift_probe"].tolist(), "stableedit": {"surrogate": r["surrogate"].tolist(),
                                                                            "cond": [2.0, 1.0]}})
         return out
@@ -2075,7 +2080,7 @@ def test_a_fresh_run_never_overwrites_another_run(tmp_path, tiny_dir, facts_file
 
 def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
     from safetensors.torch import load_file, safe_open, save_file
-    from patch import apply_patch, save_patch
+    from run_patch import apply_patch, save_patch
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
     W0 = {"2": model[2].weight.detach().clone()}
@@ -2111,16 +2116,16 @@ def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
 
 
 def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch, capsys):
-    import cache
+    import run_cache
     monkeypatch.setenv("STABLEEDIT_RUN_CACHE", str(tmp_path))
     entry = {"stats": {"L1": (torch.full((4,), 5.1e-4, dtype=torch.float64),)}, "rows": [1]}
-    cache.write("warmup", "k", entry)
-    assert torch.equal(cache.read("warmup", "k")["stats"]["L1"][0], entry["stats"]["L1"][0])
+    run_cache.write("warmup", "k", entry)
+    assert torch.equal(run_cache.read("warmup", "k")["stats"]["L1"][0], entry["stats"]["L1"][0])
     path = tmp_path / "warmup" / "k.pt"
     raw = torch.load(path, weights_only=True)
     raw["stats"]["L1"][0][2] = 0.13                                # one statistic changed, checksum kept
     torch.save(raw, path)
-    assert cache.read("warmup", "k") is None
+    assert run_cache.read("warmup", "k") is None
     assert "checksum mismatch" in capsys.readouterr().err and not path.exists()
 
 
@@ -2204,7 +2209,7 @@ def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
     assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
     assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
     assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"      # a BOM is UTF-8 too
-    from stream import segments
+    from data_stream import segments
     assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
 
 
