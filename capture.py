@@ -14,12 +14,35 @@ separate mini-batch backward passes.
 import torch
 import torch.nn.functional as F
 
-from evaluate import answer_logits, masked
 
 # requests per forward + backward inside one step: the same K and G as one pass over the step (bit
 # for bit), about half its peak memory at the paper's 100 edits per step (results/bench.py,
 # results/capture_chunks.py: speed within noise)
 CHUNK = 25
+
+
+def masked(x, mask):
+    """The rows of x where mask is true, the mask moved to x's device first. The one place where an
+    answer-position mask (built on the embedding device) indexes an activation, gradient or label
+    that, under device_map="auto", lives on another device: capture.py and evaluate.py index only here."""
+    return x[mask.to(x.device)]
+
+
+def answer_logits(model, batch):
+    """Logits (M, vocab) at the M positions whose labels are not -100 (row-major order).
+
+    Runs the backbone once and applies the LM head only where a target token is
+    predicted: the full (B, T, vocab) tensor is never built, which is most of the
+    cost of a 49k-vocabulary head on short prompts.
+    """
+    mask = batch["labels"] != -100                                          # (B, T)
+    h = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         use_cache=False).last_hidden_state                 # (B, T, d)
+    logits = model.get_output_embeddings()(masked(h, mask))                # (M, vocab)
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    if cap:                                                                 # Gemma-2/3 style soft cap
+        logits = torch.tanh(logits / cap) * cap
+    return logits
 
 
 def loss_weights(mask, groups=None):

@@ -6,7 +6,7 @@ tokens under teacher forcing.
 
     load("zsre", n=1000)                # -> list[Request], in file order
     load("synthetic", n=20000, seed=0)  # made-up facts the model cannot know
-    load("my_edits.json", n=50)         # a file in any layout of layouts.py, told apart by its first record
+    load("my_edits.json", n=50)         # a file in any layout of data_layouts.py, told apart by its first record
 
 Files come from the data folder (`data_dir`): zsre/zsre_eval.json, zsre/zsre_calib.json,
 counterfact/counterfact.json, fever/fever_eval_20k.json, wikibigedit/wikibigedit_eval_17k.json,
@@ -16,7 +16,7 @@ n requests asked for). Where a public original exists (zsre: the full 19,086-rec
 zsre_mend_eval.json; counterfact) a missing file is fetched once into $STABLEEDIT_CACHE/data
 (default ~/.cache/stableedit/data).
 
-Fields read, per layout, as the official loaders read them: layouts.py. A named benchmark is read
+Fields read, per layout, as the official loaders read them: data_layouts.py. A named benchmark is read
 in its own layout; a file passed by path in the layout that its first record's keys tell.
 
 Where ours deliberately differs from the official code:
@@ -35,30 +35,11 @@ import json
 import os
 import sys
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-
-class DataError(ValueError):
-    """A problem with the user's data: reported as one line, exit code 2."""
-
-
-@dataclass
-class Request:
-    """ one edit request: prompt -> target, with its evaluation prompts """
-    prompt: str
-    target: str
-    rephrase: list = field(default_factory=list)     # generalization prompts, scored against target
-    locality: dict = field(default_factory=dict)     # probe name -> [(prompt, answer)]: facts the edit must keep;
-                                                     # "" is the unnamed probe, others are also their own metric
-    subject: str = ""
-    personas: list = field(default_factory=list)     # WikiBigEdit personas prompts, scored against target
-    reasoning: list = field(default_factory=list)    # [(prompt, answer)]: WikiBigEdit multi-hop questions
-    portability: list = field(default_factory=list)  # [(prompt, answer)]: EasyEdit portability probes
-    # where it was read ("zsre_eval.json record 2"): named by errors, not part of what is edited
-    where: str = field(default="", compare=False, repr=False)
+from data_request import DataError, Request  # noqa: F401  (Request: data.load returns them)
 
 
 # ---------------------------------------------------------------- files
@@ -99,7 +80,7 @@ def _benchmark_file(name, explicit):
     if root is not None and (root / rel).exists():
         return root / rel
     if url:                         # fetch the public original once into a user cache
-        from cache import home      # imported here: cache.py pulls in transformers, a local file does not
+        from run_cache import home      # imported here: run_cache.py pulls in transformers, a local file does not
         cache = home() / "data"
         path = cache / Path(url).name
         if path.exists():
@@ -197,12 +178,12 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
     if n <= 0 or offset < 0:
         raise DataError(f"need n >= 1 and offset >= 0, got n={n}, offset={offset}")
     if name_or_path == "synthetic":
-        from synthetic import synthetic           # it builds Requests: imported here, not at the top
+        from data_synthetic import synthetic           # it builds Requests: imported here, not at the top
         out = synthetic(n, offset, seed)
         for i, r in enumerate(out, offset):
             r.where = f"synthetic request {i}"
         return out
-    from layouts import LAYOUTS, SIGNATURES       # likewise
+    from data_layouts import LAYOUTS, SIGNATURES       # likewise
     if name_or_path in BENCHMARKS:
         path, layout, label = _benchmark_file(name_or_path, data_dir), BENCHMARKS[name_or_path][1], name_or_path
     elif Path(name_or_path).exists():

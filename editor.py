@@ -34,14 +34,12 @@ from transformers.pytorch_utils import Conv1D
 
 from capture import forward_backward
 from data import tokenize
-from models import ModelError, load_model, preset_layers
+from data_stream import warmup_step
+from data_request import ModelError
 from niw import NIW
-from official import RunningMeanStd
 from ridge import frobenius, ridge_dual, ridge_solve, targets
-from whitening import eigens, route, standardize, zca
+from whitening import METHODS, eigens, route, standardize, zca
 
-METHODS = ("stableedit", "ultraedit", "no_ln", "ft")
-STATS = ("niw", "official-unbiased", "official-biased")
 
 
 # The largest |Delta|_F / |W|_F one step may make at a layer. The 57 stored runs in results/runs that
@@ -66,19 +64,17 @@ class TooLargeError(RefusedStepError):
 class Editor:
     """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
 
+    absolute_floor = False      # Sigma_g's eigenvalues floored relative to the largest (whitening.eigen)
+
     def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
-                 pooled=False, max_length=256, stats="niw", minibatch=None, eig_floor="relative", step_size=None,
-                 key_scale=True, eigh="auto", max_update=MAX_UPDATE):
+                 pooled=False, max_length=256, step_size=None, key_scale=True, eigh="auto", max_update=MAX_UPDATE):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        if stats not in STATS or eig_floor not in ("relative", "absolute"):
-            raise ValueError(f"stats must be one of {', '.join(STATS)} and eig_floor relative or absolute")
         if step_size is not None:
             lr = 1.0 if lr is None else lr                 # a placeholder: the first applied step sets it
-        if not lr > 0 or not alpha > 0 or (minibatch is not None and minibatch < 1) or \
-                (step_size is not None and not step_size > 0):
-            raise ValueError(f"lr, alpha, minibatch and step_size must be positive (got lr={lr}, alpha={alpha}, "
-                             f"minibatch={minibatch}, step_size={step_size})")
+        if not lr > 0 or not alpha > 0 or (step_size is not None and not step_size > 0):
+            raise ValueError(f"lr, alpha and step_size must be positive (got lr={lr}, alpha={alpha}, "
+                             f"step_size={step_size})")
         self.model, self.tok, self.method = model, tokenizer, method
         self.lr, self.alpha, self.max_length = float(lr), float(alpha), max_length
         # step_size r: the first applied step picks the lr that makes mean_l |Delta_l|_F / |W_l|_F = r,
@@ -88,8 +84,6 @@ class Editor:
         # a step whose |Delta|_F / |W|_F exceeds this is refused (TooLargeError); math.inf turns the guard
         # off for toy models, whose small random weights a visible one-step move outgrows
         self.max_update = max_update
-        # stats/minibatch/eig_floor other than the defaults replicate the official codes (official.py)
-        self.stats_kind, self.minibatch, self.eig_floor = stats, minibatch, eig_floor
         route(eigh, 1, "cpu")                          # refuses an unknown route before any work
         self.eigh = eigh                               # Sigma_g's eigh dtype: whitening.route, per layer width
         named = dict(model.named_modules())
@@ -120,9 +114,8 @@ class Editor:
         model.eval()                                   # dropout off: edits follow the inference model
 
     def _tracker(self, dim, full, prior, device):
-        if self.stats_kind == "niw":
-            return NIW(dim, psi0=prior, full=full, device=device)
-        return RunningMeanStd(dim, full=full, unbiased=self.stats_kind == "official-unbiased", device=device)
+        """Thm 3.2's NIW posterior of one layer's keys or value gradients (full: Sigma, else diagonal)."""
+        return NIW(dim, psi0=prior, full=full, device=device)
 
     @staticmethod
     def _dims(mod):
@@ -137,17 +130,10 @@ class Editor:
         return time.perf_counter()
 
     def _batch(self, requests):
-        """Teacher-forcing batch and its groups: None (one batch), or, as the official codes, the sizes
-        of mini-batches of `minibatch` prompts cut after sorting by token length."""
+        """Teacher-forcing batch on the model's device, and its mini-batch sizes (None: one batch)."""
         batch = tokenize(self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length)
-        groups = None
-        if self.minibatch is not None:
-            lengths = batch["attention_mask"].sum(1).tolist()
-            order = sorted(range(len(requests)), key=lambda i: -lengths[i])   # stable, longest first
-            batch = {k: v[order] for k, v in batch.items()}
-            groups = [min(self.minibatch, len(requests) - s) for s in range(0, len(requests), self.minibatch)]
         dev = self.model.get_input_embeddings().weight.device
-        return {k: v.to(dev) for k, v in batch.items()}, groups
+        return {k: v.to(dev) for k, v in batch.items()}, None
 
     def capture(self, batch, groups=None):
         """One forward + backward (capture.py): loss and {layer: (K (M, d_in), G (M, d_out))} at the answer
@@ -156,7 +142,7 @@ class Editor:
 
     def gradients(self, requests):
         """{layer: g (M, d_out)} at the answer positions at the current weights, statistics and weights
-        untouched: what a held-out probe needs to see mu_t (probe.py, theory_checks.py)."""
+        untouched: what a held-out probe needs to see mu_t (theory_probe.py, theory_checks.py)."""
         return {n: G for n, (_, G) in self.capture(*self._batch(requests))[1].items()}
 
     def _normalize(self, name, K, G, eig=None):
@@ -182,8 +168,7 @@ class Editor:
         for dtype in (torch.float64, torch.float32):
             todo = [k for k, c in covs.items() if c is not None and
                     route(self.eigh, trackers[k].dim, trackers[k].m.device) == dtype]
-            done.update(zip(todo, eigens([covs[k] for k in todo], absolute=self.eig_floor == "absolute",
-                                         dtype=dtype)))
+            done.update(zip(todo, eigens([covs[k] for k in todo], absolute=self.absolute_floor, dtype=dtype)))
         return {k: done.get(k) for k in covs}
 
     def edit(self, requests, apply=True, diagonal=False):
@@ -208,16 +193,8 @@ class Editor:
                     raise NonFiniteError(f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged")
         t0 = self._clock()
         before = self.stats_state()                    # update() never writes in place: this is a snapshot
-        # NIW merges are exact, so one merge of the step's rows; the official codes merge each
-        # mini-batch layer by layer, and their merge is not exact (official.py)
-        rows = torch.tensor([0] + list(rows)).cumsum(0).tolist()
-        spans = [(0, rows[-1])] if self.stats_kind == "niw" else list(zip(rows[:-1], rows[1:]))
-        for lo, hi in [] if self.method in ("no_ln", "ft") else spans:
-            for s in {id(s): s for s in self.stats.values()}.values():         # each tracker once
-                names = [n for n in cap if self.stats[n] is s]
-                for part in [names] if self.stats_kind == "niw" else [[n] for n in names]:
-                    s[0].update(torch.cat([cap[n][0][lo:hi] for n in part]))
-                    s[1].update(torch.cat([cap[n][1][lo:hi] for n in part]))
+        if self.method not in ("no_ln", "ft"):
+            self._update_stats(cap, rows)
         secs["stats"] = self._clock() - t0
         report = {"step": self.step, "loss": loss, "n_requests": n_requests, "seconds": secs, "layers": {}}
         if not apply:
@@ -244,6 +221,14 @@ class Editor:
         secs["apply"] = self._clock() - t0
         self.step += 1
         return report
+
+    def _update_stats(self, cap, rows):
+        """Step 2: each tracker absorbs the step's k and g rows of its layers (all edited layers of a
+        shape when pooled) in one NIW merge, exact whatever the batching (Thm 3.2)."""
+        for s in {id(s): s for s in self.stats.values()}.values():             # each tracker once
+            names = [n for n in cap if self.stats[n] is s]
+            s[0].update(torch.cat([cap[n][0] for n in names]))
+            s[1].update(torch.cat([cap[n][1] for n in names]))
 
     def _deltas(self, cap, report, diagonal=False, bound=True):
         """{layer: (Delta, its factors)} of a captured step, the report's per-layer diagnostics filled
@@ -328,9 +313,10 @@ class Editor:
         norm = step.norm()
         return ((W.detach() - old).float().norm() / norm).item() if norm > 0 else 1.0
 
-    def warmup(self, requests, apply=False, diagonal=False, batch_size=100):
-        """Algorithm 1's warm-up: precondition the statistics (and, with apply=True, the weights;
-        diagonal=True normalizes those warm-up edits per dimension, as the official "train" mode)."""
+    def warmup(self, requests, mode="stats", batch_size=100):
+        """Algorithm 1's warm-up in steps of batch_size: mode stats, applied or paper (data_stream.warmup_step
+        says what each does; run_stream.py runs the same steps where data_stream.plan places them)."""
+        apply, diagonal = warmup_step(mode)
         return [self.edit(requests[i:i + batch_size], apply, diagonal) for i in range(0, len(requests), batch_size)]
 
     def stats_state(self):
@@ -358,7 +344,9 @@ class Editor:
 
 
 if __name__ == "__main__":
-    from data import Request, load
+    from run_models import load_model, preset_layers
+    from data import load
+    from data_request import Request
     model, tok, preset = load_model("smollm2-135m")
     facts = [Request("The mascot of the Zorblat Institute is a", "penguin"),
              Request("Kavrin Oduya was born in the city of", "Lisbon"),

@@ -29,31 +29,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from data import DataError, data_dir as find_data_dir, tokenize
+from capture import answer_logits, masked
+from data import data_dir as find_data_dir, tokenize
 
-
-def masked(x, mask):
-    """The rows of x where mask is true, the mask moved to x's device first. The one place where an
-    answer-position mask (built on the embedding device) indexes an activation, gradient or label
-    that, under device_map="auto", lives on another device: editor.py and evaluate.py index only here."""
-    return x[mask.to(x.device)]
-
-
-def answer_logits(model, batch):
-    """Logits (M, vocab) at the M positions whose labels are not -100 (row-major order).
-
-    Runs the backbone once and applies the LM head only where a target token is
-    predicted: the full (B, T, vocab) tensor is never built, which is most of the
-    cost of a 49k-vocabulary head on short prompts.
-    """
-    mask = batch["labels"] != -100                                          # (B, T)
-    h = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                         use_cache=False).last_hidden_state                 # (B, T, d)
-    logits = model.get_output_embeddings()(masked(h, mask))                # (M, vocab)
-    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
-    if cap:                                                                 # Gemma-2/3 style soft cap
-        logits = torch.tanh(logits / cap) * cap
-    return logits
+from data_request import DataError
 
 
 @torch.no_grad()
@@ -229,7 +208,7 @@ def bench_speed(model, tokenizer, requests, batch_size=32, repeats=3):
 if __name__ == "__main__":
     import argparse
     from data import load
-    from models import load_model
+    from run_models import load_model
     ap = argparse.ArgumentParser(description="pre-edit metrics of a model on an edit stream")
     ap.add_argument("--model", default="smollm2-135m", help="preset name, hub id or local path")
     ap.add_argument("--data", default="synthetic")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from data import DataError
+from data_request import DataError
 
 KEY = "sha256"
 MEMORY_SHARE = 0.5          # the edited layers' statistics may take at most this share of a device

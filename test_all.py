@@ -27,11 +27,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
 
-from data import BENCHMARKS, DataError, Request, data_dir, load, tokenize
-from synthetic import FACTS, RELATIONS, synthetic
+from data import BENCHMARKS, data_dir, load, tokenize
+
+from data_request import DataError, Request
+from data_synthetic import FACTS, RELATIONS, synthetic
 import capture
 from editor import Editor, NonFiniteError
-from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
+from run_models import PRESETS, load_model, preset_layers, preset_lr
+from data_request import ModelError
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
 from niw import NIW
 from ridge import ridge_solve, targets
@@ -827,7 +830,7 @@ def test_editor_warmup_is_statistics_only_unless_applied():
             ref[n].update(cap[n][1].double())
     for n in layers:
         same_posterior(ed.stats[n][1], ref[n])
-    ed.warmup(REQS, apply=True)
+    ed.warmup(REQS, mode="applied")
     assert ed.step == 1 and not torch.equal(ed.modules[layers[0]].weight, W0[layers[0] + ".weight"])
 
 
@@ -896,7 +899,7 @@ def test_editor_reports_bf16_rounding():
 
 # ---------------------------------------------------------------- the paper's settings, the official codes (issue 14)
 
-# Table 6 as the paper prints it (inclusive ranges), independent of models.py's encoding
+# Table 6 as the paper prints it (inclusive ranges), independent of run_models.py's encoding
 TABLE6 = {"gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
           "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
           "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
@@ -910,7 +913,7 @@ def _table6_ids(text):
 
 @pytest.mark.parametrize("model", list(TABLE6))
 def test_print_config_has_table6_layers_and_the_papers_lr(model):
-    from settings import parse_args, resolve
+    from run_settings import parse_args, resolve
     leaf, zsre, fever, wiki = TABLE6[model]
     for dataset, row in (("zsre", zsre), ("fever", fever), ("wikibigedit", wiki), ("ultraeditbench", wiki),
                          ("medcf", zsre), ("counterfact", zsre), ("synthetic", zsre)):
@@ -949,7 +952,7 @@ def test_official_running_stats_are_the_official_formulas():
     """official.RunningMeanStd against the official nets.RunningMeanStd code, transcribed here in
     float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
     absolute eigenvalue clamp."""
-    from official import RunningMeanStd
+    from editor_official import RunningMeanStd
     g = torch.Generator().manual_seed(0)
     rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
     for unbiased in (True, False):
@@ -978,7 +981,8 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
     """minibatch=2 (the official codes' 10): prompts sorted by length, cut into mini-batches, each
     with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
     model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers, lr=1e-1, minibatch=2)
+    from editor_official import OfficialEditor
+    ed = OfficialEditor(model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative")
     batch, groups = ed._batch(REQS)
     assert groups == [2, 2]
     lengths = batch["attention_mask"].sum(1).tolist()
@@ -1063,7 +1067,7 @@ def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch)
     real = editor_module.zca
     monkeypatch.setattr(editor_module, "zca", lambda *a, **k: calls.append(1) or real(*a, **k))
     W0 = weights(model)
-    ed.warmup(REQS, apply=True, diagonal=True, batch_size=2)
+    ed.warmup(REQS, mode="paper", batch_size=2)
     assert not calls and ed.step == 2 and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
     ed.edit(REQS)
     assert len(calls) == len(layers)
@@ -1103,7 +1107,7 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
 
 
 def test_resolve_replicate_and_warmup_modes():
-    from settings import parse_args, resolve
+    from run_settings import parse_args, resolve
     ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300",
                              "--device", "cpu"]))
     assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == ("ultraedit", 1.0, True, 0)
@@ -1123,10 +1127,11 @@ def test_resolve_replicate_and_warmup_modes():
 def test_replicate_ultraedit_official_reproduces_its_number():
     """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
     ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
-    from official import REPLICAS, verbatim
+    from editor_official import OfficialEditor, verbatim
+    from run_settings import REPLICAS
     model, tok, preset = load_model("smollm2-135m")
     reqs = verbatim(load("zsre-calib", 300))
-    ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])
+    ed = OfficialEditor(model, tok, preset_layers(preset, "zsre"), lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])
     for i in range(0, 300, 100):
         ed.edit(reqs[i:i + 100])
     m = edit_metrics(model, tok, reqs, progress=False)
@@ -1156,9 +1161,32 @@ def tiny_dir(tmp_path_factory):
 TINY_LAYERS = ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"]
 
 
-def cli(*args, timeout=600, **kw):
-    return subprocess.run([sys.executable, str(REPO / "run_stream.py"), *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, **kw)
+def cli(*args, env=None, fresh=False, timeout=600):
+    """run_stream.py's command line: in this process (run_stream.entry, stdout and stderr captured), or
+    in a fresh interpreter where that is the point. Returns (returncode, stdout, stderr) as subprocess."""
+    if fresh:
+        return subprocess.run([sys.executable, str(REPO / "run_stream.py"), *map(str, args)], cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    import contextlib
+    import io
+
+    import run_stream
+    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run_stream.entry([str(a) for a in args])
+            except SystemExit as e:
+                code = e.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        signal.signal(signal.SIGINT, handler)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def tiny_args(tiny_dir, out, *extra):
@@ -1263,7 +1291,7 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
 
 
 def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
-    from patch import apply_patch
+    from run_patch import apply_patch
     patch = tmp_path / "edit.safetensors"
     r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--warmup", 20, "--n", 40, "--save-patch", patch))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1303,7 +1331,7 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
 
 
 def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
-    from generation import exact_match, ngram_entropy
+    from evaluate_generation import exact_match, ngram_entropy
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
 
     def by_hand(prompt, k):                       # unbatched, unpadded, no KV cache: argmax, append, repeat
@@ -1364,7 +1392,7 @@ def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_p
 
 
 def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(tmp_path, tiny_dir):
-    from trajectory import short
+    from run_outputs import short
     base = [a for a in tiny_args(tiny_dir, tmp_path / "s") if a not in ("--lr", "1e-2")]
     r = cli(*base, "--warmup", 20, "--n", 40, "--step-size", "0.01")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1394,7 +1422,7 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
 
 
 def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_dir):
-    from models import default_layers
+    from run_models import default_layers
     r = cli("--model", tiny_dir, "--print-config")
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads(r.stdout)
@@ -1481,7 +1509,7 @@ def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_
 
 
 def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
-    from hidden_shift import last_hidden
+    from evaluate_hidden_shift import last_hidden
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
     prompts = ["A short one.", "A much longer sentence than the first one, with many more tokens in it."]
     alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
@@ -1526,7 +1554,7 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
 
 
 def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
-    from trajectory import geometry_curve, write_csv
+    from run_outputs import geometry_curve, write_csv
     nan = float("nan")
     rows = [{"kind": "warmup", "norm/L1": 9.0, "cos/L1": 0.5},
             {"kind": "edit", "norm/L1": 2.0, "norm/L2": 4.0, "cos/L1": nan, "cos/L2": nan},
@@ -1696,22 +1724,22 @@ THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "c
 
 
 def _quarter(x):
-    import probe
-    return probe.quarter_ratio(x.tolist())
+    import theory_probe
+    return theory_probe.quarter_ratio(x.tolist())
 
 
 def test_probe_estimators_recover_known_bias_and_drift():
-    """probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
+    """theory_probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
     for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
     was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
-    import probe
-    runs = [probe.gaussian_run(seed=s) for s in range(20)]
+    import theory_probe
+    runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
     assert 0.85 < (mean["bias2_probe"].sum() / mean["bias2_true"].sum()).item() < 1.15
     assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2       # falls ~1/t
     assert _quarter(mean["b_stat"]) > 0.8                          # the old statistic: flat or rising
     assert _quarter(mean["surrogate"]) < 0.3                       # the surrogate falls with zero drift
-    r = probe.gaussian_run(drift_of=lambda t: 3.0 / t)
+    r = theory_probe.gaussian_run(drift_of=lambda t: 3.0 / t)
     assert torch.allclose(r["drift_probe"], r["drift_true"], rtol=1e-9)
     assert r["drift_true"].min() > 0
 
@@ -1729,10 +1757,10 @@ def test_theory_estimation_check_and_its_failures():
 
 def _bias_runs(drift_of, seeds=3):
     """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
-    import probe
+    import theory_probe
     out = []
     for s in range(seeds):
-        r = probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
+        r = theory_probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
         every = r["bias2_probe"][1::2]                                   # a checkpoint every 2 steps
         out.append({"bias_sq": (every * 32).tolist(), "control_bias2": r["bias2_probe"][:12].tolist(),
                     "b_stat": r["b_stat"].sqrt().tolist()})
@@ -1797,12 +1825,12 @@ def test_theory_cumulative_check_needs_more_than_noise():
 
 
 def test_theory_drift_check_fails_on_a_constant_drift():
-    import probe
+    import theory_probe
     from theory_checks import drift_check
     def runs(drift_of):
         out = []
         for s in range(3):
-            r = probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
+            r = theory_probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
             out.append({"drift": r["drift_probe"].tolist(), "stableedit": {"surrogate": r["surrogate"].tolist(),
                                                                            "cond": [2.0, 1.0]}})
         return out
@@ -1983,22 +2011,6 @@ def test_width_benchmark_paths_at_tiny_width(tmp_path):
 
 # ---------------------------------------------------------------- run_checks.py: nothing silently wrong
 
-def inproc(*args):
-    """run_stream's command line in this process: (exit code, the last stderr line is read by capsys)."""
-    import run_stream
-    try:
-        return run_stream.entry([str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-
-
-def last_error(capsys, code, *words):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and err and "Traceback" not in "\n".join(err), (code, err[-3:])
-    for w in words:
-        assert w in err[-1], (w, err[-1])
-
-
 @pytest.fixture
 def facts_file(tmp_path):
     path = tmp_path / "facts.jsonl"
@@ -2034,48 +2046,48 @@ def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
 def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(tmp_path, tiny_dir, facts_file, capsys):
     from run_checks import seal
     out = tmp_path / "run"
-    assert inproc(*small_args(tiny_dir, facts_file, out)) == 0
+    assert cli(*small_args(tiny_dir, facts_file, out)).returncode == 0
     capsys.readouterr()
     path = out / "editor_state.pt"
     good = torch.load(path, weights_only=True)
     bad = copy.deepcopy(good)                                      # 1. one flipped bit in a weight
     bad["weights"][TINY_LAYERS[0]].view(torch.int32)[3, 3] ^= 1 << 20
     torch.save(bad, path)
-    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), "checksum mismatch")
+    one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), "checksum mismatch")
     body = {k: v for k, v in good.items() if k != "sha256"}
     for layout, words in ((seal({"x": 1}), "not an editor state"),                   # 2. other layouts
                           ([1, 2], "no checksum"),
                           (seal({**body, "weights": {n: torch.zeros(3, 3) for n in TINY_LAYERS}}), "weights")):
         torch.save(layout, path)
-        last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), words)
+        one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), words)
     torch.save(good, path)
     lines = facts_file.read_text().splitlines()                    # 3. the data file edited after the run
     facts_file.write_text("\n".join(lines[:3] + [lines[3].replace("bear", "moose")] + lines[4:]) + "\n")
-    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), "stream requests differ")
+    one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), "stream requests differ")
     facts_file.write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # ... or reordered
-    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume")), "differ")
+    one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), "differ")
     facts_file.write_text("\n".join(lines) + "\n")                 # the original data resumes
-    assert inproc(*small_args(tiny_dir, facts_file, out, "--resume")) == 0
+    assert cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0
 
 
 def test_a_fresh_run_never_overwrites_another_run(tmp_path, tiny_dir, facts_file, capsys):
     out = tmp_path / "run"
-    assert inproc(*small_args(tiny_dir, facts_file, out)) == 0
+    assert cli(*small_args(tiny_dir, facts_file, out)).returncode == 0
     capsys.readouterr()
     before = (out / "editor_state.pt").read_bytes()
-    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out)), "holds another run", "--resume", "--overwrite")
+    one_line_error(cli(*small_args(tiny_dir, facts_file, out)), "holds another run", "--resume", "--overwrite")
     assert (out / "editor_state.pt").read_bytes() == before
     stale = out / "editor_state.pt.tmp999999999"                   # a killed write's leftover
     stale.write_bytes(b"half")
-    assert inproc(*small_args(tiny_dir, facts_file, out, "--overwrite", "--lr", "5e-3")) == 0
+    assert cli(*small_args(tiny_dir, facts_file, out, "--overwrite", "--lr", "5e-3")).returncode == 0
     assert json.loads((out / "results.json").read_text())["config"]["lr"] == 5e-3
     assert not stale.exists()
-    last_error(capsys, inproc(*small_args(tiny_dir, facts_file, out, "--resume", "--overwrite")), "pass one")
+    one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume", "--overwrite")), "pass one")
 
 
 def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
     from safetensors.torch import load_file, safe_open, save_file
-    from patch import apply_patch, save_patch
+    from run_patch import apply_patch, save_patch
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
     W0 = {"2": model[2].weight.detach().clone()}
@@ -2111,16 +2123,16 @@ def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
 
 
 def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch, capsys):
-    import cache
+    import run_cache
     monkeypatch.setenv("STABLEEDIT_RUN_CACHE", str(tmp_path))
     entry = {"stats": {"L1": (torch.full((4,), 5.1e-4, dtype=torch.float64),)}, "rows": [1]}
-    cache.write("warmup", "k", entry)
-    assert torch.equal(cache.read("warmup", "k")["stats"]["L1"][0], entry["stats"]["L1"][0])
+    run_cache.write("warmup", "k", entry)
+    assert torch.equal(run_cache.read("warmup", "k")["stats"]["L1"][0], entry["stats"]["L1"][0])
     path = tmp_path / "warmup" / "k.pt"
     raw = torch.load(path, weights_only=True)
     raw["stats"]["L1"][0][2] = 0.13                                # one statistic changed, checksum kept
     torch.save(raw, path)
-    assert cache.read("warmup", "k") is None
+    assert run_cache.read("warmup", "k") is None
     assert "checksum mismatch" in capsys.readouterr().err and not path.exists()
 
 
@@ -2137,12 +2149,13 @@ def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(tmp_path, tiny_dir, 
         return real(*a, **kw)
     monkeypatch.setattr(run_stream, "edit_metrics", metrics)
     out = tmp_path / "run"
-    assert inproc(*small_args(tiny_dir, facts_file, out)) == 130
-    err = capsys.readouterr().err
+    r = cli(*small_args(tiny_dir, facts_file, out))
+    err = r.stderr
+    assert r.returncode == 130
     assert "final evaluation" in err and "--resume" in err and not (out / "results.json").exists()
     assert torch.load(out / "editor_state.pt", weights_only=True)["done"] == 4
     monkeypatch.setattr(run_stream, "edit_metrics", real)
-    assert inproc(*small_args(tiny_dir, facts_file, out, "--resume")) == 0 and (out / "results.json").exists()
+    assert cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0 and (out / "results.json").exists()
 
 
 def test_existing_patch_file_and_bad_outputs_are_refused_before_any_work(tmp_path, capsys):
@@ -2161,11 +2174,11 @@ def test_existing_patch_file_and_bad_outputs_are_refused_before_any_work(tmp_pat
                         (["--apply-patch", tmp_path / "none.st", "--save-model", tmp_path / "m"], ["no such file"]),
                         ([*o, "--lr", "1e400"], ["finite"]), ([*o, "--dataset", "zsre:-5"], ["whole number"])):
         t0 = time.perf_counter()
-        last_error(capsys, inproc(*args), *words)
+        one_line_error(cli(*args), *words)
         assert time.perf_counter() - t0 < 5                        # before any model or data loads
     assert patch_file.read_bytes() == b"old"
     if not torch.cuda.is_available():
-        last_error(capsys, inproc("--device", "cuda", "--out", tmp_path / "o"), "no CUDA")
+        one_line_error(cli("--device", "cuda", "--out", tmp_path / "o"), "no CUDA")
 
 
 def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(tmp_path, tiny_dir, facts_file, capsys):
@@ -2174,9 +2187,9 @@ def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(tmp_path, t
     W0 = {n: m.weight.detach().clone() for n, m in AutoModelForCausalLM.from_pretrained(tiny_dir).named_modules()
           if n in TINY_LAYERS}
     for lr in ("1e30", "1e10"):
-        code = inproc(*small_args(tiny_dir, facts_file, out, "--lr", lr, "--overwrite"))
-        err = capsys.readouterr().err
-        assert code == 2 and "Traceback" not in err
+        r = cli(*small_args(tiny_dir, facts_file, out, "--lr", lr, "--overwrite"))
+        err = r.stderr
+        assert r.returncode == 2 and "Traceback" not in err
         assert "above the bound" in err.strip().splitlines()[-1] and f"bound {MAX_UPDATE:g}" in err
         st = torch.load(out / "editor_state.pt", weights_only=True)
         assert st["done"] == 0 and all(torch.equal(st["weights"][n], W0[n]) for n in TINY_LAYERS)
@@ -2184,7 +2197,7 @@ def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(tmp_path, t
     # model's later updates grow, so a later step may still be refused)
     fit = float(re.search(r"an lr below ([0-9.e+-]+) keeps this step", err).group(1))
     assert 0 < fit < 1e10
-    code = inproc(*small_args(tiny_dir, facts_file, out, "--lr", fit / 2, "--overwrite"))
+    code = cli(*small_args(tiny_dir, facts_file, out, "--lr", fit / 2, "--overwrite")).returncode
     assert code == 0 or torch.load(out / "editor_state.pt", weights_only=True)["done"] >= 1
 
 
@@ -2200,11 +2213,11 @@ def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
                         ("deep", ["nested deeper"]), ("object", ["one JSON object"])):
         with pytest.raises(DataError, match=words[0]):
             load(str(tmp_path / f"{name}.json"), 3)
-        last_error(capsys, inproc("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words)
+        one_line_error(cli("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words)
     assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
     assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
     assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"      # a BOM is UTF-8 too
-    from stream import segments
+    from data_stream import segments
     assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
 
 
@@ -2212,7 +2225,7 @@ def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first
     from run_checks import requests_memory, stats_memory
     recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [{"prompt": "Say", "target": "word " * 400}]
     _write(tmp_path / "long.json", recs)
-    last_error(capsys, inproc("--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--dataset",
+    one_line_error(cli("--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--dataset",
                               tmp_path / "long.json", "--n", 3, "--batch", 1, "--warmup", 0, "--eval-n", 1,
                               "--out", tmp_path / "o"), "long.json record 2", "target is 400 tokens")
     assert not (tmp_path / "o" / "editor_state.pt").exists()
@@ -2221,7 +2234,7 @@ def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first
     stats_memory({"lm_head": (49152, False), "mlp": (4096, True)}, "cpu", total=24e9)
     with pytest.raises(DataError, match="--n 100000000"):
         requests_memory(100_000_000, total=24e9)
-    last_error(capsys, inproc("--n", 100_000_000, "--out", tmp_path / "o2"), "--n")
+    one_line_error(cli("--n", 100_000_000, "--out", tmp_path / "o2"), "--n")
 
 
 def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys):
@@ -2231,9 +2244,9 @@ def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys)
     weights = bad / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])              # truncated
     args = ["--model", bad, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--n", 10, "--out", tmp_path / "o"]
-    last_error(capsys, inproc(*args), "damaged")
+    one_line_error(cli(*args), "damaged")
     (bad / "config.json").write_text('{"model_type": "llama",')   # malformed, not missing
-    last_error(capsys, inproc(*args), "config.json", "not valid JSON")
+    one_line_error(cli(*args), "config.json", "not valid JSON")
 
 
 def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
@@ -2249,3 +2262,90 @@ def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
     assert all(torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"]) for n in layers)
     ed.max_update = math.inf
     assert ed.edit(REQS[2:])["layers"]                             # the same step, unbounded, is applied
+
+
+# ---------------------------------------------------------------- the code's shape
+
+SOURCES = sorted(REPO.glob("*.py"))
+
+
+def _imports(path):
+    """Every project module a file imports, at the top or deferred inside a function."""
+    mods = {p.stem for p in SOURCES}
+    found = set()
+    for node in __import__("ast").walk(__import__("ast").parse(path.read_text())):
+        if type(node).__name__ == "Import":
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif type(node).__name__ == "ImportFrom" and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & mods - {path.stem}
+
+
+def test_imports_have_no_cycle_and_print_config_loads_no_model_code():
+    graph = {p.stem: _imports(p) for p in SOURCES}
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for d in sorted(graph[m]):
+            assert state.get(d) != "open", f"import cycle: {' -> '.join(path + [m, d])}"
+            if d not in state:
+                visit(d, path + [m])
+        state[m] = "done"
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+    assert "run_phases" not in graph["run_settings"] and "editor" not in graph["run_settings"]
+    r = subprocess.run([sys.executable, "-c", "import sys, run_stream; run_stream.main(['--print-config']); "
+                        "print([m for m in ('editor', 'capture', 'evaluate') if m in sys.modules])"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "[]", r.stdout[-500:] + r.stderr[-500:]
+
+
+def test_no_function_is_longer_than_60_lines_and_main_reads_as_algorithm_1():
+    import ast
+    long = [f"{p.name}:{n.name} ({n.end_lineno - n.lineno + 1})" for p in [*SOURCES, *REPO.glob("results/*.py")]
+            if p.name != "test_all.py" for n in ast.walk(ast.parse(p.read_text()))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 60]
+    assert not long, long
+    main = next(n for n in ast.parse((REPO / "run_stream.py").read_text()).body if getattr(n, "name", "") == "main")
+    assert main.end_lineno - main.lineno + 1 <= 40
+
+
+def _map_rows():
+    """(file, names) of every row of the README's two module tables (the paper map and the helpers)."""
+    rows = []
+    for line in (REPO / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        files = re.findall(r"`([\w]+\.py)`", cells[1]) if len(cells) >= 3 else []
+        if len(files) == 1:
+            rows.append((files[0], re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])))
+    return rows
+
+
+def test_readme_paper_map_names_what_exists_and_what_runs():
+    """Every file and function the README's map names exists, and each is called or read somewhere in
+    the code (run_stream.main's phases, the scripts, the demos), not only defined."""
+    import ast
+    rows = _map_rows()
+    assert len(rows) >= 9 and {f for f, _ in rows} >= {"niw.py", "whitening.py", "ridge.py", "capture.py",
+                                                        "editor.py", "data.py", "evaluate.py", "run_stream.py",
+                                                        "theory_checks.py"}
+    used = {}
+    for p in [*SOURCES, *REPO.glob("results/*.py")]:
+        if p.name == "test_all.py":
+            continue
+        for n in ast.walk(ast.parse(p.read_text())):
+            name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else None
+            if name:
+                used.setdefault(name, set()).add(p.name)
+    for file, names in rows:
+        assert (REPO / file).exists(), file
+        tree = ast.parse((REPO / file).read_text())
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        for name in names:
+            leaf = name.split(".")[-1]
+            assert leaf in defined, f"README map: {file} has no {name}"
+            assert leaf == "main" or leaf in used, f"README map: {file}:{name} is never called or read"

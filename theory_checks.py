@@ -10,7 +10,7 @@ interval over seeds (mean ± 2 SE), the threshold fixed below before any run, an
                                its own length against a cold tracker started at the boundary (synthetic),
                                and on the model the warm tracker's mean error is below a cold one's
   2 bias_decay    Thm 3.8(a)   the bias term |r_t| |Sigma^{-1/2}(mu_t - m_t)|, mu_t measured by a held-out
-                               probe at the current weights (probe.py), falls along the stream
+                               probe at the current weights (theory_probe.py), falls along the stream
   3 bounded_norm  Thm 3.8(b)   |Delta_t| stays in a band with LN; without LN (same first-step size) it leaves it
   4 orthogonality Thm 3.8(c)   adjacent updates near-orthogonal with LN, not without; StableEdit earlier than ULTRAEDIT
   5 cumulative    Fig. 1b      the later edits score higher after the earlier ones than alone, by > 2 paired SE
@@ -30,16 +30,19 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import probe as P
-from data import DataError, load
+import theory_probe as P
+from theory_probe import fading, nim_errors, stationary
+from data import load
+from data_request import DataError
 from editor import NonFiniteError
 from evaluate import mean_se
-from models import PRESETS, ModelError, load_model, preset_layers, preset_lr
+from run_models import PRESETS, load_model, preset_layers, preset_lr
+from data_request import ModelError
 from niw import NIW
-from settings import OneLineParser, fail
+from run_settings import OneLineParser, fail
 from theory_plots import plot_cumulative, plot_estimation, plot_probe
 from theory_runs import seed_run, steps_per_seed
-from trajectory import plot_geometry, write_json
+from run_outputs import plot_geometry, write_json
 
 F64 = torch.float64
 
@@ -109,52 +112,13 @@ def shift_steps(warm, cold):
 
 # ---------------------------------------------------------------- 1. estimation (synthetic + model)
 
-def fading(s):
-    """Thm 3.5's trackable regime: the drift of mu_s fades (mu + 3u/s), as does Sigma's (1 + 1/s)."""
-    return 3.0 / s, 1.0 + 1.0 / s
-
-
-def stationary(s):
-    """The premise of the virtual-samples remark (D.3/D.5): the earlier phase has the target's distribution."""
-    return 0.0, 1.0
-
-
-def nim_errors(d, N, T, W, drift, warm_offset, seed):
-    """Relative mean and covariance errors (T, 3, 2) of three NIW trackers on one stream, target steps
-    W+1..W+T: warm (W warm-up batches of the same stream first), cold (started at the boundary, the
-    same target batches), and mismatched (W warm-up batches from N(mu + warm_offset u', 2 Sigma))."""
-    g = torch.Generator().manual_seed(seed)
-    A = torch.randn(d, d, generator=g, dtype=F64)
-    Sigma = A @ A.T / d + 0.1 * torch.eye(d, dtype=F64)
-    Sigma = Sigma * d / Sigma.trace()                     # mean variance 1
-    mu, u, u2 = (torch.randn(d, generator=g, dtype=F64) for _ in range(3))
-    u, u2, L, top = u / u.norm(), u2 / u2.norm(), torch.linalg.cholesky(Sigma), torch.linalg.matrix_norm(Sigma, 2)
-    warm, cold, mis = NIW(d), NIW(d), NIW(d)
-    out = []
-    for s in range(1, W + T + 1):
-        shift, c = drift(s)
-        mu_s = mu + shift * u
-        x = mu_s + c ** 0.5 * torch.randn(N, d, generator=g, dtype=F64) @ L.T             # (N, d)
-        warm.update(x)
-        if s <= W:
-            mis.update(mu + warm_offset * u2 * d ** 0.5 + (2 * c) ** 0.5 * torch.randn(N, d, generator=g,
-                                                                                    dtype=F64) @ L.T)
-            continue
-        cold.update(x)
-        mis.update(x)
-        out.append([[((t.mean - mu_s).norm() / (c * d) ** 0.5).item(),
-                     (torch.linalg.matrix_norm(t.covariance - c * Sigma, 2) / (c * top)).item()]
-                    for t in (warm, cold, mis)])
-    return torch.tensor(out, dtype=F64)                    # (T, tracker, 2)
-
-
 def estimation_check(model_runs=(), d=48, N=50, T=60, W=10, seeds=3, repeats=5, fall_drift=fading,
                      shift_drift=stationary, warm_offset=1.0):
     """Theorems 3.5/3.6: on a Gaussian stream in the trackable regime (fading drift) the NIW errors of E[mu]
     and E[Sigma] fall with the step; and when the earlier phase has the target's distribution, its W
     batches are virtual samples: against a cold tracker started at the phase boundary on the same stream,
     the warm tracker's error curve is shifted left by >= W/2 steps. On the model (model_runs), the warm
-    tracker's mean error (held-out probe, probe.py) is below that of a cold shadow tracker fed the same
+    tracker's mean error (held-out probe, theory_probe.py) is below that of a cold shadow tracker fed the same
     stream. Reported beside: the shift when the warm-up is the fading stream's own (stale) first phase,
     and a warm-up from another distribution (Table 5's question). Each seed's curves average `repeats`
     streams: a hitting time read off one noisy curve is itself too noisy to compare with W."""

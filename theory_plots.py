@@ -9,7 +9,7 @@ import math
 import matplotlib
 import torch
 
-from trajectory import atomic_write
+from run_outputs import atomic_write
 
 matplotlib.use("Agg")                                     # files only, no display
 import matplotlib.pyplot as plt                           # noqa: E402
@@ -72,7 +72,7 @@ if __name__ == "__main__":
     import tempfile
     from pathlib import Path
 
-    from theory_checks import nim_errors, stationary      # the synthetic stream's trackers (pulls in the model code)
+    from theory_probe import nim_errors, stationary      # the synthetic stream's trackers
     path = Path(tempfile.gettempdir()) / "estimation.png"
     errs = [nim_errors(16, 40, 30, 5, stationary, 0.0, seed) for seed in range(2)]
     plot_estimation(path, errs, 5)

@@ -14,6 +14,11 @@ official StableEdit code clamps at an absolute 1e-6, `absolute=True` replicates 
 """
 import torch
 
+# each method's normalization of g (Table 4's rows; ft: Table 1's plain fine-tuning, no statistics)
+NORMALIZATION = {"stableedit": "full whitening", "ultraedit": "per-dimension standardization",
+                 "no_ln": "none", "ft": "none (a plain gradient step, no ridge)"}
+METHODS = tuple(NORMALIZATION)
+
 
 def standardize(x, mean, var, floor=1e-12):
     """(x - mean) / sqrt(var) per dimension. x (N, d), mean (d,), var (d,) -> (N, d) float64."""

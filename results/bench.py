@@ -93,7 +93,8 @@ def seconds(fn, repeats=3):
 
 def zsre_or_synthetic(n):
     """(name, n requests): the ZsRE calibration split where the data folder has it, else the synthetic stream."""
-    from data import DataError, load
+    from data import load
+    from data_request import DataError
     try:
         return "zsre-calib", load("zsre-calib", n)
     except DataError as e:
@@ -110,7 +111,7 @@ def speed(tmp, env):
     r1, r2, r3, ru = (results(tmp / k) for k in ("first", "second", "fresh", "ultra"))
     w2, w3 = (torch.load(tmp / k / "editor_state.pt", weights_only=True)["weights"] for k in ("second", "fresh"))
     from evaluate import bench_speed
-    from models import load_model
+    from run_models import load_model
     from whitening import eigen, eigens
     covs = [(lambda A: A @ A.T / 800)(torch.randn(576, 800, dtype=torch.float64)) for _ in range(8)]   # SmolLM2's 8
     eig = {}
@@ -138,7 +139,7 @@ def backward(tmp, env):
     from data import load, tokenize
     from editor import Editor
     from evaluate import answer_logits, masked
-    from models import load_model, preset_layers
+    from run_models import load_model, preset_layers
     model, tok, preset = load_model("smollm2-135m")
     ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=preset["lr"], alpha=preset["alpha"])
     ed.warmup(load("synthetic", 300))                 # LN needs statistics: a statistics-only warm-up
@@ -273,7 +274,7 @@ def main(parts):
     # an empty run cache for the first run; the converted model is shared, not rebuilt
     run_cache = tmp / "cache"
     run_cache.mkdir()
-    from cache import home as cache_home
+    from run_cache import home as cache_home
     home = cache_home()
     for m in home.iterdir() if home.exists() else []:
         if m.name != "runs":

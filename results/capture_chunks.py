@@ -12,8 +12,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import capture                                                  # noqa: E402
 import editor                                                   # noqa: E402
-from data import DataError, load                                # noqa: E402
-from models import PRESETS, load_model, preset_layers           # noqa: E402
+from data import load                                # noqa: E402
+from data_request import DataError                                # noqa: E402
+from run_models import PRESETS, load_model, preset_layers           # noqa: E402
 
 model, tok, _ = load_model("smollm2-135m")
 preset = PRESETS["smollm2-135m"]

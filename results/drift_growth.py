@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt                          # noqa: E402
 import numpy as np                                       # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from trajectory import layer_mean                        # noqa: E402
+from run_outputs import layer_mean                        # noqa: E402
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for run in map(Path, sys.argv[1:]):

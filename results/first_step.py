@@ -17,9 +17,9 @@ import transformers  # noqa: E402
 
 import editor  # noqa: E402
 import run_stream  # noqa: E402
-from data import DataError  # noqa: E402
-from models import ModelError  # noqa: E402
-from settings import fail  # noqa: E402
+from data_request import DataError  # noqa: E402
+from data_request import ModelError  # noqa: E402
+from run_settings import fail  # noqa: E402
 
 
 def clock():

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 16.4: SmolLM2-135M on MedCF, and Table 5/11's warm-up-source question on our data.
 # Run from the repository root (~45 min on 2 idle cores; the pre-edit passes and the synthetic
-# warm-up are computed once, cache.py).
+# warm-up are computed once, run_cache.py).
 set -euo pipefail
 R=${R:-results/runs}
 # 1. all 544 MedCF test records, 100 per step, all evaluated (MedCF takes ZsRE's layers, B.2)

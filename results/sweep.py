@@ -8,10 +8,10 @@ shares the model load and the pre-edit pass between settings. Usage, from the re
     python results/sweep.py --model gemma3-270m '{"lr": 5e-6, "layers": [10, 11, 12, 13, 14, 15]}'
     python results/sweep.py '{"replicate": "ultraedit-official", "lr": 3e-4, "minibatch": null}'
 
-A setting overrides run_stream.py's defaults: lr, alpha (preset), prior (1), method (stableedit),
+A setting is run_stream.py's flags (resolved by the same run_settings.resolve): lr, alpha (preset), prior (1), method (stableedit),
 pooled (false), layers (preset; indices of the same module type), warmup (2000), wdata
 ("synthetic"; "zsre-calib" means its records 300.. as run_stream does), wmode ("stats", "applied"
-or "paper"), replicate (an official.REPLICAS name: its editor settings, warm-up mode and verbatim
+or "paper"), replicate (a run_settings.REPLICAS name: its editor settings, warm-up mode and verbatim
 targets), and the Editor's stats / minibatch / eig_floor / verbatim on top of a replica.
 """
 import json
@@ -23,10 +23,31 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load                                      # noqa: E402
-from editor import Editor                                  # noqa: E402
+from data_stream import load_stream, plan, warmup_step    # noqa: E402
+from editor_official import verbatim                       # noqa: E402
 from evaluate import edit_metrics, locality_tokens         # noqa: E402
-from models import load_model, preset_layers               # noqa: E402
-from official import REPLICAS, verbatim                    # noqa: E402
+from run_models import load_model, preset_layers           # noqa: E402
+from run_phases import make_editor                         # noqa: E402
+from run_settings import parse_args, resolve               # noqa: E402
+
+# a setting's keys -> run_stream.py flags (layers: indices of the preset's module type)
+FLAGS = {"lr": "--lr", "alpha": "--alpha", "prior": "--prior", "method": "--method", "warmup": "--warmup",
+         "wdata": "--warmup-data", "wmode": "--warmup-mode", "replicate": "--replicate"}
+
+
+def config(given):
+    """run_stream.py's resolved configuration of a setting (the same rules, run_settings.resolve), with
+    an official code's stats / minibatch / eig_floor / verbatim set on top where the setting says."""
+    argv = ["--model", name, "--dataset", "zsre-calib", "--n", "300", "--eval-n", "all"]
+    argv += [a for k, flag in FLAGS.items() if k in given for a in (flag, str(given[k]))]
+    argv += ["--pooled"] * bool(given.get("pooled"))
+    if "layers" in given:
+        argv += ["--layers", *(re.sub(r"\.\d+\.", f".{i}.", base_layers[0]) for i in given["layers"])]
+    cfg = resolve(parse_args(argv))
+    cfg["editor"].update({k: given[k] for k in ("stats", "minibatch", "eig_floor") if k in given})
+    cfg["verbatim_targets"] = given.get("verbatim", cfg["verbatim_targets"])
+    return cfg
+
 
 args, name = sys.argv[1:], "smollm2-135m"
 if args[:1] == ["--model"]:
@@ -45,26 +66,20 @@ for verb in (False, True):
     print(f"| pre-edit ({name}{', verbatim targets' if verb else ''}) | {m['efficacy']:.1f} | "
           f"{m['generalization']:.1f} | {m['specificity']:.1f} | 100 | – |", flush=True)
 for given in map(json.loads, args):
-    rep = REPLICAS.get(given.get("replicate"), {"editor": {}})
-    wmode = given.get("wmode", rep.get("warmup_mode", "stats"))
-    cfg = {"lr": preset["lr"], "alpha": preset["alpha"], "warmup": rep.get("warmup", 2000),
-           "wdata": "zsre-calib" if wmode == "paper" else "synthetic", "wmode": wmode,
-           "verbatim": "replicate" in given, **rep["editor"], **given}
+    cfg = config(given)
     with torch.no_grad():
         for n, W in W0.items():
             named[n].weight.copy_(W)
-    layers = [re.sub(r"\.\d+\.", f".{i}.", base_layers[0]) for i in cfg["layers"]] if "layers" in cfg \
-        else base_layers
-    ed = Editor(model, tok, layers, cfg.get("method", "stableedit"), cfg["lr"], cfg["alpha"],
-                prior=cfg.get("prior", 1.0), pooled=cfg.get("pooled", False), stats=cfg.get("stats", "niw"),
-                minibatch=cfg.get("minibatch"), eig_floor=cfg.get("eig_floor", "relative"))
-    reqs, ref = pre[cfg["verbatim"]]
-    if cfg["warmup"]:
-        warm = load(cfg["wdata"], cfg["warmup"], offset=300 if cfg["wdata"] == "zsre-calib" else 0)
-        ed.warmup(verbatim(warm) if cfg["verbatim"] else warm, apply=cfg["wmode"] != "stats",
-                  diagonal=cfg["wmode"] == "paper")
-    reps = [ed.edit(reqs[i:i + 100]) for i in range(0, 300, 100)]
+    ed = make_editor(model, tok, cfg)
+    reqs, ref = pre[cfg["verbatim_targets"]]
+    _, _, warm = load_stream(cfg)
+    warm = verbatim(warm) if cfg["verbatim_targets"] else warm
+    reps = []
+    for kind, lo, hi in plan(cfg, len(warm)):              # warm-up steps where run_stream.py puts them
+        apply, diagonal = warmup_step(cfg["warmup"]["mode"]) if kind == "warmup" else (True, False)
+        rep = ed.edit((warm if kind == "warmup" else reqs)[lo:hi], apply=apply, diagonal=diagonal)
+        reps += [rep] if kind == "edit" else []
     m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
-    norm = sum(L["delta_norm"] for r in reps for L in r["layers"].values()) / (3 * len(layers))
+    norm = sum(L["delta_norm"] for r in reps for L in r["layers"].values()) / (3 * len(cfg["layers"]))
     print(f"| `{json.dumps(given)}` | {m['efficacy']:.1f} | {m['generalization']:.1f} | {m['specificity']:.1f} "
           f"| {m['retain']:.1f} | {norm:.3g} |", flush=True)

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
 from evaluate import answer_logits  # noqa: E402
-from models import (PAPER_CONFIGS, PAPER_MODELS, PRESETS, blocks, load_model, mlp_output, preset_layers,  # noqa: E402
+from run_models import (PAPER_CONFIGS, PAPER_MODELS, PRESETS, blocks, load_model, mlp_output, preset_layers,  # noqa: E402
                     random_model)
 from run_stream import drift_norm  # noqa: E402
 from whitening import eigen, zca  # noqa: E402

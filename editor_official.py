@@ -2,8 +2,8 @@
 
 Our editor follows the paper's math (§3.1 NIW statistics per layer, a scale-free prior, eigenvalues
 floored relative to the largest); the official codes (`nets.RunningMeanStd`, `editor/ultraedit.py`,
-`editor/stableedit.py`) differ in ways the paper does not mention. `REPLICAS` turns each code's
-choices on at once, so a comparison with the official numbers is one about the method, not about a
+`editor/stableedit.py`) differ in ways the paper does not mention. `run_settings.REPLICAS` turns each
+code's choices on at once, so a comparison with the official numbers is one about the method, not about a
 reimplementation:
 
   both     one normalizer per weight shape, pooling all edited layers; loss = mean CE over the answer
@@ -20,10 +20,14 @@ reimplementation:
            diagonal standardization of k and g ("train" mode)
 
     tracker = RunningMeanStd(576, full=True, unbiased=False)    # the StableEdit normalizer of g
+    ed = OfficialEditor(model, tok, layers, lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])  # run_settings
 """
 from dataclasses import replace
 
 import torch
+
+from data import tokenize
+from editor import Editor
 
 EPS32 = torch.finfo(torch.float32).eps                 # the official codes' eps: they run in float32
 
@@ -79,15 +83,47 @@ class RunningMeanStd:
         self.m, self.M2, self.C = (sd[k].to(torch.float64).clone() for k in ("m", "M2", "C"))
 
 
-# --replicate NAME: Editor keyword arguments, and run_stream settings (warm-up), of each official code
-REPLICAS = {
-    "ultraedit-official": dict(editor=dict(method="ultraedit", pooled=True, alpha=1.0, stats="official-unbiased",
-                                           minibatch=10, eig_floor="absolute"),
-                               warmup=0),
-    "stableedit-official": dict(editor=dict(method="stableedit", pooled=True, alpha=10.0, stats="official-biased",
-                                            minibatch=10, eig_floor="absolute"),
-                                warmup_mode="paper"),
-}
+class OfficialEditor(Editor):
+    """The Editor with the official codes' tracker, batching and statistics merge: RunningMeanStd in
+    place of the NIW posterior (stats: "official-unbiased" ULTRAEDIT, "official-biased" StableEdit, or
+    "niw"), mini-batches of `minibatch` prompts cut after sorting by length (None: one batch), each
+    merged layer by layer, and Sigma_g's eigenvalues clamped at an absolute 1e-6 (eig_floor)."""
+
+    def __init__(self, *args, stats="official-biased", minibatch=10, eig_floor="absolute", **kw):
+        if stats not in ("niw", "official-unbiased", "official-biased") or eig_floor not in ("relative", "absolute"):
+            raise ValueError("stats: niw, official-unbiased or official-biased; eig_floor: relative or absolute")
+        if minibatch is not None and minibatch < 1:
+            raise ValueError(f"minibatch must be positive, got {minibatch}")
+        self.stats_kind, self.minibatch, self.absolute_floor = stats, minibatch, eig_floor == "absolute"
+        super().__init__(*args, **kw)
+
+    def _tracker(self, dim, full, prior, device):
+        if self.stats_kind == "niw":
+            return super()._tracker(dim, full, prior, device)
+        return RunningMeanStd(dim, full=full, unbiased=self.stats_kind == "official-unbiased", device=device)
+
+    def _batch(self, requests):
+        """The batch sorted by token length, longest first, and its mini-batch sizes."""
+        if self.minibatch is None:
+            return super()._batch(requests)
+        batch = tokenize(self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length)
+        lengths = batch["attention_mask"].sum(1).tolist()
+        order = sorted(range(len(requests)), key=lambda i: -lengths[i])       # stable, longest first
+        groups = [min(self.minibatch, len(requests) - s) for s in range(0, len(requests), self.minibatch)]
+        dev = self.model.get_input_embeddings().weight.device
+        return {k: v[order].to(dev) for k, v in batch.items()}, groups
+
+    def _update_stats(self, cap, rows):
+        """Each mini-batch's rows merged layer by layer (rows: answer rows per mini-batch); an NIW
+        merge is exact, so stats="niw" keeps the Editor's one merge."""
+        if self.stats_kind == "niw":
+            return super()._update_stats(cap, rows)
+        ends = torch.tensor([0] + list(rows)).cumsum(0).tolist()
+        for lo, hi in zip(ends[:-1], ends[1:]):
+            for s in {id(s): s for s in self.stats.values()}.values():        # each tracker once
+                for n in [n for n in cap if self.stats[n] is s]:
+                    s[0].update(cap[n][0][lo:hi])
+                    s[1].update(cap[n][1][lo:hi])
 
 
 def verbatim(requests):

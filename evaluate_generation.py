@@ -107,7 +107,7 @@ def generation_metrics(model, tokenizer, requests, free_prompts, batch_size=32):
 
 if __name__ == "__main__":
     from data import load
-    from models import load_model
+    from run_models import load_model
     print(f"n-gram entropy of a varied sentence {ngram_entropy('the cat sat on the mat and then it slept'):.2f} "
           f"bits > of a loop {ngram_entropy('the cat the cat the cat the cat the cat the cat'):.2f}")
     model, tok, _ = load_model("smollm2-135m")

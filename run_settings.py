@@ -1,8 +1,8 @@
 """Every setting of a run and the rule that set it: run_stream.py's command line (paper A.4.1's
 hyper-parameters, Table 6's layers, Algorithm 1's warm-up, §5's protocol).
 
-A value comes from its flag, else from --replicate (official.py: an official code's settings),
-else from the model's preset (models.py: Table 6 for the 7-8B models, our calibration for the
+A value comes from its flag, else from --replicate (editor_official.py: an official code's settings),
+else from the model's preset (run_models.py: Table 6 for the 7-8B models, our calibration for the
 small ones), else from the defaults here; `resolve` records which rule set each value in
 `origin`, and that object is what --print-config prints and results.json keeps.
 
@@ -16,14 +16,24 @@ from pathlib import Path
 
 import torch
 
-from editor import MAX_UPDATE, METHODS
-from models import (PAPER_MODELS, PRESETS, default_layers, default_step_size, model_skeleton,
+from run_models import (PAPER_MODELS, PRESETS, default_layers, default_step_size, model_skeleton,
                     preset_layers, preset_lr, preset_warmup, table6_row)
-from official import REPLICAS
-from whitening import ROUTE_WIDTH, ROUTES, route
-from data import DataError
+from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
+from data_request import DataError
 from run_checks import device, writable_dir, writable_file
-from stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
+from data_stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
+
+
+# --replicate NAME: OfficialEditor keyword arguments (editor_official.py says what each choice does), and the
+# warm-up of each official code
+REPLICAS = {
+    "ultraedit-official": dict(editor=dict(method="ultraedit", pooled=True, alpha=1.0, stats="official-unbiased",
+                                           minibatch=10, eig_floor="absolute"),
+                               warmup=0),
+    "stableedit-official": dict(editor=dict(method="stableedit", pooled=True, alpha=10.0, stats="official-biased",
+                                            minibatch=10, eig_floor="absolute"),
+                                warmup_mode="paper"),
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -88,7 +98,7 @@ def parse_args(argv=None):
     a("--batch", type=positive(int), default=100, help="edits per step")
     a("--method", choices=METHODS, help="normalization: full (stableedit, default), diagonal (ultraedit), none "
                                          "(no_ln); ft: plain fine-tuning of the same layers")
-    a("--replicate", choices=REPLICAS, help="every setting and algorithmic choice of an official code (official.py)")
+    a("--replicate", choices=REPLICAS, help="every setting and algorithmic choice of an official code (editor_official.py)")
     a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset, "
                                          "scaled down as 1/n beyond the preset's calibrated stream length)")
     a("--step-size", type=positive(float), help="instead of --lr: the first step sets the lr so that the mean "
@@ -116,18 +126,18 @@ def parse_args(argv=None):
       help="App. B.5: final-layer states of N unrelated prompts (default 1000) before vs after: "
            "hidden_shift.png and results.json's hidden_shift")
     a("--generate", action="store_true", help="also exact match of greedy answers and fluency of free "
-                                              "generations, before and after (generation.py)")
+                                              "generations, before and after (evaluate_generation.py)")
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="model weight dtype")
     a("--device-map", choices=("auto",), help="spread a large model over devices with accelerate")
     a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
     a("--out", help="output folder (default runs/<timestamp>)")
     a("--save-model", help="save_pretrained the edited model to this folder")
-    a("--save-patch", help="write W_T - W_0 of the edited layers to this safetensors file (patch.py)")
+    a("--save-patch", help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)")
     a("--apply-patch", help="apply a --save-patch file to --model and write the result to --save-model; "
                             "no stream runs")
     a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
-                                              "evaluation instead of reading them from the cache (cache.py)")
+                                              "evaluation instead of reading them from the cache (run_cache.py)")
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
     a("--overwrite", action="store_true", help="replace the run already in --out (and an existing --save-patch "
                                                "file) instead of refusing")
@@ -146,9 +156,6 @@ def parse_args(argv=None):
         p.error("--resume continues the run in --out, --overwrite replaces it: pass one")
     if args.lr is not None and args.step_size is not None:
         p.error("--lr and --step-size both set the step size: pass one")
-    if args.step_size is not None and args.step_size > MAX_UPDATE:
-        p.error(f"--step-size {args.step_size:g} is above the bound {MAX_UPDATE:g} on |Delta|_F / |W|_F per step "
-                "(editor.MAX_UPDATE)")
     if args.apply_patch and not args.save_model:
         p.error("--apply-patch needs --save-model DIR, where the patched model is written")
     try:
@@ -198,7 +205,7 @@ def eigh_route(args, preset, origin):
 
 def resolve(args):
     """The fully resolved configuration, every value with the rule that set it: a flag, then
-    --replicate (official.py), then the model's preset (models.py), then the defaults below.
+    --replicate (editor_official.py), then the model's preset (run_models.py), then the defaults below.
     This is what --print-config prints and results.json records; nothing is loaded."""
     preset = PRESETS.get(args.model, {})
     rep = REPLICAS.get(args.replicate, {"editor": {}})
@@ -250,8 +257,8 @@ def resolve(args):
         ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
         "prior": pick("prior", args.prior, ("default", 1.0)),
         "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
-        "editor": {**{k: rep["editor"].get(k, d) for k, d in (("stats", "niw"), ("minibatch", None),
-                                                               ("eig_floor", "relative"))},
+        # an official code's statistics, batching and floor (editor_official.OfficialEditor) under --replicate
+        "editor": {**{k: rep["editor"][k] for k in ("stats", "minibatch", "eig_floor") if k in rep["editor"]},
                    "key_scale": not args.no_key_scale, "eigh": eigh_route(args, preset, origin)},
         "verbatim_targets": args.replicate is not None,
         "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": used(segs, wdata),

@@ -23,11 +23,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
-from cache import weights_digest
-from data import DataError
-from models import ModelError
+from run_cache import weights_digest
+from data_request import DataError
+from data_request import ModelError
 from run_checks import digest, finite
-from trajectory import atomic_write
+from run_outputs import atomic_write
 
 FORMAT = "stableedit-patch/1"
 

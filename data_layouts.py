@@ -28,7 +28,7 @@ Every function takes (record, where) -- `where` names the record in errors, "<fi
 """
 import re
 
-from data import DataError, Request
+from data_request import DataError, Request
 
 
 def _str(rec, keys, where, required=True):

@@ -96,6 +96,45 @@ def gaussian_run(d=32, N=50, T=40, drift_of=lambda t: 0.0, probe=400, seed=0):
     return {k: torch.tensor(v, dtype=F64) for k, v in out.items()}
 
 
+def fading(s):
+    """Thm 3.5's trackable regime: the drift of mu_s fades (mu + 3u/s), as does Sigma's (1 + 1/s)."""
+    return 3.0 / s, 1.0 + 1.0 / s
+
+
+def stationary(s):
+    """The premise of the virtual-samples remark (D.3/D.5): the earlier phase has the target's distribution."""
+    return 0.0, 1.0
+
+
+def nim_errors(d, N, T, W, drift, warm_offset, seed):
+    """Relative mean and covariance errors (T, 3, 2) of three NIW trackers on one stream, target steps
+    W+1..W+T: warm (W warm-up batches of the same stream first), cold (started at the boundary, the
+    same target batches), and mismatched (W warm-up batches from N(mu + warm_offset u', 2 Sigma))."""
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(d, d, generator=g, dtype=F64)
+    Sigma = A @ A.T / d + 0.1 * torch.eye(d, dtype=F64)
+    Sigma = Sigma * d / Sigma.trace()                     # mean variance 1
+    mu, u, u2 = (torch.randn(d, generator=g, dtype=F64) for _ in range(3))
+    u, u2, L, top = u / u.norm(), u2 / u2.norm(), torch.linalg.cholesky(Sigma), torch.linalg.matrix_norm(Sigma, 2)
+    warm, cold, mis = NIW(d), NIW(d), NIW(d)
+    out = []
+    for s in range(1, W + T + 1):
+        shift, c = drift(s)
+        mu_s = mu + shift * u
+        x = mu_s + c ** 0.5 * torch.randn(N, d, generator=g, dtype=F64) @ L.T             # (N, d)
+        warm.update(x)
+        if s <= W:
+            mis.update(mu + warm_offset * u2 * d ** 0.5 + (2 * c) ** 0.5 * torch.randn(N, d, generator=g,
+                                                                                    dtype=F64) @ L.T)
+            continue
+        cold.update(x)
+        mis.update(x)
+        out.append([[((t.mean - mu_s).norm() / (c * d) ** 0.5).item(),
+                     (torch.linalg.matrix_norm(t.covariance - c * Sigma, 2) / (c * top)).item()]
+                    for t in (warm, cold, mis)])
+    return torch.tensor(out, dtype=F64)                    # (T, tracker, 2)
+
+
 if __name__ == "__main__":
     q = lambda x: quarter_ratio(x.tolist())                            # noqa: E731
     runs = [gaussian_run(seed=s) for s in range(20)]

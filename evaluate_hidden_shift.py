@@ -23,7 +23,9 @@ from pathlib import Path
 
 import torch
 
-from data import DataError, data_dir as find_data_dir, pad_id
+from data import data_dir as find_data_dir, pad_id
+
+from data_request import DataError
 
 CHI2_2_95 = 5.991                     # 0.95 quantile of chi-square with 2 degrees of freedom
 
@@ -82,7 +84,7 @@ def plot_shift(path, H0, H1, title=""):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from trajectory import atomic_write
+    from run_outputs import atomic_write
     mu = H0.mean(0)
     P = torch.linalg.eigh(torch.cov(H0.T))[1][:, -2:].flip(1)                  # (d, 2) top-2 directions
     fig, ax = plt.subplots(figsize=(5.5, 5))

@@ -130,6 +130,45 @@ def plot_trajectory(path, checkpoints, title=""):
     plt.close(fig)
 
 
+WARMUP_HOW = {"stats": "statistics only", "applied": "applied", "paper": "applied, diagonal (Algorithm 1)"}
+HEAD = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
+
+
+def summary(results, out):
+    """What run_stream.py prints at the end: the run in one line, the metrics table (the paper's four
+    columns first, then whatever else the data scores), the cost, the drift and the outputs."""
+    cfg, t, hits, post = results["config"], results["timing"], results["timing"]["cache"], results["post"]
+    wu = cfg["warmup"]
+    cached = ", read from the cache" if hits["warmup"] == "hit" else ""
+    warm = f", warm-up {wu['n']} {wu['data']} ({WARMUP_HOW[wu['mode']]}{cached})" if wu["n"] else ", no warm-up"
+    rep = f" replicating {cfg['replicate']}" if cfg["replicate"] else ""
+    step = f" {cfg['step_size']:g}" if cfg["step_size"] else ""
+    skip = f" (the first {cfg['skip']} skipped)" if cfg["skip"] else ""
+    lines = [f"\n{cfg['method']}{rep} on {cfg['model']}: {cfg['n']} edits of {cfg['dataset']}{skip}, "
+             f"{cfg['batch']} per step{warm}; lr {results['lr']:.3g} ({cfg['origin']['lr']}{step}), "
+             f"alpha {cfg['alpha']:g}"]
+    cols = [k for k in HEAD if k in post] + sorted(k for k in post if k not in HEAD and k not in ("glue", "segments"))
+    width = {k: max(8, len(HEAD.get(k, k)) + 2) for k in cols}
+    rows = [("pre-edit", results["pre"]), ("post-edit", post)]
+    rows += [(f"  {s}", m) for s, m in post.get("segments", {}).items()]
+    w0 = max(10, *(len(name) + 1 for name, _ in rows))
+    lines.append(f"{'':{w0}s}" + "".join(f"{HEAD.get(k, k):>{width[k]}s}" for k in cols)
+                 + f"   (n = {len(results['per_request']['index'])} evaluated edits)")
+    for name, m in rows:
+        lines.append(f"{name:{w0}s}" + "".join(f"{m.get(k, float('nan')):{width[k]}.1f}" for k in cols))
+    rel = [d["delta_fro"] / d["weight_fro"] for d in results["weight_drift"].values()]
+    lines.append(f"{t['seconds_per_edit']:.3f} s per edit; method overhead {t['overhead_ratio']:.3f}x of "
+                 f"forward+backward; |W_T - W_0| / |W_0| {min(rel):.3f}-{max(rel):.3f} over the edited layers; "
+                 f"{t['wall_seconds']:.0f} s in all (cache: pre-edit {hits['pre']}, warm-up {hits['warmup']}); "
+                 f"outputs in {out}")
+    if "hidden_shift" in results:
+        h = results["hidden_shift"]
+        lines.append(f"hidden states of {h['n']} unrelated prompts (App. B.5): mean cos(pre, post) "
+                     f"{h['mean_cosine']:.4f}, mean |h_post - h_pre| / |h_pre| {h['mean_rel_change']:.4f}, "
+                     f"Frechet / tr(Sigma_pre) {h['frechet_rel']:.4f}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     import math
     import tempfile

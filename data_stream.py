@@ -16,7 +16,9 @@ import random
 import re
 from pathlib import Path
 
-from data import DataError, load
+from data import load
+
+from data_request import DataError
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
@@ -94,6 +96,13 @@ def plan(cfg, n_warm):
     warm = [("warmup", i, min(i + batch, n_warm)) for i in range(0, n_warm, batch)]
     at = round(PLACEMENTS[cfg["warmup"]["placement"]] * len(edits))
     return edits[:at] + warm + edits[at:]
+
+
+def warmup_step(mode):
+    """(apply, diagonal) of a warm-up step (Algorithm 1's warm-up, one place for its modes): stats
+    only feeds the statistics; applied edits the weights too, normalized as the method does; paper
+    edits them with per-dimension normalization, as the official preheat."""
+    return {"stats": (False, False), "applied": (True, False), "paper": (True, True)}[mode]
 
 
 def eval_sample(cfg):

@@ -29,6 +29,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from data_request import ModelError
+
 ULTRA_SCALE = 100_000            # streams this long take the paper's ultra-scale warm-up
 TABLE6_ROWS = ("zsre", "fever", "wikibigedit", "ultraeditbench")
 
@@ -79,10 +81,6 @@ PAPER_CONFIGS = {
                                        num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
                                        max_position_embeddings=32768)),
 }
-
-
-class ModelError(ValueError):
-    """The model cannot be loaded or a layer name does not fit it: one line, exit code 2."""
 
 
 def table6_row(dataset):
@@ -203,7 +201,7 @@ def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
     """Dequantize a GGUF once (~20-30 s) and keep a safetensors copy that reloads in ~1 s."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cache import home
+    from run_cache import home
     cache = home() / name
     if not (cache / "config.json").exists():
         tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)

@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 import transformers
 
-from data import DataError
+from data_request import DataError
 from run_checks import clean_tmp, finite, seal, unseal
-from trajectory import atomic_write
+from run_outputs import atomic_write
 
 HERE = Path(__file__).resolve().parent
 # the modules whose code decides what a warm-up or an evaluation computes
-CODE = ("capture.py", "data.py", "editor.py", "evaluate.py", "generation.py", "niw.py", "official.py", "ridge.py",
-        "synthetic.py", "whitening.py")
+CODE = ("capture.py", "data.py", "editor.py", "evaluate.py", "evaluate_generation.py", "niw.py", "editor_official.py", "ridge.py",
+        "data_synthetic.py", "whitening.py")
 
 
 def home():
@@ -84,6 +84,27 @@ def requests_digest(requests):
 def key(**parts):
     """One hex key for a dict of plain values (strings, numbers, lists, None)."""
     return hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=20).hexdigest()
+
+
+def _unedited(model, tok, cfg):
+    """What every entry depends on: the unedited weights, the code, dtype, device, tokenizer, attention."""
+    return dict(weights=weights_digest(model), code=code_digest(), dtype=cfg["dtype"],
+                device=str(next(model.parameters()).device.type), tokenizer=tokenizer_digest(tok),
+                attention=getattr(model.config, "_attn_implementation", None))
+
+
+def pre_key(model, tok, cfg, evaluated):
+    """The key of the pre-edit evaluation of the evaluated requests."""
+    return key(**_unedited(model, tok, cfg), requests=requests_digest(evaluated), generate=cfg["generate"])
+
+
+def warmup_key(model, tok, cfg, warm, max_length):
+    """The key of a statistics-only warm-up's statistics: what it reads, not the targets' settings
+    (key_scale, eig_floor, lr), which a statistics-only step never uses."""
+    ed = cfg["editor"]
+    return key(**_unedited(model, tok, cfg), requests=requests_digest(warm), layers=cfg["layers"],
+               method=cfg["method"], prior=cfg["prior"], pooled=cfg["pooled"], batch=cfg["batch"],
+               stats=ed.get("stats", "niw"), minibatch=ed.get("minibatch"), max_length=max_length)
 
 
 def read(kind, k):

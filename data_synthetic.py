@@ -11,7 +11,7 @@ on (seed, i), so any slice of a 2M-request stream is cheap and the same in every
 import math
 import random
 
-from data import Request
+from data_request import Request
 
 def _words(s):
     return s.split(",")

@@ -1,0 +1,37 @@
+"""What every module agrees on: one edit request (paper §2.2: a prompt and its new answer, with the
+prompts that score it, App. A.1) and the two errors a user reads as one line with exit code 2.
+
+No imports of the project: data loading, layouts, the synthetic stream and the editor all build on it.
+
+    r = Request("The capital of Zorb is", "Quill", rephrase=["Zorb's capital city is"])
+"""
+from dataclasses import dataclass, field
+
+
+class DataError(ValueError):
+    """A problem with the user's data, files or flags: reported as one line, exit code 2."""
+
+
+class ModelError(ValueError):
+    """The model cannot be loaded or a layer name does not fit it: one line, exit code 2."""
+
+
+@dataclass
+class Request:
+    """ one edit request: prompt -> target, with its evaluation prompts """
+    prompt: str
+    target: str
+    rephrase: list = field(default_factory=list)     # generalization prompts, scored against target
+    locality: dict = field(default_factory=dict)     # probe name -> [(prompt, answer)]: facts the edit must keep;
+                                                     # "" is the unnamed probe, others are also their own metric
+    subject: str = ""
+    personas: list = field(default_factory=list)     # WikiBigEdit personas prompts, scored against target
+    reasoning: list = field(default_factory=list)    # [(prompt, answer)]: WikiBigEdit multi-hop questions
+    portability: list = field(default_factory=list)  # [(prompt, answer)]: EasyEdit portability probes
+    # where it was read ("zsre_eval.json record 2"): named by errors, not part of what is edited
+    where: str = field(default="", compare=False, repr=False)
+
+
+if __name__ == "__main__":
+    r = Request("The capital of Zorb is", "Quill")
+    print(f"{r}; equal to itself read elsewhere: {r == Request(r.prompt, r.target, where='x.json record 3')}")
