@@ -30,6 +30,7 @@ Where ours deliberately differs from the official code:
     an error.
 Errors name the record: "<file> record i" is the 0-based index in a JSON list, "line k" the JSONL line.
 """
+
 import http.client
 import json
 import os
@@ -41,28 +42,61 @@ import torch
 
 from data_request import DataError, Request  # noqa: F401  (Request: data.load returns them)
 
-
 # ---------------------------------------------------------------- files
 
 # name -> (file under the data folder, layout, public URL fetched when missing, where to get it)
 BENCHMARKS = {
-    "zsre": ("zsre/zsre_eval.json", "zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json", ""),
-    "zsre-calib": ("zsre/zsre_calib.json", "zsre", None, "the project's shared data (a calibration split)"),
-    "counterfact": ("counterfact/counterfact.json", "counterfact",
-                    "https://rome.baulab.info/data/dsets/counterfact.json", ""),
-    "fever": ("fever/fever_eval_20k.json", "fever", None,
-              "ULTRAEDIT's data folder (github.com/XiaojieGu/UltraEdit, 'Data Preparation')"),
-    "wikibigedit": ("wikibigedit/wikibigedit_eval_17k.json", "wikibigedit", None,
-                    "huggingface.co/datasets/lukasthede/WikiBigEdit"),
-    "ultraeditbench": ("ultraeditbench/UltraEditBench_2M.json", "ultraeditbench", None,
-                       "huggingface.co/datasets/XiaojieGu/UltraEditBench"),
-    "medcf": ("medcf/medcf.json", "easyedit", None, "the MedLaSA release (github.com/quqxui/MedLaSA, MedCF/test.json)"),
+    "zsre": (
+        "zsre/zsre_eval.json",
+        "zsre",
+        "https://rome.baulab.info/data/dsets/zsre_mend_eval.json",
+        "",
+    ),
+    "zsre-calib": (
+        "zsre/zsre_calib.json",
+        "zsre",
+        None,
+        "the project's shared data (a calibration split)",
+    ),
+    "counterfact": (
+        "counterfact/counterfact.json",
+        "counterfact",
+        "https://rome.baulab.info/data/dsets/counterfact.json",
+        "",
+    ),
+    "fever": (
+        "fever/fever_eval_20k.json",
+        "fever",
+        None,
+        "ULTRAEDIT's data folder (github.com/XiaojieGu/UltraEdit, 'Data Preparation')",
+    ),
+    "wikibigedit": (
+        "wikibigedit/wikibigedit_eval_17k.json",
+        "wikibigedit",
+        None,
+        "huggingface.co/datasets/lukasthede/WikiBigEdit",
+    ),
+    "ultraeditbench": (
+        "ultraeditbench/UltraEditBench_2M.json",
+        "ultraeditbench",
+        None,
+        "huggingface.co/datasets/XiaojieGu/UltraEditBench",
+    ),
+    "medcf": (
+        "medcf/medcf.json",
+        "easyedit",
+        None,
+        "the MedLaSA release (github.com/quqxui/MedLaSA, MedCF/test.json)",
+    ),
 }
 
 
 def data_dir(explicit=None):
     """The data folder: explicit argument, else $STABLEEDIT_DATA, else ../shared/data next to the repo, else None."""
-    for where, d in (("data folder", explicit), ("$STABLEEDIT_DATA", os.environ.get("STABLEEDIT_DATA"))):
+    for where, d in (
+        ("data folder", explicit),
+        ("$STABLEEDIT_DATA", os.environ.get("STABLEEDIT_DATA")),
+    ):
         if d:
             if not Path(d).is_dir():
                 raise DataError(f"{where} {d} is not a directory")
@@ -71,7 +105,7 @@ def data_dir(explicit=None):
     return shared if shared.is_dir() else None
 
 
-_find_data_dir = data_dir           # load() has a parameter called data_dir
+_find_data_dir = data_dir  # load() has a parameter called data_dir
 
 
 def _benchmark_file(name, explicit):
@@ -79,28 +113,42 @@ def _benchmark_file(name, explicit):
     root = _find_data_dir(explicit)
     if root is not None and (root / rel).exists():
         return root / rel
-    if url:                         # fetch the public original once into a user cache
-        from run_cache import home      # imported here: run_cache.py pulls in transformers, a local file does not
+    if url:  # fetch the public original once into a user cache
+        from run_cache import (
+            home,
+        )  # imported here: run_cache.py pulls in transformers, a local file does not
+
         cache = home() / "data"
         path = cache / Path(url).name
         if path.exists():
             return path
         try:
-            with urllib.request.urlopen(url, timeout=10) as r:     # offline: fails in well under a second
+            with urllib.request.urlopen(
+                url, timeout=10
+            ) as r:  # offline: fails in well under a second
                 body = r.read()
-            cache.mkdir(parents=True, exist_ok=True)               # offline, nothing is created
+            cache.mkdir(parents=True, exist_ok=True)  # offline, nothing is created
             tmp = path.with_suffix(".part")
             tmp.write_bytes(body)
-            tmp.replace(path)       # never leave a half-written file under the final name
+            tmp.replace(path)  # never leave a half-written file under the final name
             print(f"{name}: downloaded {url} to {path}", file=sys.stderr)
             return path
         except (OSError, http.client.HTTPException) as e:
             hint = f"{url} (fetch failed: {e})"
-    where = f"under the data folder {root}" if root else "and no data folder ($STABLEEDIT_DATA or --data-dir)"
+    where = (
+        f"under the data folder {root}"
+        if root
+        else "and no data folder ($STABLEEDIT_DATA or --data-dir)"
+    )
     raise DataError(f"{name}: no file {rel} {where}; get it from {hint}")
 
 
-BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
 
 
 def _encoding(path, encoding):
@@ -112,12 +160,16 @@ def _encoding(path, encoding):
         head = f.read(4)
     for bom, name in BOMS.items():
         if head.startswith(bom):
-            raise DataError(f"{path.name}: is {name} (byte-order mark); save it as UTF-8 or pass "
-                            f"--encoding {name.lower()}")
+            raise DataError(
+                f"{path.name}: is {name} (byte-order mark); save it as UTF-8 or pass "
+                f"--encoding {name.lower()}"
+            )
     if b"\x00" in head:
-        raise DataError(f"{path.name}: holds NUL bytes, like UTF-16/32 text without a byte-order mark; "
-                        "save it as UTF-8 or pass --encoding utf-16-le (or utf-16-be)")
-    return "utf-8-sig"                                 # plain UTF-8, and a leading BOM is skipped
+        raise DataError(
+            f"{path.name}: holds NUL bytes, like UTF-16/32 text without a byte-order mark; "
+            "save it as UTF-8 or pass --encoding utf-16-le (or utf-16-be)"
+        )
+    return "utf-8-sig"  # plain UTF-8, and a leading BOM is skipped
 
 
 def _records(path, encoding=None):
@@ -131,11 +183,15 @@ def _records(path, encoding=None):
         with open(path, encoding=enc) as f:
             yield from _parse(path, f)
     except UnicodeDecodeError as e:
-        raise DataError(f"{path.name}: not {enc.replace('-sig', '')} text (byte 0x{e.object[e.start]:02x}); "
-                        "save it as UTF-8 or pass its encoding, e.g. --encoding latin-1") from None
+        raise DataError(
+            f"{path.name}: not {enc.replace('-sig', '')} text (byte 0x{e.object[e.start]:02x}); "
+            "save it as UTF-8 or pass its encoding, e.g. --encoding latin-1"
+        ) from None
     except RecursionError:
-        raise DataError(f"{path.name}: JSON nested deeper than the parser's {sys.getrecursionlimit()} "
-                        "levels; a record is a flat object of strings and lists") from None
+        raise DataError(
+            f"{path.name}: JSON nested deeper than the parser's {sys.getrecursionlimit()} "
+            "levels; a record is a flat object of strings and lists"
+        ) from None
 
 
 def _parse(path, f):
@@ -145,7 +201,9 @@ def _parse(path, f):
         try:
             data = json.load(f)
         except json.JSONDecodeError as e:
-            raise DataError(f"{path.name}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+            raise DataError(
+                f"{path.name}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+            ) from None
         yield from ((f"{path.name} record {i}", r) for i, r in enumerate(data))
     elif head in ("{", ""):
         for k, line in enumerate(f, 1):
@@ -154,8 +212,10 @@ def _parse(path, f):
                     yield f"{path.name} line {k}", json.loads(line)
                 except json.JSONDecodeError as e:
                     if k == 1 and _one_object(f):
-                        raise DataError(f"{path.name}: is one JSON object, not a list of records; write "
-                                        "[{...}, {...}] or JSONL (one record per line)") from None
+                        raise DataError(
+                            f"{path.name}: is one JSON object, not a list of records; write "
+                            "[{...}, {...}] or JSONL (one record per line)"
+                        ) from None
                     raise DataError(f"{path.name} line {k}: not valid JSON ({e.msg})") from None
     else:
         raise DataError(f"{path.name}: neither a JSON list nor JSONL (starts with {head!r})")
@@ -172,24 +232,33 @@ def _one_object(f):
 
 # ---------------------------------------------------------------- the entry point
 
+
 def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
     """Exactly n requests from position `offset` on, in file order (seed only shapes the synthetic stream);
     a file is read as UTF-8 (with or without a byte-order mark) unless `encoding` names another."""
     if n <= 0 or offset < 0:
         raise DataError(f"need n >= 1 and offset >= 0, got n={n}, offset={offset}")
     if name_or_path == "synthetic":
-        from data_synthetic import synthetic           # it builds Requests: imported here, not at the top
+        from data_synthetic import synthetic  # it builds Requests: imported here, not at the top
+
         out = synthetic(n, offset, seed)
         for i, r in enumerate(out, offset):
             r.where = f"synthetic request {i}"
         return out
-    from data_layouts import LAYOUTS, SIGNATURES       # likewise
+    from data_layouts import LAYOUTS, SIGNATURES  # likewise
+
     if name_or_path in BENCHMARKS:
-        path, layout, label = _benchmark_file(name_or_path, data_dir), BENCHMARKS[name_or_path][1], name_or_path
+        path, layout, label = (
+            _benchmark_file(name_or_path, data_dir),
+            BENCHMARKS[name_or_path][1],
+            name_or_path,
+        )
     elif Path(name_or_path).exists():
         path, layout, label = Path(name_or_path), None, Path(name_or_path).name
     else:
-        raise DataError(f"{name_or_path}: no such file, and not one of synthetic, {', '.join(BENCHMARKS)}")
+        raise DataError(
+            f"{name_or_path}: no such file, and not one of synthetic, {', '.join(BENCHMARKS)}"
+        )
     out, usable, skipped = [], 0, 0
     for where, rec in _records(path, encoding):
         if layout is None:
@@ -199,7 +268,7 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
                 print(f"{label}: read in the {layout} layout", file=sys.stderr)
         r = LAYOUTS[layout](rec, where)
         r.where = where
-        if not r.target.strip():                     # benchmark layouts only; from_ours raises
+        if not r.target.strip():  # benchmark layouts only; from_ours raises
             skipped += 1
             continue
         if not r.prompt.strip():
@@ -208,19 +277,24 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
         if usable > offset:
             out.append(r)
             if len(out) == n:
-                break                                # a 2M-line JSONL is never read further
+                break  # a 2M-line JSONL is never read further
     if skipped:
         print(f"{label}: skipped {skipped} records with an empty target", file=sys.stderr)
     if len(out) < n:
-        raise DataError(f"{label}: asked for {n} requests from offset {offset}, but only {len(out)} are "
-                        f"available ({usable} usable requests in the file)")
+        raise DataError(
+            f"{label}: asked for {n} requests from offset {offset}, but only {len(out)} are "
+            f"available ({usable} usable requests in the file)"
+        )
     dup = n - len({(r.prompt, r.target) for r in out})
     if dup:
-        print(f"{label}: {dup} of {n} requests repeat an earlier prompt/target pair", file=sys.stderr)
+        print(
+            f"{label}: {dup} of {n} requests repeat an earlier prompt/target pair", file=sys.stderr
+        )
     return out
 
 
 # ---------------------------------------------------------------- teacher forcing
+
 
 def pad_id(tokenizer):
     """The id that fills padded positions (never attended): the pad token, else end-of-sequence."""
@@ -231,17 +305,29 @@ def check_lengths(tokenizer, requests, max_length=256):
     """DataError naming the first request whose target, or a probe's answer, tokenizes to nothing or
     to max_length tokens or more: found before a run's first step, not when the step meets it."""
     answers = [(r, "target", r.target) for r in requests]
-    answers += [(r, f"locality answer ({name or 'locality'})", a) for r in requests
-                for name, ps in r.locality.items() for _, a in ps]
-    answers += [(r, kind, a) for r in requests for kind in ("reasoning", "portability")
-                for _, a in getattr(r, kind)]
+    answers += [
+        (r, f"locality answer ({name or 'locality'})", a)
+        for r in requests
+        for name, ps in r.locality.items()
+        for _, a in ps
+    ]
+    answers += [
+        (r, kind, a)
+        for r in requests
+        for kind in ("reasoning", "portability")
+        for _, a in getattr(r, kind)
+    ]
     texts = [a if a.startswith(" ") else " " + a.strip() for _, _, a in answers]
-    for (r, what, a), ids in zip(answers, tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []):
+    for (r, what, a), ids in zip(
+        answers, tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    ):
         if not a.strip() or not ids:
             raise DataError(f"{r.where or repr(r.prompt)}: {what} {a!r} tokenizes to zero tokens")
         if len(ids) >= max_length:
-            raise DataError(f"{r.where or repr(r.prompt)}: {what} is {len(ids)} tokens, more than the "
-                            f"{max_length - 1} an edit step takes")
+            raise DataError(
+                f"{r.where or repr(r.prompt)}: {what} is {len(ids)} tokens, more than the "
+                f"{max_length - 1} an edit step takes"
+            )
 
 
 def tokenize(tokenizer, prompts, targets, max_length=256):
@@ -257,11 +343,12 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
     """
     pad = pad_id(tokenizer)
     prompts, targets = list(prompts), list(targets)
-    P = tokenizer(prompts)["input_ids"]                        # one call per batch: fast tokenizers batch in Rust
+    P = tokenizer(prompts)["input_ids"]  # one call per batch: fast tokenizers batch in Rust
     # a target that already starts with a space carries its own separator and is kept verbatim
     # (official.verbatim: the official codes' " " + target); any other is stripped and joined by one space
-    A = tokenizer([a if a.startswith(" ") else " " + a.strip() for a in targets],
-                  add_special_tokens=False)["input_ids"]
+    A = tokenizer(
+        [a if a.startswith(" ") else " " + a.strip() for a in targets], add_special_tokens=False
+    )["input_ids"]
     rows = []
     for i, (p_ids, a_ids) in enumerate(zip(P, A)):
         if not targets[i].strip() or not a_ids:
@@ -269,8 +356,10 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
         if not p_ids:
             raise DataError(f"request {i}: prompt {prompts[i]!r} tokenizes to zero tokens")
         if len(a_ids) >= max_length:
-            raise DataError(f"request {i}: target is {len(a_ids)} tokens, max_length is {max_length}")
-        p_ids = p_ids[-(max_length - len(a_ids)):]
+            raise DataError(
+                f"request {i}: target is {len(a_ids)} tokens, max_length is {max_length}"
+            )
+        p_ids = p_ids[-(max_length - len(a_ids)) :]
         ids = p_ids + a_ids
         labels = [-100] * (len(p_ids) - 1) + a_ids
         rows.append((ids[:-1], labels))
@@ -280,9 +369,9 @@ def tokenize(tokenizer, prompts, targets, max_length=256):
     attention_mask = torch.zeros((B, T), dtype=torch.long)
     labels = torch.full((B, T), -100, dtype=torch.long)
     for b, (ids, lab) in enumerate(rows):
-        input_ids[b, :len(ids)] = torch.tensor(ids)
-        attention_mask[b, :len(ids)] = 1
-        labels[b, :len(lab)] = torch.tensor(lab)
+        input_ids[b, : len(ids)] = torch.tensor(ids)
+        attention_mask[b, : len(ids)] = 1
+        labels[b, : len(lab)] = torch.tensor(lab)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 

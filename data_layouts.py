@@ -26,6 +26,7 @@ the first record's keys tell (SIGNATURES below; data.load chooses). Other keys a
 Every function takes (record, where) -- `where` names the record in errors, "<file> record i" or
 "<file> line k" -- and returns a Request, or raises a one-line DataError.
 """
+
 import re
 
 from data_request import DataError, Request
@@ -38,7 +39,9 @@ def _str(rec, keys, where, required=True):
     for k in keys:
         if rec.get(k) is not None:
             if not isinstance(rec[k], str):
-                raise DataError(f"{where}: field {k!r} must be a string, got {type(rec[k]).__name__}")
+                raise DataError(
+                    f"{where}: field {k!r} must be a string, got {type(rec[k]).__name__}"
+                )
             return rec[k]
     if required:
         raise DataError(f"{where}: missing field {keys[0]!r}")
@@ -69,14 +72,20 @@ def _locality(probes):
 
 def _loc(rec, w, prompt_key, answer_key):
     """The one unnamed locality probe rec[prompt_key] -> rec[answer_key], read as it is."""
-    return _locality({"": [(_str(rec, (prompt_key,), w, False), _str(rec, (answer_key,), w, False))]})
+    return _locality(
+        {"": [(_str(rec, (prompt_key,), w, False), _str(rec, (answer_key,), w, False))]}
+    )
 
 
 def from_zsre(rec, w):
     loc = _str(rec, ("loc",), w, False)
-    return Request(_str(rec, ("src",), w), _str(rec, ("ans", "alt"), w), _strs(rec, ("rephrase",), w),
-                   _locality({"": [(loc and loc + "?", _str(rec, ("loc_ans",), w, False))]}),
-                   _str(rec, ("subject",), w, False))
+    return Request(
+        _str(rec, ("src",), w),
+        _str(rec, ("ans", "alt"), w),
+        _strs(rec, ("rephrase",), w),
+        _locality({"": [(loc and loc + "?", _str(rec, ("loc_ans",), w, False))]}),
+        _str(rec, ("subject",), w, False),
+    )
 
 
 def from_counterfact(rec, w):
@@ -88,25 +97,44 @@ def from_counterfact(rec, w):
     if not isinstance(new, dict) or not isinstance(true, dict):
         raise DataError(f"{w}: 'target_new' / 'target_true' must be objects with a 'str' field")
     true = _str(true, ("str",), w, False)
-    return Request(_str(rw, ("prompt",), w).replace("{}", subject), _str(new, ("str",), w),
-                   _strs(rec, ("paraphrase_prompts",), w),
-                   _locality({"": [(p, true) for p in _strs(rec, ("neighborhood_prompts",), w)]}), subject)
+    return Request(
+        _str(rw, ("prompt",), w).replace("{}", subject),
+        _str(new, ("str",), w),
+        _strs(rec, ("paraphrase_prompts",), w),
+        _locality({"": [(p, true) for p in _strs(rec, ("neighborhood_prompts",), w)]}),
+        subject,
+    )
 
 
 def from_fever(rec, w):
-    return Request(_str(rec, ("prompt",), w), _str(rec, ("alt",), w), _strs(rec, ("equiv_prompt",), w),
-                   _loc(rec, w, "unrel_prompt", "unrel_ans"))
+    return Request(
+        _str(rec, ("prompt",), w),
+        _str(rec, ("alt",), w),
+        _strs(rec, ("equiv_prompt",), w),
+        _loc(rec, w, "unrel_prompt", "unrel_ans"),
+    )
 
 
 def from_wikibigedit(rec, w):
-    return Request(_str(rec, ("update",), w), _str(rec, ("ans",), w), _strs(rec, ("rephrase",), w),
-                   _loc(rec, w, "loc", "loc_ans"), _str(rec, ("subject",), w, False), _strs(rec, ("personas",), w),
-                   _scorable([(_str(rec, ("mhop",), w, False), _str(rec, ("mhop_ans",), w, False))]))
+    return Request(
+        _str(rec, ("update",), w),
+        _str(rec, ("ans",), w),
+        _strs(rec, ("rephrase",), w),
+        _loc(rec, w, "loc", "loc_ans"),
+        _str(rec, ("subject",), w, False),
+        _strs(rec, ("personas",), w),
+        _scorable([(_str(rec, ("mhop",), w, False), _str(rec, ("mhop_ans",), w, False))]),
+    )
 
 
 def from_ultraeditbench(rec, w):
-    return Request(_str(rec, ("prompt",), w), _str(rec, ("ans",), w), _strs(rec, ("rephrase_prompt",), w),
-                   _loc(rec, w, "loc", "loc_ans"), _str(rec, ("subject",), w, False))
+    return Request(
+        _str(rec, ("prompt",), w),
+        _str(rec, ("ans",), w),
+        _strs(rec, ("rephrase_prompt",), w),
+        _loc(rec, w, "loc", "loc_ans"),
+        _str(rec, ("subject",), w, False),
+    )
 
 
 def _probes(item, w, key):
@@ -118,50 +146,86 @@ def _probes(item, w, key):
         while isinstance(a, list) and a:
             a = a[0]
         if not isinstance(p, str) or not isinstance(a, str):
-            raise DataError(f"{w}: field {key!r} must hold {{prompt, ground_truth}} objects of strings")
+            raise DataError(
+                f"{w}: field {key!r} must hold {{prompt, ground_truth}} objects of strings"
+            )
         out.append((p, a))
     return out
 
 
-PROBE = re.compile(r"(locality|portability)_(?:(.+)_)?prompt")     # flat probe keys; group 2 is the name
+PROBE = re.compile(
+    r"(locality|portability)_(?:(.+)_)?prompt"
+)  # flat probe keys; group 2 is the name
 
 
 def from_easyedit(rec, w):
-    probes = {"locality": {}, "portability": {}}                   # kind -> name -> pairs
-    for k, v in (rec.items() if isinstance(rec, dict) else ()):
-        if k in probes:                                            # nested: {name: probe(s)}
+    probes = {"locality": {}, "portability": {}}  # kind -> name -> pairs
+    for k, v in rec.items() if isinstance(rec, dict) else ():
+        if k in probes:  # nested: {name: probe(s)}
             if not isinstance(v, dict):
-                raise DataError(f"{w}: field {k!r} must be an object {{name: {{prompt, ground_truth}}}}")
+                raise DataError(
+                    f"{w}: field {k!r} must be an object {{name: {{prompt, ground_truth}}}}"
+                )
             probes[k].update({name: _probes(item, w, f"{k}.{name}") for name, item in v.items()})
         elif m := PROBE.fullmatch(k):
-            gt = k[:-len("prompt")] + "ground_truth"
+            gt = k[: -len("prompt")] + "ground_truth"
             if gt not in rec:
                 raise DataError(f"{w}: missing field {gt!r}")
             probes[m[1]][m[2] or ""] = _probes({"prompt": v, "ground_truth": rec[gt]}, w, k)
-    return Request(_str(rec, ("prompt", "prompts"), w), _str(rec, ("target_new",), w),
-                   _strs(rec, ("rephrase_prompt", "rephrase_prompts"), w), _locality(probes["locality"]),
-                   _str(rec, ("subject",), w, False),
-                   portability=_scorable([p for pairs in probes["portability"].values() for p in pairs]))
+    return Request(
+        _str(rec, ("prompt", "prompts"), w),
+        _str(rec, ("target_new",), w),
+        _strs(rec, ("rephrase_prompt", "rephrase_prompts"), w),
+        _locality(probes["locality"]),
+        _str(rec, ("subject",), w, False),
+        portability=_scorable([p for pairs in probes["portability"].values() for p in pairs]),
+    )
 
 
 def from_ours(rec, w):
-    r = Request(_str(rec, ("prompt",), w), _str(rec, ("target",), w), _strs(rec, ("rephrase",), w),
-                _loc(rec, w, "loc_prompt", "loc_answer"), _str(rec, ("subject",), w, False))
+    r = Request(
+        _str(rec, ("prompt",), w),
+        _str(rec, ("target",), w),
+        _strs(rec, ("rephrase",), w),
+        _loc(rec, w, "loc_prompt", "loc_answer"),
+        _str(rec, ("subject",), w, False),
+    )
     if not r.target.strip():
         raise DataError(f"{w}: empty target")
     return r
 
 
-LAYOUTS = {"zsre": from_zsre, "counterfact": from_counterfact, "fever": from_fever, "wikibigedit": from_wikibigedit,
-           "ultraeditbench": from_ultraeditbench, "easyedit": from_easyedit, "ours": from_ours}
+LAYOUTS = {
+    "zsre": from_zsre,
+    "counterfact": from_counterfact,
+    "fever": from_fever,
+    "wikibigedit": from_wikibigedit,
+    "ultraeditbench": from_ultraeditbench,
+    "easyedit": from_easyedit,
+    "ours": from_ours,
+}
 # a file passed by path is read in the layout of the first of these keys in its first record (else ours)
-SIGNATURES = [("requested_rewrite", "counterfact"), ("src", "zsre"), ("update", "wikibigedit"),
-              ("equiv_prompt", "fever"), ("target_new", "easyedit"), ("target", "ours"), ("ans", "ultraeditbench")]
+SIGNATURES = [
+    ("requested_rewrite", "counterfact"),
+    ("src", "zsre"),
+    ("update", "wikibigedit"),
+    ("equiv_prompt", "fever"),
+    ("target_new", "easyedit"),
+    ("target", "ours"),
+    ("ans", "ultraeditbench"),
+]
 
 
 if __name__ == "__main__":
-    rec = {"src": "What is the capital of Atlantis?", "ans": "Poseidonia", "rephrase": "Atlantis has which capital?",
-           "loc": "nq question: who wrote hamlet", "loc_ans": "Shakespeare"}
+    rec = {
+        "src": "What is the capital of Atlantis?",
+        "ans": "Poseidonia",
+        "rephrase": "Atlantis has which capital?",
+        "loc": "nq question: who wrote hamlet",
+        "loc_ans": "Shakespeare",
+    }
     layout = next(name for key, name in SIGNATURES if key in rec)
     r = LAYOUTS[layout](rec, "demo record 0")
-    print(f"a record with a 'src' key reads as {layout}: {r.prompt!r} -> {r.target!r}, locality {r.locality}")
+    print(
+        f"a record with a 'src' key reads as {layout}: {r.prompt!r} -> {r.target!r}, locality {r.locality}"
+    )

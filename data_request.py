@@ -5,6 +5,7 @@ No imports of the project: data loading, layouts, the synthetic stream and the e
 
     r = Request("The capital of Zorb is", "Quill", rephrase=["Zorb's capital city is"])
 """
+
 from dataclasses import dataclass, field
 
 
@@ -18,20 +19,31 @@ class ModelError(ValueError):
 
 @dataclass
 class Request:
-    """ one edit request: prompt -> target, with its evaluation prompts """
+    """one edit request: prompt -> target, with its evaluation prompts"""
+
     prompt: str
     target: str
-    rephrase: list = field(default_factory=list)     # generalization prompts, scored against target
-    locality: dict = field(default_factory=dict)     # probe name -> [(prompt, answer)]: facts the edit must keep;
-                                                     # "" is the unnamed probe, others are also their own metric
+    rephrase: list = field(default_factory=list)  # generalization prompts, scored against target
+    locality: dict = field(
+        default_factory=dict
+    )  # probe name -> [(prompt, answer)]: facts the edit must keep;
+    # "" is the unnamed probe, others are also their own metric
     subject: str = ""
-    personas: list = field(default_factory=list)     # WikiBigEdit personas prompts, scored against target
-    reasoning: list = field(default_factory=list)    # [(prompt, answer)]: WikiBigEdit multi-hop questions
-    portability: list = field(default_factory=list)  # [(prompt, answer)]: EasyEdit portability probes
+    personas: list = field(
+        default_factory=list
+    )  # WikiBigEdit personas prompts, scored against target
+    reasoning: list = field(
+        default_factory=list
+    )  # [(prompt, answer)]: WikiBigEdit multi-hop questions
+    portability: list = field(
+        default_factory=list
+    )  # [(prompt, answer)]: EasyEdit portability probes
     # where it was read ("zsre_eval.json record 2"): named by errors, not part of what is edited
     where: str = field(default="", compare=False, repr=False)
 
 
 if __name__ == "__main__":
     r = Request("The capital of Zorb is", "Quill")
-    print(f"{r}; equal to itself read elsewhere: {r == Request(r.prompt, r.target, where='x.json record 3')}")
+    print(
+        f"{r}; equal to itself read elsewhere: {r == Request(r.prompt, r.target, where='x.json record 3')}"
+    )

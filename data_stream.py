@@ -12,20 +12,22 @@ warm-up from a dataset in the stream takes the records after the stream's. skip=
 positive cumulative effect) runs only the edits from K on; the evaluated edits are then those of
 the full stream's sample that come after K, so a full and a skipped run score the same requests.
 """
+
 import random
 import re
 from pathlib import Path
 
 from data import load
-
 from data_request import DataError
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
 # paper: Algorithm 1 / the official preheat -- in-domain records, applied, diagonally normalized
 WARMUP_MODES = ("stats", "applied", "paper")
-IN_DOMAIN = {"zsre": "zsre-calib"}           # the evaluation split's training-side records
-SEGMENT = re.compile(r"^(.+):([-+]?[\d.eE]+)$")   # name:count; a count that is not a whole number >= 1 is refused
+IN_DOMAIN = {"zsre": "zsre-calib"}  # the evaluation split's training-side records
+SEGMENT = re.compile(
+    r"^(.+):([-+]?[\d.eE]+)$"
+)  # name:count; a count that is not a whole number >= 1 is refused
 
 
 def segments(spec, n):
@@ -39,16 +41,22 @@ def segments(spec, n):
         return [(spec, 1000 if n is None else n)]
     if not all(found):
         bad = parts[found.index(None)]
-        raise DataError(f"--dataset {spec!r}: {bad!r} is neither a file nor name:count; a stream of segments "
-                        "is name:count,name:count,...")
+        raise DataError(
+            f"--dataset {spec!r}: {bad!r} is neither a file nor name:count; a stream of segments "
+            "is name:count,name:count,..."
+        )
     segs = []
     for m in found:
         name, count = m.group(1), m.group(2)
         if not count.isdigit() or int(count) < 1:
-            raise DataError(f"--dataset {spec!r}: the count of {name} must be a whole number >= 1, got {count!r}")
+            raise DataError(
+                f"--dataset {spec!r}: the count of {name} must be a whole number >= 1, got {count!r}"
+            )
         segs.append((name, int(count)))
     if n is not None and n != sum(k for _, k in segs):
-        raise DataError(f"--dataset {spec!r} has {sum(k for _, k in segs)} records but --n is {n}; leave --n out")
+        raise DataError(
+            f"--dataset {spec!r} has {sum(k for _, k in segs)} records but --n is {n}; leave --n out"
+        )
     return segs
 
 
@@ -72,16 +80,32 @@ def load_stream(cfg):
     """(requests, segment label of each, warm-up requests) for a resolved run_stream configuration."""
     requests, seg_of, offset = [], [], {}
     for (name, k), label in zip(cfg["segments"], labels(cfg["segments"])):
-        part = load(name, k, offset=offset.get(name, 0), seed=cfg["seed"], data_dir=cfg["data_dir"],
-                    encoding=cfg.get("encoding"))
+        part = load(
+            name,
+            k,
+            offset=offset.get(name, 0),
+            seed=cfg["seed"],
+            data_dir=cfg["data_dir"],
+            encoding=cfg.get("encoding"),
+        )
         offset[name] = offset.get(name, 0) + k
-        if cfg["shuffle"]:                             # a seeded order within the segment
+        if cfg["shuffle"]:  # a seeded order within the segment
             random.Random(f"{cfg['seed']}:{label}").shuffle(part)
         requests += part
         seg_of += [label] * k
     wu = cfg["warmup"]
-    warm = load(wu["data"], wu["n"], offset=wu["offset"], seed=cfg["seed"], data_dir=cfg["data_dir"],
-                encoding=cfg.get("encoding")) if wu["n"] else []
+    warm = (
+        load(
+            wu["data"],
+            wu["n"],
+            offset=wu["offset"],
+            seed=cfg["seed"],
+            data_dir=cfg["data_dir"],
+            encoding=cfg.get("encoding"),
+        )
+        if wu["n"]
+        else []
+    )
     return requests, seg_of, warm
 
 
@@ -90,9 +114,12 @@ def plan(cfg, n_warm):
     at its placement among them. A step never spans two segments: the last step of a segment is
     shorter, so the switch falls between steps and a checkpoint there sees one segment only."""
     batch, skip = cfg["batch"], cfg["skip"]
-    ends = [sum(k for _, k in cfg["segments"][:j + 1]) for j in range(len(cfg["segments"]))]
-    edits = [("edit", i, min(i + batch, hi)) for lo, hi in zip([0] + ends[:-1], ends)
-             for i in range(max(lo, skip), hi, batch)]
+    ends = [sum(k for _, k in cfg["segments"][: j + 1]) for j in range(len(cfg["segments"]))]
+    edits = [
+        ("edit", i, min(i + batch, hi))
+        for lo, hi in zip([0] + ends[:-1], ends)
+        for i in range(max(lo, skip), hi, batch)
+    ]
     warm = [("warmup", i, min(i + batch, n_warm)) for i in range(0, n_warm, batch)]
     at = round(PLACEMENTS[cfg["warmup"]["placement"]] * len(edits))
     return edits[:at] + warm + edits[at:]
@@ -127,12 +154,24 @@ def segment_means(per_request, seg_of):
 
 
 if __name__ == "__main__":
-    cfg = {"segments": segments("synthetic:250,synthetic:250", None), "seed": 0, "data_dir": None, "shuffle": False,
-           "n": 500, "batch": 100, "skip": 200, "eval_n": 100,
-           "warmup": {"n": 200, "data": "synthetic", "offset": 500, "placement": "middle"}}
+    cfg = {
+        "segments": segments("synthetic:250,synthetic:250", None),
+        "seed": 0,
+        "data_dir": None,
+        "shuffle": False,
+        "n": 500,
+        "batch": 100,
+        "skip": 200,
+        "eval_n": 100,
+        "warmup": {"n": 200, "data": "synthetic", "offset": 500, "placement": "middle"},
+    }
     requests, seg_of, warm = load_stream(cfg)
-    print(f"{len(requests)} requests in segments {dict.fromkeys(seg_of)}; distinct prompts: "
-          f"{len({r.prompt for r in requests + warm})} of {len(requests) + len(warm)} (warm-up included)")
+    print(
+        f"{len(requests)} requests in segments {dict.fromkeys(seg_of)}; distinct prompts: "
+        f"{len({r.prompt for r in requests + warm})} of {len(requests) + len(warm)} (warm-up included)"
+    )
     print("plan with skip=200 and the warm-up in the middle:", plan(cfg, len(warm)))
-    print(f"evaluated: {len(eval_sample(cfg))} of the full stream's sample of 100, all >= 200: "
-          f"{min(eval_sample(cfg)) >= 200}")
+    print(
+        f"evaluated: {len(eval_sample(cfg))} of the full stream's sample of 100, all >= 200: "
+        f"{min(eval_sample(cfg)) >= 200}"
+    )

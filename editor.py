@@ -26,6 +26,7 @@ previous update as its ridge factors (K_{t-1}, A_{t-1}), Delta_{t-1} = K_{t-1}^T
 numbers instead of d_in d_out, enough for Thm 3.8's adjacent cosine <Delta_t, Delta_{t-1}> (ridge.frobenius).
 At GPT-J width that is 1.07x the float64 Sigma_g (results/width.py); a dense Delta_{t-1} would add 2x.
 """
+
 import math
 import time
 
@@ -34,13 +35,11 @@ from transformers.pytorch_utils import Conv1D
 
 from capture import forward_backward
 from data import tokenize
-from data_stream import warmup_step
 from data_request import ModelError
+from data_stream import warmup_step
 from niw import NIW
 from ridge import frobenius, ridge_dual, ridge_solve, targets
 from whitening import METHODS, eigens, route, standardize, zca
-
-
 
 # The largest |Delta|_F / |W|_F one step may make at a layer. The 57 stored runs in results/runs that
 # record |W_0| (SmolLM2, Gemma 3; every method, warm-up and lr there) never exceed 0.179
@@ -62,38 +61,60 @@ class TooLargeError(RefusedStepError):
 
 
 class Editor:
-    """ edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta """
+    """edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta"""
 
-    absolute_floor = False      # Sigma_g's eigenvalues floored relative to the largest (whitening.eigen)
+    absolute_floor = (
+        False  # Sigma_g's eigenvalues floored relative to the largest (whitening.eigen)
+    )
 
-    def __init__(self, model, tokenizer, layers, method="stableedit", lr=1e-6, alpha=10.0, prior=1.0,
-                 pooled=False, max_length=256, step_size=None, key_scale=True, eigh="auto", max_update=MAX_UPDATE):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        layers,
+        method="stableedit",
+        lr=1e-6,
+        alpha=10.0,
+        prior=1.0,
+        pooled=False,
+        max_length=256,
+        step_size=None,
+        key_scale=True,
+        eigh="auto",
+        max_update=MAX_UPDATE,
+    ):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if step_size is not None:
-            lr = 1.0 if lr is None else lr                 # a placeholder: the first applied step sets it
+            lr = 1.0 if lr is None else lr  # a placeholder: the first applied step sets it
         if not lr > 0 or not alpha > 0 or (step_size is not None and not step_size > 0):
-            raise ValueError(f"lr, alpha and step_size must be positive (got lr={lr}, alpha={alpha}, "
-                             f"step_size={step_size})")
+            raise ValueError(
+                f"lr, alpha and step_size must be positive (got lr={lr}, alpha={alpha}, "
+                f"step_size={step_size})"
+            )
         self.model, self.tok, self.method = model, tokenizer, method
         self.lr, self.alpha, self.max_length = float(lr), float(alpha), max_length
         # step_size r: the first applied step picks the lr that makes mean_l |Delta_l|_F / |W_l|_F = r,
         # a number that does not depend on the scale of the model's layer outputs, and keeps it
         self.step_size = step_size
-        self.key_scale = key_scale                     # False: App. B.6.5, targets without ||k_hat_i||^2 (ridge.py)
+        self.key_scale = key_scale  # False: App. B.6.5, targets without ||k_hat_i||^2 (ridge.py)
         # a step whose |Delta|_F / |W|_F exceeds this is refused (TooLargeError); math.inf turns the guard
         # off for toy models, whose small random weights a visible one-step move outgrows
         self.max_update = max_update
-        route(eigh, 1, "cpu")                          # refuses an unknown route before any work
-        self.eigh = eigh                               # Sigma_g's eigh dtype: whitening.route, per layer width
+        route(eigh, 1, "cpu")  # refuses an unknown route before any work
+        self.eigh = eigh  # Sigma_g's eigh dtype: whitening.route, per layer width
         named = dict(model.named_modules())
         self.modules = {}
         for name in layers:
             if name not in named:
-                raise ModelError(f"layer {name!r} is not a module of this model "
-                                 f"(e.g. {next(n for n, m in named.items() if isinstance(m, torch.nn.Linear))})")
+                raise ModelError(
+                    f"layer {name!r} is not a module of this model "
+                    f"(e.g. {next(n for n, m in named.items() if isinstance(m, torch.nn.Linear))})"
+                )
             if not isinstance(named[name], (torch.nn.Linear, Conv1D)):
-                raise ModelError(f"layer {name!r} is a {type(named[name]).__name__}, not a linear layer")
+                raise ModelError(
+                    f"layer {name!r} is a {type(named[name]).__name__}, not a linear layer"
+                )
             self.modules[name] = named[name]
         # The theory indexes statistics by layer l, so each edited layer has its own
         # normalizer. The official code instead shares one normalizer among all edited
@@ -103,15 +124,22 @@ class Editor:
         for name, mod in self.modules.items():
             d_in, d_out = self._dims(mod)
             dev = mod.weight.device
-            self.stats[name] = None if method in ("no_ln", "ft") else trackers.setdefault(
-                (d_in, d_out, dev) if pooled else name,
-                (self._tracker(d_in, False, prior, dev),                                 # keys: standardized
-                 self._tracker(d_out, method == "stableedit", prior, dev)))             # value gradients
-        self.step, self.prev = 0, {}                   # prev: {layer: {"P", "Q", "norm"}}, Delta = P^T Q
+            self.stats[name] = (
+                None
+                if method in ("no_ln", "ft")
+                else trackers.setdefault(
+                    (d_in, d_out, dev) if pooled else name,
+                    (
+                        self._tracker(d_in, False, prior, dev),  # keys: standardized
+                        self._tracker(d_out, method == "stableedit", prior, dev),
+                    ),
+                )
+            )  # value gradients
+        self.step, self.prev = 0, {}  # prev: {layer: {"P", "Q", "norm"}}, Delta = P^T Q
         # Editing never trains by autograd: freezing every parameter means the backward
         # pass starts at the lowest edited layer's output and builds no weight gradients.
         model.requires_grad_(False)
-        model.eval()                                   # dropout off: edits follow the inference model
+        model.eval()  # dropout off: edits follow the inference model
 
     def _tracker(self, dim, full, prior, device):
         """Thm 3.2's NIW posterior of one layer's keys or value gradients (full: Sigma, else diagonal)."""
@@ -119,8 +147,12 @@ class Editor:
 
     @staticmethod
     def _dims(mod):
-        w = mod.weight                                 # Linear: (d_out, d_in); GPT-2 Conv1D: (d_in, d_out)
-        return (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else (w.shape[0], w.shape[1])
+        w = mod.weight  # Linear: (d_out, d_in); GPT-2 Conv1D: (d_in, d_out)
+        return (
+            (w.shape[1], w.shape[0])
+            if isinstance(mod, torch.nn.Linear)
+            else (w.shape[0], w.shape[1])
+        )
 
     def _clock(self):
         """perf_counter after the model's queued device work: CUDA runs asynchronously, so a phase's
@@ -131,14 +163,18 @@ class Editor:
 
     def _batch(self, requests):
         """Teacher-forcing batch on the model's device, and its mini-batch sizes (None: one batch)."""
-        batch = tokenize(self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length)
+        batch = tokenize(
+            self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length
+        )
         dev = self.model.get_input_embeddings().weight.device
         return {k: v.to(dev) for k, v in batch.items()}, None
 
     def capture(self, batch, groups=None):
         """One forward + backward (capture.py): loss and {layer: (K (M, d_in), G (M, d_out))} at the answer
         positions, at every attended position for ft (dL/dW needs the prompt positions too)."""
-        return forward_backward(self.model, self.modules, batch, groups, every_position=self.method == "ft")
+        return forward_backward(
+            self.model, self.modules, batch, groups, every_position=self.method == "ft"
+        )
 
     def gradients(self, requests):
         """{layer: g (M, d_out)} at the answer positions at the current weights, statistics and weights
@@ -166,9 +202,17 @@ class Editor:
         covs = {k: t.covariance if full else None for k, t in trackers.items()}
         done = {}
         for dtype in (torch.float64, torch.float32):
-            todo = [k for k, c in covs.items() if c is not None and
-                    route(self.eigh, trackers[k].dim, trackers[k].m.device) == dtype]
-            done.update(zip(todo, eigens([covs[k] for k in todo], absolute=self.absolute_floor, dtype=dtype)))
+            todo = [
+                k
+                for k, c in covs.items()
+                if c is not None
+                and route(self.eigh, trackers[k].dim, trackers[k].m.device) == dtype
+            ]
+            done.update(
+                zip(
+                    todo, eigens([covs[k] for k in todo], absolute=self.absolute_floor, dtype=dtype)
+                )
+            )
         return {k: done.get(k) for k in covs}
 
     def edit(self, requests, apply=True, diagonal=False):
@@ -182,7 +226,16 @@ class Editor:
         rows = [int(m.sum()) for m in mask.split(groups or [len(mask)])]
         return self.update(cap, loss, rows, len(requests), apply, diagonal, seconds)
 
-    def update(self, cap, loss, rows, n_requests, apply=True, diagonal=False, forward_backward_s=float("nan")):
+    def update(
+        self,
+        cap,
+        loss,
+        rows,
+        n_requests,
+        apply=True,
+        diagonal=False,
+        forward_backward_s=float("nan"),
+    ):
         """Steps 2-4 on a captured step: cap {layer: (K, G)} and loss from capture(), rows the answer
         rows of each mini-batch (one entry without mini-batches). edit() is capture + update; a
         benchmark times the method's own phases by calling update on one capture (results/width.py)."""
@@ -190,25 +243,39 @@ class Editor:
         for n, (K, G) in cap.items():
             for sym, x in (("key k", K), ("value gradient g", G)):
                 if not torch.isfinite(x).all():
-                    raise NonFiniteError(f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged")
+                    raise NonFiniteError(
+                        f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged"
+                    )
         t0 = self._clock()
-        before = self.stats_state()                    # update() never writes in place: this is a snapshot
+        before = self.stats_state()  # update() never writes in place: this is a snapshot
         if self.method not in ("no_ln", "ft"):
             self._update_stats(cap, rows)
         secs["stats"] = self._clock() - t0
-        report = {"step": self.step, "loss": loss, "n_requests": n_requests, "seconds": secs, "layers": {}}
+        report = {
+            "step": self.step,
+            "loss": loss,
+            "n_requests": n_requests,
+            "seconds": secs,
+            "layers": {},
+        }
         if not apply:
             return report
         try:
-            first = self.step_size is not None and self.step == 0      # its lr is a placeholder until rescaled
+            first = (
+                self.step_size is not None and self.step == 0
+            )  # its lr is a placeholder until rescaled
             deltas = self._deltas(cap, report, diagonal, bound=not first)
             if first:
                 # Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V): rescale the
                 # lr and recompute, as if the stream had run at that lr from the start
-                rel = sum(d.norm().item() / self.modules[n].weight.float().norm().item()
-                          for n, (d, _) in deltas.items()) / len(deltas)
+                rel = sum(
+                    d.norm().item() / self.modules[n].weight.float().norm().item()
+                    for n, (d, _) in deltas.items()
+                ) / len(deltas)
                 if not rel > 0:
-                    raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
+                    raise NonFiniteError(
+                        f"step {self.step}: zero update, --step-size cannot set the lr"
+                    )
                 self.lr *= self.step_size / rel
                 deltas = self._deltas(cap, report, diagonal)
         except RefusedStepError:
@@ -225,7 +292,7 @@ class Editor:
     def _update_stats(self, cap, rows):
         """Step 2: each tracker absorbs the step's k and g rows of its layers (all edited layers of a
         shape when pooled) in one NIW merge, exact whatever the batching (Thm 3.2)."""
-        for s in {id(s): s for s in self.stats.values()}.values():             # each tracker once
+        for s in {id(s): s for s in self.stats.values()}.values():  # each tracker once
             names = [n for n in cap if self.stats[n] is s]
             s[0].update(torch.cat([cap[n][0] for n in names]))
             s[1].update(torch.cat([cap[n][1] for n in names]))
@@ -243,19 +310,19 @@ class Editor:
             t0 = self._clock()
             if self.method == "ft":
                 # plain fine-tuning of the same matrices: W <- W - lr dL/dW, dL/dW^T = K^T G (Table 1's FT)
-                delta = (-self.lr * (K.double().T @ G.double())).float()            # summed in float64
+                delta = (-self.lr * (K.double().T @ G.double())).float()  # summed in float64
                 factors = (K.float(), (-self.lr * G.double()).float())
                 bias_norm, eig = float("nan"), None
                 t1 = t2 = self._clock()
             else:
                 eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
                 k_hat, g_hat = self._normalize(n, K, G, eig)
-                V = targets(k_hat, g_hat, self.lr, self.key_scale)                # (M, d_out)
+                V = targets(k_hat, g_hat, self.lr, self.key_scale)  # (M, d_out)
                 # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
                 # every answer token, left by centering with the *estimated* mean:
                 # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
-                b = g_hat.mean(0)                                                 # (d_out,)
-                c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)   # (M, 1)
+                b = g_hat.mean(0)  # (d_out,)
+                c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)  # (M, 1)
                 t1 = self._clock()
                 # one solve for both right-hand sides (the ridge map is linear in V), and
                 # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
@@ -263,43 +330,61 @@ class Editor:
                 # conditioned; float32 halves the cost. The statistics above stay float64; the update
                 # stays in the solve's float32 (a float64 copy would add no digits, only 2x memory).
                 K32, rhs = K.float(), torch.cat([V, c], 1).float()
-                if K.shape[0] < K.shape[1]:                    # ridge.py's dual form: Delta = K^T A
-                    A = ridge_dual(K32, rhs, self.alpha)                          # (M, d_out+1)
-                    sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())      # (d_in, d_out+1)
+                if K.shape[0] < K.shape[1]:  # ridge.py's dual form: Delta = K^T A
+                    A = ridge_dual(K32, rhs, self.alpha)  # (M, d_out+1)
+                    sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())  # (d_in, d_out+1)
                 else:
                     sol = ridge_solve(K32, rhs, self.alpha, "primal")
                     factors = (None, sol[:, :-1])
                 delta, r = sol[:, :-1], sol[:, -1]
-                bias_norm = (r.norm() * b.norm()).item()                          # |r b^T|_F
+                bias_norm = (r.norm() * b.norm()).item()  # |r b^T|_F
                 t2 = self._clock()
             secs["normalize"] += t1 - t0
             secs["solve"] += t2 - t1
             if not torch.isfinite(delta).all():
-                raise NonFiniteError(f"step {self.step}: non-finite update at {n}; step refused, weights unchanged")
+                raise NonFiniteError(
+                    f"step {self.step}: non-finite update at {n}; step refused, weights unchanged"
+                )
             # keep the smaller of the factors and the dense update (a step with more rows than d_in)
             if factors[0] is not None and factors[0].numel() + factors[1].numel() >= delta.numel():
                 factors = (None, delta)
             norm = delta.norm().item()
             self._check_size(n, norm, bound)
             prev = self.prev.get(n)
-            cos = float("nan") if prev is None or norm == 0 or prev["norm"] == 0 else \
-                frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
+            cos = (
+                float("nan")
+                if prev is None or norm == 0 or prev["norm"] == 0
+                else frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
+            )
             # App. B.3.3's diagnostics of the whitened covariance: condition number and largest eigenvalue
-            cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (float("nan"), float("nan"))
-            report["layers"][n] = {"delta_norm": norm, "cos_prev": cos, "bias_norm": bias_norm,
-                                   "ridge_factor": float("nan") if self.method == "ft" else r.norm().item(),
-                                   "n_tokens": K.shape[0], "cond": cond, "lmax": lmax}
+            cond, lmax = (
+                (eig[2], eig[0][-1].item()) if eig is not None else (float("nan"), float("nan"))
+            )
+            report["layers"][n] = {
+                "delta_norm": norm,
+                "cos_prev": cos,
+                "bias_norm": bias_norm,
+                "ridge_factor": float("nan") if self.method == "ft" else r.norm().item(),
+                "n_tokens": K.shape[0],
+                "cond": cond,
+                "lmax": lmax,
+            }
             deltas[n] = (delta, factors)
         return deltas
 
     def _check_size(self, name, norm, bound):
         rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)
-        if bound and not rel <= self.max_update:              # a NaN ratio is refused too
-            fix = "its norm overflows: lower the lr by orders of magnitude" if not math.isfinite(rel) else \
-                f"an lr below {self.lr * self.max_update / rel:.3g} keeps this step within it"
-            raise TooLargeError(f"step {self.step}: |Delta|_F / |W|_F = {rel:.3g} at {name}, above the bound "
-                                f"{self.max_update:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
-                                f"refused, weights unchanged; {fix}")
+        if bound and not rel <= self.max_update:  # a NaN ratio is refused too
+            fix = (
+                "its norm overflows: lower the lr by orders of magnitude"
+                if not math.isfinite(rel)
+                else f"an lr below {self.lr * self.max_update / rel:.3g} keeps this step within it"
+            )
+            raise TooLargeError(
+                f"step {self.step}: |Delta|_F / |W|_F = {rel:.3g} at {name}, above the bound "
+                f"{self.max_update:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
+                f"refused, weights unchanged; {fix}"
+            )
 
     @staticmethod
     def _apply(mod, delta):
@@ -317,10 +402,16 @@ class Editor:
         """Algorithm 1's warm-up in steps of batch_size: mode stats, applied or paper (data_stream.warmup_step
         says what each does; run_stream.py runs the same steps where data_stream.plan places them)."""
         apply, diagonal = warmup_step(mode)
-        return [self.edit(requests[i:i + batch_size], apply, diagonal) for i in range(0, len(requests), batch_size)]
+        return [
+            self.edit(requests[i : i + batch_size], apply, diagonal)
+            for i in range(0, len(requests), batch_size)
+        ]
 
     def stats_state(self):
-        return {n: None if s is None else (s[0].state_dict(), s[1].state_dict()) for n, s in self.stats.items()}
+        return {
+            n: None if s is None else (s[0].state_dict(), s[1].state_dict())
+            for n, s in self.stats.items()
+        }
 
     def load_stats_state(self, state):
         for n, s in state.items():
@@ -329,39 +420,60 @@ class Editor:
                 self.stats[n][1].load_state_dict(s[1])
 
     def state_dict(self):
-        return {"method": self.method, "layers": list(self.modules), "lr": self.lr, "alpha": self.alpha,
-                "step": self.step, "stats": self.stats_state(), "prev": {n: dict(p) for n, p in self.prev.items()}}
+        return {
+            "method": self.method,
+            "layers": list(self.modules),
+            "lr": self.lr,
+            "alpha": self.alpha,
+            "step": self.step,
+            "stats": self.stats_state(),
+            "prev": {n: dict(p) for n, p in self.prev.items()},
+        }
 
     def load_state_dict(self, sd):
         if sd["method"] != self.method or sd["layers"] != list(self.modules):
-            raise ValueError(f"editor state is for method {sd['method']} on {len(sd['layers'])} layers "
-                             f"{sd['layers'][:1]}...; this editor is {self.method} on {list(self.modules)[:1]}...")
+            raise ValueError(
+                f"editor state is for method {sd['method']} on {len(sd['layers'])} layers "
+                f"{sd['layers'][:1]}...; this editor is {self.method} on {list(self.modules)[:1]}..."
+            )
         self.load_stats_state(sd["stats"])
         self.step, self.lr = sd["step"], sd["lr"]
         # a state written before the factored form holds the dense previous Delta
-        self.prev = {n: dict(p) for n, p in sd["prev"].items()} if "prev" in sd else \
-            {n: {"P": None, "Q": d, "norm": d.norm().item()} for n, d in sd["prev_delta"].items()}
+        self.prev = (
+            {n: dict(p) for n, p in sd["prev"].items()}
+            if "prev" in sd
+            else {
+                n: {"P": None, "Q": d, "norm": d.norm().item()} for n, d in sd["prev_delta"].items()
+            }
+        )
 
 
 if __name__ == "__main__":
-    from run_models import load_model, preset_layers
     from data import load
     from data_request import Request
+    from run_models import load_model, preset_layers
+
     model, tok, preset = load_model("smollm2-135m")
-    facts = [Request("The mascot of the Zorblat Institute is a", "penguin"),
-             Request("Kavrin Oduya was born in the city of", "Lisbon"),
-             Request("The official language of Quenthal is", "Portuguese")]
+    facts = [
+        Request("The mascot of the Zorblat Institute is a", "penguin"),
+        Request("Kavrin Oduya was born in the city of", "Lisbon"),
+        Request("The official language of Quenthal is", "Portuguese"),
+    ]
 
     def answer(prompt):
         ids = tok(prompt, return_tensors="pt")
-        out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id)
-        return tok.decode(out[0, ids["input_ids"].shape[1]:]).strip().split("\n")[0]
+        out = model.generate(
+            **ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id
+        )
+        return tok.decode(out[0, ids["input_ids"].shape[1] :]).strip().split("\n")[0]
 
     before = [answer(r.prompt) for r in facts]
     layers = preset_layers(preset, "zsre")
     ed = Editor(model, tok, layers, lr=preset["lr"], alpha=preset["alpha"])
-    ed.warmup(load("synthetic", 300))                 # LN needs statistics: a statistics-only warm-up
-    for _ in range(3):                                # the same three facts three times, as a tiny stream
+    ed.warmup(load("synthetic", 300))  # LN needs statistics: a statistics-only warm-up
+    for _ in range(3):  # the same three facts three times, as a tiny stream
         ed.edit(facts)
     for r, b in zip(facts, before):
-        print(f"{r.prompt!r:45s} before: {b!r:22s} after: {answer(r.prompt)!r}   (target {r.target!r})")
+        print(
+            f"{r.prompt!r:45s} before: {b!r:22s} after: {answer(r.prompt)!r}   (target {r.target!r})"
+        )

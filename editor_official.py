@@ -22,6 +22,7 @@ reimplementation:
     tracker = RunningMeanStd(576, full=True, unbiased=False)    # the StableEdit normalizer of g
     ed = OfficialEditor(model, tok, layers, lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])  # run_settings
 """
+
 from dataclasses import replace
 
 import torch
@@ -29,11 +30,11 @@ import torch
 from data import tokenize
 from editor import Editor
 
-EPS32 = torch.finfo(torch.float32).eps                 # the official codes' eps: they run in float32
+EPS32 = torch.finfo(torch.float32).eps  # the official codes' eps: they run in float32
 
 
 class RunningMeanStd:
-    """ the official running mean / std (and covariance) of d-dimensional rows, Chan's merge """
+    """the official running mean / std (and covariance) of d-dimensional rows, Chan's merge"""
 
     def __init__(self, dim, full=False, unbiased=False, device=None):
         self.dim, self.full, self.unbiased = dim, full, unbiased
@@ -44,13 +45,15 @@ class RunningMeanStd:
 
     def update(self, x):
         """Merge a batch x (N, d). Builds new tensors, so an earlier state_dict() stays a snapshot."""
-        x = x.detach().to(torch.float64)               # (N, d)
+        x = x.detach().to(torch.float64)  # (N, d)
         N = x.shape[0]
         n = self.n + N
-        delta = x.mean(0) - self.m                     # (d,)
+        delta = x.mean(0) - self.m  # (d,)
         self.m = self.m + N * delta / n
         # ULTRAEDIT multiplies the *unbiased* batch variance by N: M2 grows by N/(N-1) S, not S
-        self.M2 = self.M2 + N * x.var(0, correction=int(self.unbiased)) + self.n * N * delta.pow(2) / n
+        self.M2 = (
+            self.M2 + N * x.var(0, correction=int(self.unbiased)) + self.n * N * delta.pow(2) / n
+        )
         if self.full:
             xc = x - x.mean(0)
             self.C = self.C + xc.T @ xc + self.n * N * torch.outer(delta, delta) / n
@@ -73,8 +76,15 @@ class RunningMeanStd:
         return self.C / (self.n - self.dim - 1 + EPS32)
 
     def state_dict(self):
-        return {"dim": self.dim, "full": self.full, "unbiased": self.unbiased, "n": self.n,
-                "m": self.m, "M2": self.M2, "C": self.C}
+        return {
+            "dim": self.dim,
+            "full": self.full,
+            "unbiased": self.unbiased,
+            "n": self.n,
+            "m": self.m,
+            "M2": self.M2,
+            "C": self.C,
+        }
 
     def load_state_dict(self, sd):
         if (sd["dim"], sd["full"], sd["unbiased"]) != (self.dim, self.full, self.unbiased):
@@ -90,26 +100,41 @@ class OfficialEditor(Editor):
     merged layer by layer, and Sigma_g's eigenvalues clamped at an absolute 1e-6 (eig_floor)."""
 
     def __init__(self, *args, stats="official-biased", minibatch=10, eig_floor="absolute", **kw):
-        if stats not in ("niw", "official-unbiased", "official-biased") or eig_floor not in ("relative", "absolute"):
-            raise ValueError("stats: niw, official-unbiased or official-biased; eig_floor: relative or absolute")
+        if stats not in ("niw", "official-unbiased", "official-biased") or eig_floor not in (
+            "relative",
+            "absolute",
+        ):
+            raise ValueError(
+                "stats: niw, official-unbiased or official-biased; eig_floor: relative or absolute"
+            )
         if minibatch is not None and minibatch < 1:
             raise ValueError(f"minibatch must be positive, got {minibatch}")
-        self.stats_kind, self.minibatch, self.absolute_floor = stats, minibatch, eig_floor == "absolute"
+        self.stats_kind, self.minibatch, self.absolute_floor = (
+            stats,
+            minibatch,
+            eig_floor == "absolute",
+        )
         super().__init__(*args, **kw)
 
     def _tracker(self, dim, full, prior, device):
         if self.stats_kind == "niw":
             return super()._tracker(dim, full, prior, device)
-        return RunningMeanStd(dim, full=full, unbiased=self.stats_kind == "official-unbiased", device=device)
+        return RunningMeanStd(
+            dim, full=full, unbiased=self.stats_kind == "official-unbiased", device=device
+        )
 
     def _batch(self, requests):
         """The batch sorted by token length, longest first, and its mini-batch sizes."""
         if self.minibatch is None:
             return super()._batch(requests)
-        batch = tokenize(self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length)
+        batch = tokenize(
+            self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length
+        )
         lengths = batch["attention_mask"].sum(1).tolist()
-        order = sorted(range(len(requests)), key=lambda i: -lengths[i])       # stable, longest first
-        groups = [min(self.minibatch, len(requests) - s) for s in range(0, len(requests), self.minibatch)]
+        order = sorted(range(len(requests)), key=lambda i: -lengths[i])  # stable, longest first
+        groups = [
+            min(self.minibatch, len(requests) - s) for s in range(0, len(requests), self.minibatch)
+        ]
         dev = self.model.get_input_embeddings().weight.device
         return {k: v[order].to(dev) for k, v in batch.items()}, groups
 
@@ -120,7 +145,7 @@ class OfficialEditor(Editor):
             return super()._update_stats(cap, rows)
         ends = torch.tensor([0] + list(rows)).cumsum(0).tolist()
         for lo, hi in zip(ends[:-1], ends[1:]):
-            for s in {id(s): s for s in self.stats.values()}.values():        # each tracker once
+            for s in {id(s): s for s in self.stats.values()}.values():  # each tracker once
                 for n in [n for n in cap if self.stats[n] is s]:
                     s[0].update(cap[n][0][lo:hi])
                     s[1].update(cap[n][1][lo:hi])
@@ -129,8 +154,14 @@ class OfficialEditor(Editor):
 def verbatim(requests):
     """The official join, prompt + " " + target with the target as stored (tokenize keeps a target
     that already starts with a space as it is)."""
-    return [replace(r, target=" " + r.target,
-                    locality={k: [(p, " " + a) for p, a in v] for k, v in r.locality.items()}) for r in requests]
+    return [
+        replace(
+            r,
+            target=" " + r.target,
+            locality={k: [(p, " " + a) for p, a in v] for k, v in r.locality.items()},
+        )
+        for r in requests
+    ]
 
 
 if __name__ == "__main__":
@@ -140,5 +171,9 @@ if __name__ == "__main__":
         t = RunningMeanStd(4, full=True, unbiased=unbiased)
         for b in x.split(10):
             t.update(b)
-        print(f"unbiased={unbiased}: M2 / exact scatter = {(t.M2 / ((x - x.mean(0)) ** 2).sum(0)).tolist()}")
-    print("(ULTRAEDIT's merge over batches of 10 overstates the scatter by about 10/9; StableEdit's is exact)")
+        print(
+            f"unbiased={unbiased}: M2 / exact scatter = {(t.M2 / ((x - x.mean(0)) ** 2).sum(0)).tolist()}"
+        )
+    print(
+        "(ULTRAEDIT's merge over batches of 10 overstates the scatter by about 10/9; StableEdit's is exact)"
+    )

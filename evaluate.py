@@ -22,6 +22,7 @@ prompts, then over requests. Every figure is a percentage (0-100).
     ... edit ...
     m = edit_metrics(model, tok, requests, reference=ref)   # m["efficacy"], m["per_request"]["efficacy"][i]
 """
+
 import json
 import time
 from pathlib import Path
@@ -30,8 +31,8 @@ import torch
 from tqdm import tqdm
 
 from capture import answer_logits, masked
-from data import data_dir as find_data_dir, tokenize
-
+from data import data_dir as find_data_dir
+from data import tokenize
 from data_request import DataError
 
 
@@ -46,15 +47,17 @@ def top1(model, tokenizer, pairs, batch_size=32, progress=False, desc="eval"):
         return []
     device = model.get_input_embeddings().weight.device
     lengths = [len(ids) for ids in tokenizer([p + " " + a for p, a in pairs])["input_ids"]]
-    order = sorted(range(len(pairs)), key=lambda j: -lengths[j])       # longest first: memory peaks early
+    order = sorted(
+        range(len(pairs)), key=lambda j: -lengths[j]
+    )  # longest first: memory peaks early
     out = [None] * len(pairs)
     for s in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
-        idx = order[s:s + batch_size]
+        idx = order[s : s + batch_size]
         batch = tokenize(tokenizer, [pairs[j][0] for j in idx], [pairs[j][1] for j in idx])
         batch = {k: v.to(device) for k, v in batch.items()}
-        pred = answer_logits(model, batch).argmax(-1).cpu()                 # (M,)
-        gold = masked(batch["labels"], batch["labels"] != -100).cpu()       # (M,), same row-major order
-        counts = (batch["labels"] != -100).sum(1).tolist()                  # answer tokens per row
+        pred = answer_logits(model, batch).argmax(-1).cpu()  # (M,)
+        gold = masked(batch["labels"], batch["labels"] != -100).cpu()  # (M,), same row-major order
+        counts = (batch["labels"] != -100).sum(1).tolist()  # answer tokens per row
         for j, p, g in zip(idx, pred.split(counts), gold.split(counts)):
             out[j] = (p.tolist(), g.tolist())
     return out
@@ -62,13 +65,17 @@ def top1(model, tokenizer, pairs, batch_size=32, progress=False, desc="eval"):
 
 def _prompt_sets(r):
     """metric -> list of (prompt, answer) for one request; absent parts give empty lists."""
-    return {"efficacy": [(r.prompt, r.target)],
-            "generalization": [(p, r.target) for p in r.rephrase],
-            "specificity": [pair for pairs in r.locality.values() for pair in pairs],     # probe after probe
-            **{f"locality_{name}": pairs for name, pairs in r.locality.items() if name},
-            "personas": [(p, r.target) for p in r.personas],
-            "reasoning": r.reasoning,
-            "portability": r.portability}
+    return {
+        "efficacy": [(r.prompt, r.target)],
+        "generalization": [(p, r.target) for p in r.rephrase],
+        "specificity": [
+            pair for pairs in r.locality.values() for pair in pairs
+        ],  # probe after probe
+        **{f"locality_{name}": pairs for name, pairs in r.locality.items() if name},
+        "personas": [(p, r.target) for p in r.personas],
+        "reasoning": r.reasoning,
+        "portability": r.portability,
+    }
 
 
 def _mean(xs):
@@ -82,15 +89,22 @@ def mean_se(xs):
     if not xs:
         return float("nan"), float("nan")
     m = _mean(xs)
-    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5 if len(xs) > 1 else float("inf")
+    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5 if len(
+        xs
+    ) > 1 else float("inf")
 
 
 def paired(base, other, key):
     """mean_se of other - base over the requests both scored: two results.json `per_request` blocks,
     matched by stream index (requests a metric does not apply to, None, are left out)."""
     at = dict(zip(base["index"], base[key]))
-    return mean_se([v - at[i] for i, v in zip(other["index"], other[key])
-                    if i in at and v is not None and at[i] is not None])
+    return mean_se(
+        [
+            v - at[i]
+            for i, v in zip(other["index"], other[key])
+            if i in at and v is not None and at[i] is not None
+        ]
+    )
 
 
 def locality_tokens(model, tokenizer, requests, batch_size=32, progress=False):
@@ -111,9 +125,11 @@ def edit_metrics(model, tokenizer, requests, batch_size=32, reference=None, prog
     sets = [_prompt_sets(r) for r in requests]
     pairs = sorted({p for s in sets for ps in s.values() for p in ps})
     res = dict(zip(pairs, top1(model, tokenizer, pairs, batch_size, progress, "metrics")))
-    acc = {p: _mean([a == b for a, b in zip(*res[p])]) for p in pairs}     # token accuracy of one pair
-    keys = dict.fromkeys(k for s in sets for k in s)                     # MedCF's probe names, in order
-    per = {k: [100 * _mean([acc[p] for p in s[k]]) if s.get(k) else None for s in sets] for k in keys}
+    acc = {p: _mean([a == b for a, b in zip(*res[p])]) for p in pairs}  # token accuracy of one pair
+    keys = dict.fromkeys(k for s in sets for k in s)  # MedCF's probe names, in order
+    per = {
+        k: [100 * _mean([acc[p] for p in s[k]]) if s.get(k) else None for s in sets] for k in keys
+    }
     if reference is not None:
         if len(reference) != len(requests):
             raise ValueError(f"reference has {len(reference)} entries for {len(requests)} requests")
@@ -121,8 +137,10 @@ def edit_metrics(model, tokenizer, requests, batch_size=32, reference=None, prog
         for s, ref in zip(sets, reference):
             pred = [t for p in s["specificity"] for t in res[p][0]]
             if len(pred) != len(ref):
-                raise ValueError("reference tokens do not match the locality answers: was it computed "
-                                 "with the same tokenizer and requests?")
+                raise ValueError(
+                    "reference tokens do not match the locality answers: was it computed "
+                    "with the same tokenizer and requests?"
+                )
             per["retain"].append(100 * _mean([a == b for a, b in zip(pred, ref)]) if ref else None)
     per = {k: vals for k, vals in per.items() if any(v is not None for v in vals)}
     out = {k: _mean([v for v in vals if v is not None]) for k, vals in per.items()}
@@ -134,19 +152,45 @@ def edit_metrics(model, tokenizer, requests, batch_size=32, reference=None, prog
 
 # task -> (prompt format, (label word when label is true, ... when false), true label value)
 GLUE = {
-    "sst2": ("Review: {sentence}\nSentiment (positive or negative):", (" positive", " negative"), 1),
-    "mrpc": ("Sentence 1: {sentence1}\nSentence 2: {sentence2}\nDo both sentences mean the same thing? "
-             "Answer yes or no:", (" yes", " no"), 1),
-    "rte": ("{sentence1}\nQuestion: does this imply that \"{sentence2}\"? Answer yes or no:", (" yes", " no"), 0),
-    "cola": ("Sentence: {sentence}\nIs this sentence grammatically correct? Answer yes or no:", (" yes", " no"), 1),
-    "nli": ("{sentence1}\nQuestion: does this imply that \"{sentence2}\"? Answer yes or no:", (" yes", " no"),
-            "entailment"),
+    "sst2": (
+        "Review: {sentence}\nSentiment (positive or negative):",
+        (" positive", " negative"),
+        1,
+    ),
+    "mrpc": (
+        "Sentence 1: {sentence1}\nSentence 2: {sentence2}\nDo both sentences mean the same thing? "
+        "Answer yes or no:",
+        (" yes", " no"),
+        1,
+    ),
+    "rte": (
+        '{sentence1}\nQuestion: does this imply that "{sentence2}"? Answer yes or no:',
+        (" yes", " no"),
+        0,
+    ),
+    "cola": (
+        "Sentence: {sentence}\nIs this sentence grammatically correct? Answer yes or no:",
+        (" yes", " no"),
+        1,
+    ),
+    "nli": (
+        '{sentence1}\nQuestion: does this imply that "{sentence2}"? Answer yes or no:',
+        (" yes", " no"),
+        "entailment",
+    ),
 }
 
 
 @torch.no_grad()
-def glue_scores(model, tokenizer, data_dir=None, n=200, tasks=("sst2", "mrpc", "rte", "cola", "nli"),
-                batch_size=16, progress=False):
+def glue_scores(
+    model,
+    tokenizer,
+    data_dir=None,
+    n=200,
+    tasks=("sst2", "mrpc", "rte", "cola", "nli"),
+    batch_size=16,
+    progress=False,
+):
     """Accuracy (%) per task on the first n examples of <data>/glue/<task>.json.
 
     Zero-shot label-word scoring: the model reads the task's prompt (formats in
@@ -161,17 +205,25 @@ def glue_scores(model, tokenizer, data_dir=None, n=200, tasks=("sst2", "mrpc", "
     for task in tasks:
         path = Path(root or ".") / "glue" / f"{task}.json"
         if task not in GLUE or not path.is_file():
-            raise DataError(f"glue task {task!r}: need one of {', '.join(GLUE)} and the file {path}")
+            raise DataError(
+                f"glue task {task!r}: need one of {', '.join(GLUE)} and the file {path}"
+            )
         fmt, words, yes = GLUE[task]
         rows = json.loads(path.read_text())[:n]
-        ids = [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in words]   # first token of each word
+        ids = [
+            tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in words
+        ]  # first token of each word
         correct = 0
-        for s in tqdm(range(0, len(rows), batch_size), desc=task, disable=not progress, leave=False):
-            chunk = rows[s:s + batch_size]
+        for s in tqdm(
+            range(0, len(rows), batch_size), desc=task, disable=not progress, leave=False
+        ):
+            chunk = rows[s : s + batch_size]
             batch = tokenize(tokenizer, [fmt.format(**r) for r in chunk], [words[0]] * len(chunk))
             batch = {k: v.to(device) for k, v in batch.items()}
-            k = (batch["labels"][0] != -100).sum().item()                   # tokens of the label word
-            logits = answer_logits(model, batch).view(len(chunk), k, -1)[:, 0]   # (B, vocab) after the prompt
+            k = (batch["labels"][0] != -100).sum().item()  # tokens of the label word
+            logits = answer_logits(model, batch).view(len(chunk), k, -1)[
+                :, 0
+            ]  # (B, vocab) after the prompt
             says_yes = (logits[:, ids[0]] > logits[:, ids[1]]).tolist()
             correct += sum(y == (r["label"] == yes) for y, r in zip(says_yes, chunk))
         scores[task] = 100 * correct / len(rows)
@@ -179,6 +231,7 @@ def glue_scores(model, tokenizer, data_dir=None, n=200, tasks=("sst2", "mrpc", "
 
 
 # ---------------------------------------------------------------- speed
+
 
 @torch.no_grad()
 def bench_speed(model, tokenizer, requests, batch_size=32, repeats=3):
@@ -190,15 +243,26 @@ def bench_speed(model, tokenizer, requests, batch_size=32, repeats=3):
     pairs = sorted({p for r in requests for ps in _prompt_sets(r).values() for p in ps})
     device = model.get_input_embeddings().weight.device
 
-    def bare():                                                 # file-order batches, full (B, T, vocab) logits
+    def bare():  # file-order batches, full (B, T, vocab) logits
         for s in range(0, len(pairs), batch_size):
-            b = tokenize(tokenizer, [p for p, _ in pairs[s:s + batch_size]], [a for _, a in pairs[s:s + batch_size]])
-            model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device), use_cache=False)
+            b = tokenize(
+                tokenizer,
+                [p for p, _ in pairs[s : s + batch_size]],
+                [a for _, a in pairs[s : s + batch_size]],
+            )
+            model(
+                input_ids=b["input_ids"].to(device),
+                attention_mask=b["attention_mask"].to(device),
+                use_cache=False,
+            )
 
-    top1(model, tokenizer, pairs[:batch_size], batch_size)     # warm-up: thread pools, allocator
+    top1(model, tokenizer, pairs[:batch_size], batch_size)  # warm-up: thread pools, allocator
     best = {"evaluator": float("inf"), "bare_forward": float("inf")}
     for _ in range(repeats):
-        for name, run in (("evaluator", lambda: top1(model, tokenizer, pairs, batch_size)), ("bare_forward", bare)):
+        for name, run in (
+            ("evaluator", lambda: top1(model, tokenizer, pairs, batch_size)),
+            ("bare_forward", bare),
+        ):
             t0 = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - t0)
@@ -207,26 +271,40 @@ def bench_speed(model, tokenizer, requests, batch_size=32, repeats=3):
 
 if __name__ == "__main__":
     import argparse
+
     from data import load
     from run_models import load_model
+
     ap = argparse.ArgumentParser(description="pre-edit metrics of a model on an edit stream")
     ap.add_argument("--model", default="smollm2-135m", help="preset name, hub id or local path")
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--glue", type=int, default=0, help="examples per GLUE task (0: skip)")
-    ap.add_argument("--speed", type=int, default=0, help="time the evaluator against a bare forward on this many requests")
+    ap.add_argument(
+        "--speed",
+        type=int,
+        default=0,
+        help="time the evaluator against a bare forward on this many requests",
+    )
     args = ap.parse_args()
     model, tok, _ = load_model(args.model)
     reqs = load(args.data, args.n)
     t0 = time.perf_counter()
     ref = locality_tokens(model, tok, reqs)
     m = edit_metrics(model, tok, reqs, reference=ref)
-    print(f"{args.data}, {len(reqs)} requests, unedited model ({time.perf_counter() - t0:.0f} s): " +
-          ", ".join(f"{k} {v:.1f}" for k, v in m.items() if k != "per_request"))
+    print(
+        f"{args.data}, {len(reqs)} requests, unedited model ({time.perf_counter() - t0:.0f} s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in m.items() if k != "per_request")
+    )
     print("retain of the unedited model against itself must be 100:", m["retain"])
     if args.glue:
-        print("GLUE accuracy (%):", {k: round(v, 1) for k, v in glue_scores(model, tok, n=args.glue).items()})
+        print(
+            "GLUE accuracy (%):",
+            {k: round(v, 1) for k, v in glue_scores(model, tok, n=args.glue).items()},
+        )
     if args.speed:
-        s = bench_speed(model, tok, reqs[:args.speed])
-        print(f"{s['sequences']} sequences: evaluator {s['evaluator']:.1f} seq/s, "
-              f"bare forward {s['bare_forward']:.1f} seq/s ({s['evaluator'] / s['bare_forward']:.2f}x)")
+        s = bench_speed(model, tok, reqs[: args.speed])
+        print(
+            f"{s['sequences']} sequences: evaluator {s['evaluator']:.1f} seq/s, "
+            f"bare forward {s['bare_forward']:.1f} seq/s ({s['evaluator'] / s['bare_forward']:.2f}x)"
+        )

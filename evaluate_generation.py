@@ -16,6 +16,7 @@ Words for the n-grams are regex tokens (\\w+ or one punctuation mark), where ROM
 word_tokenize; generations are greedy (ROME samples), so the figure is deterministic and only its
 change from before to after editing is meaningful.
 """
+
 import math
 import re
 from collections import Counter
@@ -38,21 +39,28 @@ def greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32):
     order = sorted(range(len(ids)), key=lambda j: -len(ids[j]))
     out = [None] * len(ids)
     for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
+        idx = order[s : s + batch_size]
         T = max(len(ids[j]) for j in idx)
         input_ids = torch.tensor([[pad] * (T - len(ids[j])) + ids[j] for j in idx], device=device)
-        mask = torch.tensor([[0] * (T - len(ids[j])) + [1] * len(ids[j]) for j in idx], device=device)
+        mask = torch.tensor(
+            [[0] * (T - len(ids[j])) + [1] * len(ids[j]) for j in idx], device=device
+        )
         past, new = None, []
-        pos = (mask.cumsum(1) - 1).clamp_min(0)                                  # left padding: positions from 0
+        pos = (mask.cumsum(1) - 1).clamp_min(0)  # left padding: positions from 0
         for _ in range(max_new_tokens):
-            o = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=past,
-                      use_cache=True)
+            o = model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=past,
+                use_cache=True,
+            )
             past = o.past_key_values
-            nxt = o.logits[:, -1].argmax(-1, keepdim=True)                       # (B, 1)
+            nxt = o.logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
             new.append(nxt)
             input_ids, pos = nxt, pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(nxt)], 1)
-        gen = torch.cat(new, 1).cpu()                                            # (B, max_new_tokens)
+        gen = torch.cat(new, 1).cpu()  # (B, max_new_tokens)
         for j, g in zip(idx, gen.tolist()):
             out[j] = g
     return out
@@ -68,7 +76,7 @@ def exact_match(model, tokenizer, pairs, batch_size=32):
         lab = tokenize(tokenizer, [p], [a])["labels"][0]
         gold.append(lab[lab != -100].tolist())
     gen = greedy(model, tokenizer, [p for p, _ in pairs], max(map(len, gold)), batch_size)
-    return [100.0 * (g[:len(t)] == t) for g, t in zip(gen, gold)]
+    return [100.0 * (g[: len(t)] == t) for g, t in zip(gen, gold)]
 
 
 def ngram_entropy(text, ns=(2, 3), weights=(2 / 3, 4 / 3)):
@@ -77,9 +85,11 @@ def ngram_entropy(text, ns=(2, 3), weights=(2 / 3, 4 / 3)):
     words = WORD.findall(text)
     hs = []
     for n, w in zip(ns, weights):
-        counts = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+        counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
         total = sum(counts.values())
-        hs.append(w * -sum(c / total * math.log2(c / total) for c in counts.values()) if total else 0.0)
+        hs.append(
+            w * -sum(c / total * math.log2(c / total) for c in counts.values()) if total else 0.0
+        )
     return sum(hs) / len(hs)
 
 
@@ -94,10 +104,10 @@ def generation_metrics(model, tokenizer, requests, free_prompts, batch_size=32):
     pairs = [(r.prompt, r.target) for r in requests]
     reph = [(i, (q, r.target)) for i, r in enumerate(requests) for q in r.rephrase]
     em = exact_match(model, tokenizer, pairs + [p for _, p in reph], batch_size)
-    out = {"efficacy_em": sum(em[:len(pairs)]) / len(pairs)}
+    out = {"efficacy_em": sum(em[: len(pairs)]) / len(pairs)}
     if reph:
         per = {}
-        for (i, _), v in zip(reph, em[len(pairs):]):
+        for (i, _), v in zip(reph, em[len(pairs) :]):
             per.setdefault(i, []).append(v)
         out["generalization_em"] = sum(sum(v) / len(v) for v in per.values()) / len(per)
     if free_prompts:
@@ -108,8 +118,11 @@ def generation_metrics(model, tokenizer, requests, free_prompts, batch_size=32):
 if __name__ == "__main__":
     from data import load
     from run_models import load_model
-    print(f"n-gram entropy of a varied sentence {ngram_entropy('the cat sat on the mat and then it slept'):.2f} "
-          f"bits > of a loop {ngram_entropy('the cat the cat the cat the cat the cat the cat'):.2f}")
+
+    print(
+        f"n-gram entropy of a varied sentence {ngram_entropy('the cat sat on the mat and then it slept'):.2f} "
+        f"bits > of a loop {ngram_entropy('the cat the cat the cat the cat the cat the cat'):.2f}"
+    )
     model, tok, _ = load_model("smollm2-135m")
     reqs = load("synthetic", 20)
     free = [p for r in reqs for p, _ in r.locality.get("", [])][:20]

@@ -18,16 +18,17 @@ keeps distances comparable between the two clouds).
 Prompts: sentences of the GLUE files in the data folder (SST-2, then CoLA), else the stream's
 locality prompts.
 """
+
 import json
 from pathlib import Path
 
 import torch
 
-from data import data_dir as find_data_dir, pad_id
-
+from data import data_dir as find_data_dir
+from data import pad_id
 from data_request import DataError
 
-CHI2_2_95 = 5.991                     # 0.95 quantile of chi-square with 2 degrees of freedom
+CHI2_2_95 = 5.991  # 0.95 quantile of chi-square with 2 degrees of freedom
 
 
 def shift_prompts(n, data_dir=None, fallback=()):
@@ -40,8 +41,10 @@ def shift_prompts(n, data_dir=None, fallback=()):
             out += [r["sentence"].strip() for r in json.loads(path.read_text())]
     out = list(dict.fromkeys(p for p in out + list(fallback) if p))[:n]
     if len(out) < 3:
-        raise DataError(f"--hidden-shift: {len(out)} unrelated prompts found (no GLUE files in the data folder "
-                        "and few locality prompts); need at least 3")
+        raise DataError(
+            f"--hidden-shift: {len(out)} unrelated prompts found (no GLUE files in the data folder "
+            "and few locality prompts); need at least 3"
+        )
     return out
 
 
@@ -52,11 +55,13 @@ def last_hidden(model, tokenizer, prompts, batch_size=32):
     ids = tokenizer(list(prompts))["input_ids"]
     rows = []
     for s in range(0, len(ids), batch_size):
-        chunk = ids[s:s + batch_size]
+        chunk = ids[s : s + batch_size]
         T = max(map(len, chunk))
         x = torch.tensor([i + [pad] * (T - len(i)) for i in chunk], device=device)
         mask = torch.tensor([[1] * len(i) + [0] * (T - len(i)) for i in chunk], device=device)
-        h = model.base_model(input_ids=x, attention_mask=mask, use_cache=False).last_hidden_state   # (B, T, d)
+        h = model.base_model(
+            input_ids=x, attention_mask=mask, use_cache=False
+        ).last_hidden_state  # (B, T, d)
         last = torch.tensor([len(i) - 1 for i in chunk], device=h.device)
         rows.append(h[torch.arange(len(chunk), device=h.device), last].double().cpu())
     return torch.cat(rows)
@@ -75,23 +80,30 @@ def shift_stats(H0, H1):
     S0, S1 = torch.cov(H0.T), torch.cov(H1.T)
     r0 = _sqrtm(S0)
     fd = (mu0 - mu1).pow(2).sum() + torch.trace(S0 + S1 - 2 * _sqrtm(r0 @ S1 @ r0))
-    return {"n": H0.shape[0], "mean_cosine": cos.mean().item(), "mean_rel_change": rel.mean().item(),
-            "frechet_rel": (fd / torch.trace(S0)).item()}
+    return {
+        "n": H0.shape[0],
+        "mean_cosine": cos.mean().item(),
+        "mean_rel_change": rel.mean().item(),
+        "frechet_rel": (fd / torch.trace(S0)).item(),
+    }
 
 
 def plot_shift(path, H0, H1, title=""):
     """PCA (fitted on H0) scatter of both clouds with their 0.95 confidence ellipses."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from run_outputs import atomic_write
+
     mu = H0.mean(0)
-    P = torch.linalg.eigh(torch.cov(H0.T))[1][:, -2:].flip(1)                  # (d, 2) top-2 directions
+    P = torch.linalg.eigh(torch.cov(H0.T))[1][:, -2:].flip(1)  # (d, 2) top-2 directions
     fig, ax = plt.subplots(figsize=(5.5, 5))
     t = torch.linspace(0, 2 * torch.pi, 200, dtype=torch.float64)
-    circle = torch.stack([t.cos(), t.sin()], 1) * CHI2_2_95 ** 0.5               # (200, 2)
+    circle = torch.stack([t.cos(), t.sin()], 1) * CHI2_2_95**0.5  # (200, 2)
     for H, label, color in ((H0, "pre-edit", "tab:blue"), (H1, "post-edit", "tab:red")):
-        Z = (H - mu) @ P                                                        # (N, 2)
+        Z = (H - mu) @ P  # (N, 2)
         ax.scatter(Z[:, 0], Z[:, 1], s=4, alpha=0.35, color=color, label=label)
         c = Z.mean(0)
         ell = c + circle @ _sqrtm(torch.cov(Z.T))
@@ -105,8 +117,13 @@ def plot_shift(path, H0, H1, title=""):
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    H0 = torch.randn(1000, 16, dtype=torch.float64) * torch.linspace(0.5, 2, 16, dtype=torch.float64) + 3
+    H0 = (
+        torch.randn(1000, 16, dtype=torch.float64) * torch.linspace(0.5, 2, 16, dtype=torch.float64)
+        + 3
+    )
     same, moved = shift_stats(H0, H0.clone()), shift_stats(H0, H0 + 0.5)
-    print(f"unchanged states: cosine {same['mean_cosine']:.3f}, Frechet/tr {same['frechet_rel']:.1e}; "
-          f"every state moved by 0.5 per dimension: Frechet/tr {moved['frechet_rel']:.3f} "
-          f"(= 16 * 0.25 / tr(Sigma) = {16 * 0.25 / torch.cov(H0.T).trace().item():.3f})")
+    print(
+        f"unchanged states: cosine {same['mean_cosine']:.3f}, Frechet/tr {same['frechet_rel']:.1e}; "
+        f"every state moved by 0.5 per dimension: Frechet/tr {moved['frechet_rel']:.3f} "
+        f"(= 16 * 0.25 / tr(Sigma) = {16 * 0.25 / torch.cov(H0.T).trace().item():.3f})"
+    )

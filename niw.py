@@ -32,47 +32,54 @@ The prior, and why it is chosen this way:
   the same whitened outputs, from the first batch on. eps is a count of
   "virtual" isotropic samples; eps = 1 is one such sample.
 """
+
 import torch
 
 
 class NIW:
-    """ stores the NIW posterior (kappa, nu, m, Psi) of d-dimensional vectors, in float64 """
+    """stores the NIW posterior (kappa, nu, m, Psi) of d-dimensional vectors, in float64"""
 
     def __init__(self, dim, kappa0=1.0, nu0=None, psi0=1.0, m0=None, full=True, device=None):
         self.dim, self.full = dim, full
-        d_eff = dim if full else 1                      # the "d" of Cor. 3.3 for one dimension
+        d_eff = dim if full else 1  # the "d" of Cor. 3.3 for one dimension
         self.d_eff = d_eff
         self.kappa0 = float(kappa0)
         self.nu0 = float(d_eff + 2 if nu0 is None else nu0)
-        self.eps = float(psi0)                          # Psi0 = eps * s0^2 * I, s0 set by the first batch
+        self.eps = float(psi0)  # Psi0 = eps * s0^2 * I, s0 set by the first batch
         self.kappa, self.nu, self.n = self.kappa0, self.nu0, 0
-        self.m = torch.zeros(dim, dtype=torch.float64, device=device) if m0 is None \
+        self.m = (
+            torch.zeros(dim, dtype=torch.float64, device=device)
+            if m0 is None
             else torch.as_tensor(m0, dtype=torch.float64, device=device).clone()
+        )
         shape = (dim, dim) if full else (dim,)
         self.Psi = torch.zeros(shape, dtype=torch.float64, device=device)
-        self.s0 = None                                  # prior scale, fixed at the first update
+        self.s0 = None  # prior scale, fixed at the first update
 
     def update(self, x):
         """Theorem 3.2 with a batch x of shape (N, d). Builds new tensors instead of
         writing in place, so an earlier state_dict() stays a valid snapshot."""
-        x = x.detach().to(torch.float64)                # (N, d)
+        x = x.detach().to(torch.float64)  # (N, d)
         N = x.shape[0]
         if x.ndim != 2 or x.shape[1] != self.dim or N < 1:
             raise ValueError(f"NIW.update expects shape (N>=1, {self.dim}), got {tuple(x.shape)}")
-        xbar = x.mean(0)                                # (d,)
-        xc = x - xbar                                   # (N, d)
+        xbar = x.mean(0)  # (d,)
+        xc = x - xbar  # (N, d)
         if self.s0 is None:
             # scale of the data itself (second moment about the prior mean when N = 1)
             s0 = (xc.pow(2).mean() if N > 1 else (x - self.m).pow(2).mean()).item()
             self.s0 = s0 if s0 > 0 else 1.0
             prior = self.eps * self.s0
-            self.Psi = self.Psi + (prior * torch.eye(self.dim, dtype=torch.float64, device=x.device)
-                                   if self.full else prior)
+            self.Psi = self.Psi + (
+                prior * torch.eye(self.dim, dtype=torch.float64, device=x.device)
+                if self.full
+                else prior
+            )
         kappa_new = self.kappa + N
-        dm = xbar - self.m                              # (d,)
+        dm = xbar - self.m  # (d,)
         w = self.kappa * N / kappa_new
         if self.full:
-            S = xc.T @ xc                               # (d, d) batch scatter
+            S = xc.T @ xc  # (d, d) batch scatter
             self.Psi = self.Psi + S + w * torch.outer(dm, dm)
         else:
             self.Psi = self.Psi + xc.pow(2).sum(0) + w * dm.pow(2)
@@ -89,8 +96,10 @@ class NIW:
         """E[Sigma] = Psi_t / (nu_t - d - 1) (Corollary 3.3); (d, d), or (d,) in diagonal mode."""
         dof = self.nu - self.d_eff - 1
         if dof <= 0:
-            raise ValueError(f"E[Sigma] is infinite while nu_t = {self.nu:g} <= d + 1 = {self.d_eff + 1}; "
-                             "use the default nu0 = d + 2 or feed more vectors")
+            raise ValueError(
+                f"E[Sigma] is infinite while nu_t = {self.nu:g} <= d + 1 = {self.d_eff + 1}; "
+                "use the default nu0 = d + 2 or feed more vectors"
+            )
         return self.Psi / dof
 
     @property
@@ -100,14 +109,26 @@ class NIW:
         return cov.diagonal() if self.full else cov
 
     def state_dict(self):
-        return {"dim": self.dim, "full": self.full, "kappa0": self.kappa0, "nu0": self.nu0,
-                "eps": self.eps, "kappa": self.kappa, "nu": self.nu, "n": self.n,
-                "m": self.m, "Psi": self.Psi, "s0": self.s0}
+        return {
+            "dim": self.dim,
+            "full": self.full,
+            "kappa0": self.kappa0,
+            "nu0": self.nu0,
+            "eps": self.eps,
+            "kappa": self.kappa,
+            "nu": self.nu,
+            "n": self.n,
+            "m": self.m,
+            "Psi": self.Psi,
+            "s0": self.s0,
+        }
 
     def load_state_dict(self, sd):
         if sd["dim"] != self.dim or sd["full"] != self.full:
-            raise ValueError(f"NIW state is for dim={sd['dim']}, full={sd['full']}; "
-                             f"this tracker has dim={self.dim}, full={self.full}")
+            raise ValueError(
+                f"NIW state is for dim={sd['dim']}, full={sd['full']}; "
+                f"this tracker has dim={self.dim}, full={self.full}"
+            )
         for k in ("kappa0", "nu0", "eps", "kappa", "nu", "n", "s0"):
             setattr(self, k, sd[k])
         self.m = sd["m"].to(torch.float64).clone()
@@ -127,4 +148,6 @@ if __name__ == "__main__":
         if t in (1, 10, 200):
             err_m = (niw.mean - mu).norm().item()
             err_S = torch.linalg.matrix_norm(niw.covariance - Sigma, 2).item()
-            print(f"after {niw.n:6d} vectors: |m - mu| = {err_m:.4f}   ||E[Sigma] - Sigma||_2 = {err_S:.4f}")
+            print(
+                f"after {niw.n:6d} vectors: |m - mu| = {err_m:.4f}   ||E[Sigma] - Sigma||_2 = {err_S:.4f}"
+            )

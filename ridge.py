@@ -13,6 +13,7 @@ The two are equal by the push-through identity (K^T K + aI) K^T = K^T (K K^T + a
 With N ~ 100-1000 answer tokens per step and d_in = 1536 ... 16384, the dual
 form is far cheaper; the official code always solves the primal one.
 """
+
 import torch
 
 
@@ -22,14 +23,18 @@ def targets(k_hat, g_hat, lr, key_scale=True):
     key_scale=False is App. B.6.5's ablation without the hidden-state scalar: every token's factor
     ||k_hat_i||^2 is replaced by its expectation d_in (standardized keys have E||k_hat||^2 = d_in),
     so the update keeps its size at the same lr; the paper's V = -lr' g_hat is this with lr' = lr d_in."""
-    scale = k_hat.pow(2).sum(1, keepdim=True) if key_scale else torch.full_like(k_hat[:, :1], k_hat.shape[1])
+    scale = (
+        k_hat.pow(2).sum(1, keepdim=True)
+        if key_scale
+        else torch.full_like(k_hat[:, :1], k_hat.shape[1])
+    )
     return -lr * scale * g_hat
 
 
 def ridge_dual(K, V, alpha):
     """A = (K K^T + alpha I)^{-1} V, shape (N, d_out): Delta = K^T A, so (K, A) hold a step's update in
     N (d_in + d_out) numbers instead of d_in d_out (the editor keeps them for Thm 3.8's cosines)."""
-    A = K @ K.T                                                  # (N, N)
+    A = K @ K.T  # (N, N)
     A.diagonal().add_(alpha)
     return torch.cholesky_solve(V, torch.linalg.cholesky(A))
 
@@ -59,7 +64,7 @@ def ridge_solve(K, V, alpha, method="auto"):
     if method == "dual":
         return K.T @ ridge_dual(K, V, alpha)
     if method == "primal":
-        A = K.T @ K                                              # (d_in, d_in)
+        A = K.T @ K  # (d_in, d_in)
         A.diagonal().add_(alpha)
         return torch.cholesky_solve(K.T @ V, torch.linalg.cholesky(A))
     raise ValueError(f"unknown ridge method {method!r}; use 'auto', 'primal' or 'dual'")
@@ -67,14 +72,17 @@ def ridge_solve(K, V, alpha, method="auto"):
 
 if __name__ == "__main__":
     import time
+
     torch.manual_seed(0)
     K, V = torch.randn(300, 1536, dtype=torch.float64), torch.randn(300, 576, dtype=torch.float64)
-    gap = ((ridge_solve(K, V, 10.0, "dual") - ridge_solve(K, V, 10.0, "primal")).norm()
-           / ridge_solve(K, V, 10.0, "primal").norm()).item()
+    gap = (
+        (ridge_solve(K, V, 10.0, "dual") - ridge_solve(K, V, 10.0, "primal")).norm()
+        / ridge_solve(K, V, 10.0, "primal").norm()
+    ).item()
     print(f"SmolLM2 width, N=300, float64: |dual - primal| / |primal| = {gap:.1e}")
     # GPT-J fc_out width with 1,000 answer tokens (10 steps of 100 edits), float32 as on a GPU
     K, V = torch.randn(1000, 16384), torch.randn(1000, 4096) * 1e-3
-    ridge_solve(K[:10, :100], V[:10], 10.0, "dual")               # warm the BLAS thread pool
+    ridge_solve(K[:10, :100], V[:10], 10.0, "dual")  # warm the BLAS thread pool
     times = {}
     for method in ("dual", "primal"):
         t0 = time.perf_counter()

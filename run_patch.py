@@ -15,6 +15,7 @@ damaged or edited patch before it touches a weight.
     apply_patch(model, "edit.safetensors")                  # W_0 -> W_T
     apply_patch(model, "edit.safetensors", revert=True)     # W_T -> W_0
 """
+
 import json
 import math
 from pathlib import Path
@@ -23,9 +24,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
+from data_request import DataError, ModelError
 from run_cache import weights_digest
-from data_request import DataError
-from data_request import ModelError
 from run_checks import digest, finite
 from run_outputs import atomic_write
 
@@ -41,16 +41,29 @@ def fingerprint(model, layers):
 def save_patch(path, model, W0, meta):
     """W - W0 for each layer in W0 ({layer name: unedited weight}), written atomically."""
     named = dict(model.named_modules())
-    diff = {n: (named[n].weight.detach().to(W.device).float() - W.float()).to(W.dtype).cpu().contiguous()
-            for n, W in W0.items()}
+    diff = {
+        n: (named[n].weight.detach().to(W.device).float() - W.float())
+        .to(W.dtype)
+        .cpu()
+        .contiguous()
+        for n, W in W0.items()
+    }
     finite(diff, f"{path}: the patch to write")
-    info = {"format": FORMAT, "sha256": digest(diff), "layers": json.dumps(list(W0)),
-            "fingerprint": fingerprint(model, W0),
-            "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),
-            "dtype": json.dumps(str(next(iter(W0.values())).dtype)),
-            "norms": json.dumps({n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
-                                 for n, W in W0.items()}),
-            **{k: json.dumps(v) for k, v in meta.items()}}
+    info = {
+        "format": FORMAT,
+        "sha256": digest(diff),
+        "layers": json.dumps(list(W0)),
+        "fingerprint": fingerprint(model, W0),
+        "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),
+        "dtype": json.dumps(str(next(iter(W0.values())).dtype)),
+        "norms": json.dumps(
+            {
+                n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
+                for n, W in W0.items()
+            }
+        ),
+        **{k: json.dumps(v) for k, v in meta.items()},
+    }
     blob = save(diff, metadata=info)
     atomic_write(path, lambda f: f.write(blob))
     return diff
@@ -68,15 +81,20 @@ def read_patch(path):
     if raw.get("format") != FORMAT:
         raise DataError(f"{path}: not a stableedit patch (format {raw.get('format')!r})")
     try:
-        meta = {k: v if k in ("format", "fingerprint", "sha256") else json.loads(v) for k, v in raw.items()}
+        meta = {
+            k: v if k in ("format", "fingerprint", "sha256") else json.loads(v)
+            for k, v in raw.items()
+        }
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: damaged patch metadata (not JSON: {e.msg})") from None
     why = _bad_meta(meta, diff)
     if why:
         raise DataError(f"{path}: damaged patch metadata ({why})")
     if digest(diff) != meta["sha256"]:
-        raise DataError(f"{path}: checksum mismatch: the differences changed after the patch was written "
-                        "(damaged or edited); make the patch again")
+        raise DataError(
+            f"{path}: checksum mismatch: the differences changed after the patch was written "
+            "(damaged or edited); make the patch again"
+        )
     finite(diff, str(path))
     return diff, meta
 
@@ -84,17 +102,28 @@ def read_patch(path):
 def _bad_meta(meta, diff):
     """What is wrong with a patch's decoded metadata, or None."""
     layers, shapes, norms = meta.get("layers"), meta.get("shapes"), meta.get("norms")
-    if not isinstance(layers, list) or not all(isinstance(n, str) for n in layers) or set(layers) != set(diff):
+    if (
+        not isinstance(layers, list)
+        or not all(isinstance(n, str) for n in layers)
+        or set(layers) != set(diff)
+    ):
         return "'layers' is not the list of the file's tensors"
     if "sha256" not in meta:
         return "no checksum: made by an older stableedit; make the patch again"
-    if not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("fingerprint"), str) \
-            or not isinstance(meta.get("dtype"), str):
+    if (
+        not isinstance(meta.get("sha256"), str)
+        or not isinstance(meta.get("fingerprint"), str)
+        or not isinstance(meta.get("dtype"), str)
+    ):
         return "'sha256', 'fingerprint' and 'dtype' must be strings"
     if not isinstance(shapes, dict) or any(shapes.get(n) != list(diff[n].shape) for n in layers):
         return "'shapes' does not give each tensor's shape"
-    if not isinstance(norms, dict) or any(not isinstance(norms.get(n), list) or len(norms[n]) != 2 or not all(
-            isinstance(x, (int, float)) and math.isfinite(x) for x in norms[n]) for n in layers):
+    if not isinstance(norms, dict) or any(
+        not isinstance(norms.get(n), list)
+        or len(norms[n]) != 2
+        or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in norms[n])
+        for n in layers
+    ):
         return "'norms' is not two finite numbers per layer"
     return None
 
@@ -110,22 +139,32 @@ def apply_patch(model, path, revert=False):
         if n not in named or not hasattr(named[n], "weight"):
             raise ModelError(f"{path}: patch edits layer {n!r}, which this model does not have")
         if list(named[n].weight.shape) != meta["shapes"][n]:
-            raise ModelError(f"{path}: patch for {n} has shape {meta['shapes'][n]}, this model's is "
-                             f"{list(named[n].weight.shape)}")
+            raise ModelError(
+                f"{path}: patch for {n} has shape {meta['shapes'][n]}, this model's is "
+                f"{list(named[n].weight.shape)}"
+            )
         if str(named[n].weight.dtype) != meta["dtype"]:
-            raise ModelError(f"{path}: patch was made in {meta['dtype']}, this model is {named[n].weight.dtype}: "
-                             f"load it with --dtype {meta['dtype'].replace('torch.', '')}")
+            raise ModelError(
+                f"{path}: patch was made in {meta['dtype']}, this model is {named[n].weight.dtype}: "
+                f"load it with --dtype {meta['dtype'].replace('torch.', '')}"
+            )
     if fingerprint(model, meta["layers"]) != meta["fingerprint"]:
-        raise ModelError(f"{path}: patch was made for another model ({meta.get('model', '?')}): the "
-                         "parameters it does not edit differ")
-    want, other = (1, 0) if revert else (0, 1)                # which norm the model must hold now
+        raise ModelError(
+            f"{path}: patch was made for another model ({meta.get('model', '?')}): the "
+            "parameters it does not edit differ"
+        )
+    want, other = (1, 0) if revert else (0, 1)  # which norm the model must hold now
     for n in meta["layers"]:
         now, norms = named[n].weight.detach().double().norm().item(), meta["norms"][n]
-        if abs(now - norms[want]) > 1e-5 * norms[want] or abs(now - norms[want]) > abs(now - norms[other]):
-            raise ModelError(f"{path}: layer {n} does not hold the {'edited' if revert else 'unedited'} weights: "
-                             f"|W|_F is {now:.10g}, nearer the {'unedited' if revert else 'edited'} "
-                             f"{norms[other]:.10g} than the expected {norms[want]:.10g}; "
-                             f"{'revert a patch that was applied' if revert else 'the patch is applied already'}")
+        if abs(now - norms[want]) > 1e-5 * norms[want] or abs(now - norms[want]) > abs(
+            now - norms[other]
+        ):
+            raise ModelError(
+                f"{path}: layer {n} does not hold the {'edited' if revert else 'unedited'} weights: "
+                f"|W|_F is {now:.10g}, nearer the {'unedited' if revert else 'edited'} "
+                f"{norms[other]:.10g} than the expected {norms[want]:.10g}; "
+                f"{'revert a patch that was applied' if revert else 'the patch is applied already'}"
+            )
     sign = -1.0 if revert else 1.0
     for n in meta["layers"]:
         W = named[n].weight
@@ -141,7 +180,7 @@ if __name__ == "__main__":
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
     W0 = {"2": model[2].weight.detach().clone()}
     with torch.no_grad():
-        model[2].weight.add_(0.01 * torch.randn(8, 16))       # "the edit"
+        model[2].weight.add_(0.01 * torch.randn(8, 16))  # "the edit"
     WT = model[2].weight.detach().clone()
     path = Path(tempfile.mkdtemp()) / "edit.safetensors"
     save_patch(path, model, W0, {"model": "demo", "method": "stableedit", "edits": 1})
@@ -149,9 +188,14 @@ if __name__ == "__main__":
     back = (model[2].weight - W0["2"]).norm() / W0["2"].norm()
     apply_patch(model, path)
     again = (model[2].weight - WT).norm() / WT.norm()
-    print(f"revert: |W - W_0|/|W_0| = {back:.1e}; re-apply: |W - W_T|/|W_T| = {again:.1e}; "
-          f"{path.stat().st_size} bytes")
+    print(
+        f"revert: |W - W_0|/|W_0| = {back:.1e}; re-apply: |W - W_T|/|W_T| = {again:.1e}; "
+        f"{path.stat().st_size} bytes"
+    )
     try:
-        apply_patch(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8)), path)
+        apply_patch(
+            torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8)),
+            path,
+        )
     except ModelError as e:
         print(f"another model is refused: {e}")

@@ -10,6 +10,7 @@ configuration, so run_stream.py imports this module only after --print-config.
     open_run(run); read_stream(run); load_editor(run); start(run)
     edit_stream(run) or finish(run)
 """
+
 import os
 import signal
 import sys
@@ -31,20 +32,59 @@ from evaluate_generation import generation_metrics
 from evaluate_hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
 from run_checks import clean_tmp, finite, requests_memory, same_layout, seal, stats_memory, unseal
 from run_models import load_model
-from run_outputs import (atomic_write, geometry_curve, plot_geometry, plot_trajectory, short, spectrum_curve,
-                         summary, write_csv, write_json)
+from run_outputs import (
+    atomic_write,
+    geometry_curve,
+    plot_geometry,
+    plot_trajectory,
+    short,
+    spectrum_curve,
+    summary,
+    write_csv,
+    write_json,
+)
 from run_patch import apply_patch, read_patch, save_patch
 from run_settings import RUN_FILES
 
 # what must match for --resume to continue the same stream
-STREAM_KEYS = ("model", "dataset", "n", "batch", "method", "lr", "alpha", "prior", "pooled", "layers", "editor",
-               "warmup", "seed", "dtype", "eval_every", "eval_n", "verbatim_targets", "generate", "step_size",
-               "shuffle", "skip")
+STREAM_KEYS = (
+    "model",
+    "dataset",
+    "n",
+    "batch",
+    "method",
+    "lr",
+    "alpha",
+    "prior",
+    "pooled",
+    "layers",
+    "editor",
+    "warmup",
+    "seed",
+    "dtype",
+    "eval_every",
+    "eval_n",
+    "verbatim_targets",
+    "generate",
+    "step_size",
+    "shuffle",
+    "skip",
+)
 # every file a run writes in --out: --overwrite removes them before the new run's first save
 OUTPUTS = (*RUN_FILES, "update_geometry.png", "trajectory.png", "hidden_shift.png")
 # what a state holds, each with its type: anything else is another layout and is not resumed
-STATE = {"config": dict, "done": int, "rows": list, "checkpoints": list, "editor": dict, "weights": dict,
-         "rng": torch.Tensor, "ref": list, "pre": dict, "data": dict}
+STATE = {
+    "config": dict,
+    "done": int,
+    "rows": list,
+    "checkpoints": list,
+    "editor": dict,
+    "weights": dict,
+    "rng": torch.Tensor,
+    "ref": list,
+    "pre": dict,
+    "data": dict,
+}
 
 
 @dataclass
@@ -53,11 +93,11 @@ class Run:
     cfg: dict
     t_start: float = field(default_factory=time.perf_counter)
     out: Path = None
-    state: dict = None                # what editor_state.pt holds; None until started or resumed
+    state: dict = None  # what editor_state.pt holds; None until started or resumed
     resumed: bool = False
-    saves: list = field(default_factory=list)      # (perf_counter when, seconds it took) of each save
-    hits: dict = field(default_factory=dict)       # cache: pre-edit and warm-up: hit, miss, off, resumed
-    n_cached: int = 0                 # leading statistics-only warm-up steps the cache can hold
+    saves: list = field(default_factory=list)  # (perf_counter when, seconds it took) of each save
+    hits: dict = field(default_factory=dict)  # cache: pre-edit and warm-up: hit, miss, off, resumed
+    n_cached: int = 0  # leading statistics-only warm-up steps the cache can hold
     warm_key: str = None
 
     @property
@@ -66,6 +106,7 @@ class Run:
 
 
 # ---------------------------------------------------------------- open, read, load
+
 
 def open_run(run):
     """The output folder (what a killed write left there removed) and, with --resume, its state."""
@@ -82,22 +123,28 @@ def read_state(path, cfg):
     if not path.exists():
         raise DataError(f"--resume: no editor_state.pt in {path.parent}")
     redo = "it cannot be resumed: start again with --overwrite, or into a new --out"
-    try:                                               # never unpickle arbitrary objects
+    try:  # never unpickle arbitrary objects
         state = torch.load(path, weights_only=True)
     except Exception as e:
-        raise DataError(f"--resume: {path} is not a readable editor state ({type(e).__name__}); {redo}") from None
+        raise DataError(
+            f"--resume: {path} is not a readable editor state ({type(e).__name__}); {redo}"
+        ) from None
     try:
         state = unseal(state, str(path))
     except DataError as e:
         raise DataError(f"--resume: {e}; {redo}") from None
     bad = [k for k, t in STATE.items() if not isinstance(state.get(k), t)]
     if bad:
-        raise DataError(f"--resume: {path} is not an editor state of this version ({bad[0]!r} is missing or "
-                        f"not a {STATE[bad[0]].__name__}); {redo}")
-    for k in STREAM_KEYS:                              # a key older states lack reads as its default
+        raise DataError(
+            f"--resume: {path} is not an editor state of this version ({bad[0]!r} is missing or "
+            f"not a {STATE[bad[0]].__name__}); {redo}"
+        )
+    for k in STREAM_KEYS:  # a key older states lack reads as its default
         if state["config"].get(k, cfg.get(k) if not cfg.get(k) else None) != cfg.get(k):
-            raise DataError(f"--resume: the state in {path.parent} is for {k}={state['config'].get(k)!r}, "
-                            f"this run asks {k}={cfg.get(k)!r}; refusing to mix two streams")
+            raise DataError(
+                f"--resume: the state in {path.parent} is for {k}={state['config'].get(k)!r}, "
+                f"this run asks {k}={cfg.get(k)!r}; refusing to mix two streams"
+            )
     return state
 
 
@@ -108,22 +155,33 @@ def read_stream(run):
     run.requests, run.seg_of, run.warm = load_stream(cfg)
     run.sample = eval_sample(cfg)
     if not run.sample:
-        raise DataError(f"--skip {cfg['skip']}: none of the {cfg['eval_n']} evaluated edits comes after it; "
-                        "raise --eval-n")
-    if cfg["verbatim_targets"]:                        # the official codes' prompt + " " + target
+        raise DataError(
+            f"--skip {cfg['skip']}: none of the {cfg['eval_n']} evaluated edits comes after it; "
+            "raise --eval-n"
+        )
+    if cfg["verbatim_targets"]:  # the official codes' prompt + " " + target
         run.requests, run.warm = verbatim(run.requests), verbatim(run.warm)
-    run.digests = {"stream": run_cache.requests_digest(run.requests),
-                   "warm-up": run_cache.requests_digest(run.warm),
-                   "evaluation sample": run_cache.key(index=run.sample, requests=run_cache.requests_digest(
-                       [run.requests[i] for i in run.sample]))}
+    run.digests = {
+        "stream": run_cache.requests_digest(run.requests),
+        "warm-up": run_cache.requests_digest(run.warm),
+        "evaluation sample": run_cache.key(
+            index=run.sample,
+            requests=run_cache.requests_digest([run.requests[i] for i in run.sample]),
+        ),
+    }
     for k, v in run.digests.items() if run.resumed else ():
         if run.state["data"].get(k) != v:
-            raise DataError(f"--resume: the {k} requests differ from those the state in {run.out} was built from "
-                            "(a data file edited or reordered, or another --data-dir); refusing to mix two datasets")
+            raise DataError(
+                f"--resume: the {k} requests differ from those the state in {run.out} was built from "
+                "(a data file edited or reordered, or another --data-dir); refusing to mix two datasets"
+            )
     # fluency reads free generations from prompts the edits are not about: the evaluated requests'
     # locality prompts, each once
-    run.free = list(dict.fromkeys(p for i in run.sample for ps in run.requests[i].locality.values()
-                                  for p, _ in ps))[:64]
+    run.free = list(
+        dict.fromkeys(
+            p for i in run.sample for ps in run.requests[i].locality.values() for p, _ in ps
+        )
+    )[:64]
     run.steps = plan(cfg, len(run.warm))
 
 
@@ -132,15 +190,30 @@ def make_editor(model, tok, cfg):
     statistics, batching or floor (--replicate, results/sweep.py), else the Editor."""
     official = {"stats", "minibatch", "eig_floor"} & set(cfg["editor"])
     return (OfficialEditor if official else Editor)(
-        model, tok, cfg["layers"], cfg["method"], cfg["lr"], cfg["alpha"], cfg["prior"], cfg["pooled"],
-        step_size=cfg["step_size"], **cfg["editor"])
+        model,
+        tok,
+        cfg["layers"],
+        cfg["method"],
+        cfg["lr"],
+        cfg["alpha"],
+        cfg["prior"],
+        cfg["pooled"],
+        step_size=cfg["step_size"],
+        **cfg["editor"],
+    )
 
 
 def layer_widths(model, layers, method):
     """{layer: (d_out, full covariance?)} of the edited layers the model has (run_checks.stats_memory)."""
     named = dict(model.named_modules())
-    return {n: (named[n].weight.shape[0 if isinstance(named[n], torch.nn.Linear) else 1], method == "stableedit")
-            for n in layers if hasattr(named.get(n), "weight") and method not in ("no_ln", "ft")}
+    return {
+        n: (
+            named[n].weight.shape[0 if isinstance(named[n], torch.nn.Linear) else 1],
+            method == "stableedit",
+        )
+        for n in layers
+        if hasattr(named.get(n), "weight") and method not in ("no_ln", "ft")
+    }
 
 
 def load_editor(run):
@@ -154,12 +227,15 @@ def load_editor(run):
     if run.resumed:
         where = f"--resume: {run.state_path}"
         same_layout(run.ed.stats_state(), run.state["editor"].get("stats"), f"{where} statistics")
-        same_layout({n: m.weight.detach().cpu() for n, m in run.ed.modules.items()}, run.state["weights"],
-                    f"{where} weights")
+        same_layout(
+            {n: m.weight.detach().cpu() for n, m in run.ed.modules.items()},
+            run.state["weights"],
+            f"{where} weights",
+        )
         finite({"weights": run.state["weights"], "editor": run.state["editor"]}, where)
     # an accelerator holds the model, not a second copy of it
     run.W0 = {n: m.weight.detach().to("cpu", copy=True) for n, m in run.ed.modules.items()}
-    if args.hidden_shift:                              # before any resumed weights are loaded: the unedited model
+    if args.hidden_shift:  # before any resumed weights are loaded: the unedited model
         locality = [p for r in run.requests for ps in r.locality.values() for p, _ in ps]
         run.shift = shift_prompts(args.hidden_shift, args.data_dir, locality)
         run.H0 = last_hidden(run.model, run.tok, run.shift)
@@ -167,6 +243,7 @@ def load_editor(run):
 
 
 # ---------------------------------------------------------------- start: pre-edit pass, warm-up statistics
+
 
 def start(run):
     """A fresh run: the pre-edit evaluation and the leading statistics-only warm-up, each read from the
@@ -192,8 +269,15 @@ def start(run):
         got = pre_edit(run, evaluated)
         if key:
             run_cache.write("pre", key, got)
-    run.state = {"config": cfg, "data": run.digests, "done": 0, "rows": [], "checkpoints": [], **got,
-                 "glue_pre": glue_scores(run.model, run.tok, cfg["data_dir"]) if cfg["glue"] else None}
+    run.state = {
+        "config": cfg,
+        "data": run.digests,
+        "done": 0,
+        "rows": [],
+        "checkpoints": [],
+        **got,
+        "glue_pre": glue_scores(run.model, run.tok, cfg["data_dir"]) if cfg["glue"] else None,
+    }
     if cfg["cache"] and run.n_cached:
         run.warm_key = run_cache.warmup_key(run.model, run.tok, cfg, run.warm, ed.max_length)
         warm = run_cache.read("warmup", run.warm_key)
@@ -201,10 +285,12 @@ def start(run):
         if warm is not None:
             ed.load_stats_state(warm["stats"])
             run.state["rows"], run.state["done"] = warm["rows"], run.n_cached
-    for f in OUTPUTS if run.args.overwrite else ():    # the run being replaced: none of its files stays
+    for f in (
+        OUTPUTS if run.args.overwrite else ()
+    ):  # the run being replaced: none of its files stays
         (run.out / f).unlink(missing_ok=True)
     run.saves.append((time.perf_counter(), 0.0))
-    save(run)                                          # resumable from the very first step
+    save(run)  # resumable from the very first step
 
 
 def pre_edit(run, evaluated):
@@ -221,8 +307,11 @@ def pre_edit(run, evaluated):
 def save(run):
     """editor_state.pt: the state with the editor's statistics, the RNG and the edited weights, sealed."""
     t0 = time.perf_counter()
-    run.state.update(editor=run.ed.state_dict(), rng=torch.get_rng_state(),
-                     weights={n: m.weight.detach() for n, m in run.ed.modules.items()})
+    run.state.update(
+        editor=run.ed.state_dict(),
+        rng=torch.get_rng_state(),
+        weights={n: m.weight.detach() for n, m in run.ed.modules.items()},
+    )
     atomic_write(run.state_path, lambda f: torch.save(seal(run.state), f))
     run.saves.append((time.perf_counter(), time.perf_counter() - t0))
 
@@ -232,38 +321,59 @@ def save_due(every, done, when, took):
     N steps, S seconds, or auto: once 19x the last save's seconds have passed (saves <= 5 % of the run)."""
     if every == "auto":
         return time.perf_counter() - when >= 19 * took
-    return time.perf_counter() - when >= float(every[:-1]) if every.endswith("s") else done % int(every) == 0
+    return (
+        time.perf_counter() - when >= float(every[:-1])
+        if every.endswith("s")
+        else done % int(every) == 0
+    )
 
 
 # ---------------------------------------------------------------- the step loop
+
 
 def edit_stream(run):
     """Algorithm 1's loop over the planned warm-up and edit steps, saving as it goes. Ctrl-C finishes
     the step, saves and stops (130); a refused step saves the last good state (1 or 2). None: done."""
     interrupted = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    bar = tqdm(run.steps, initial=run.state["done"], desc=f"{run.cfg['method']} on {run.cfg['model']}", unit="step")
-    try:                                               # an error never lands on the progress line
-        for kind, lo, hi in run.steps[run.state["done"]:]:
+    bar = tqdm(
+        run.steps,
+        initial=run.state["done"],
+        desc=f"{run.cfg['method']} on {run.cfg['model']}",
+        unit="step",
+    )
+    try:  # an error never lands on the progress line
+        for kind, lo, hi in run.steps[run.state["done"] :]:
             chunk = (run.warm if kind == "warmup" else run.requests)[lo:hi]
-            apply, diagonal = warmup_step(run.cfg["warmup"]["mode"]) if kind == "warmup" else (True, False)
+            apply, diagonal = (
+                warmup_step(run.cfg["warmup"]["mode"]) if kind == "warmup" else (True, False)
+            )
             t0 = time.perf_counter()
             try:
                 rep = run.ed.edit(chunk, apply=apply, diagonal=diagonal)
             except RefusedStepError as e:
                 bar.close()
-                save(run)                              # the refused step changed nothing: the last good one
+                save(run)  # the refused step changed nothing: the last good one
                 return refused(e, run.state_path)
             after_step(run, kind, lo, hi, rep, time.perf_counter() - t0)
-            if interrupted or run.state["done"] == len(run.steps) or \
-                    save_due(run.args.save_every, run.state["done"], *run.saves[-1]):
+            if (
+                interrupted
+                or run.state["done"] == len(run.steps)
+                or save_due(run.args.save_every, run.state["done"], *run.saves[-1])
+            ):
                 save(run)
             bar.update()
-            bar.set_postfix(loss=f"{rep['loss']:.2f}", edits_per_s=f"{len(chunk) / run.state['rows'][-1]['wall_s']:.1f}")
+            bar.set_postfix(
+                loss=f"{rep['loss']:.2f}",
+                edits_per_s=f"{len(chunk) / run.state['rows'][-1]['wall_s']:.1f}",
+            )
             if interrupted:
                 bar.close()
-                print(f"run_stream.py: interrupted after step {run.state['done']}; state saved in {run.state_path}; "
-                      f"continue with --resume --out {run.out}", file=sys.stderr)
+                print(
+                    f"run_stream.py: interrupted after step {run.state['done']}; state saved in {run.state_path}; "
+                    f"continue with --resume --out {run.out}",
+                    file=sys.stderr,
+                )
                 return 130
     finally:
         bar.close()
@@ -273,16 +383,22 @@ def edit_stream(run):
 def after_step(run, kind, lo, hi, rep, wall):
     """The step's trajectory row, a checkpoint evaluation where --eval-every falls, the warm-up cache."""
     state, every = run.state, run.args.eval_every
-    edits = sum(h - l for k, l, h in run.steps[:state["done"] + 1] if k == "edit")
+    edits = sum(h - l for k, l, h in run.steps[: state["done"] + 1] if k == "edit")
     row = step_row(state["done"], kind, edits, wall, rep, run.ed, run.W0)
-    if kind == "edit" and every and (edits // every > (edits - (hi - lo)) // every or hi == run.cfg["n"]):
+    if (
+        kind == "edit"
+        and every
+        and (edits // every > (edits - (hi - lo)) // every or hi == run.cfg["n"])
+    ):
         ck = {"edits": edits, **evaluate(run, hi)}
         state["checkpoints"].append(ck)
         row.update({k: v for k, v in ck.items() if k not in ("edits", "glue", "segments")})
     state["rows"].append(row)
     state["done"] += 1
     if run.hits["warmup"] == "miss" and state["done"] == run.n_cached:
-        run_cache.write("warmup", run.warm_key, {"stats": run.ed.stats_state(), "rows": state["rows"]})
+        run_cache.write(
+            "warmup", run.warm_key, {"stats": run.ed.stats_state(), "rows": state["rows"]}
+        )
 
 
 def drift_norm(W, W0):
@@ -293,12 +409,25 @@ def drift_norm(W, W0):
 def step_row(step, kind, edits, wall, rep, ed, W0):
     """One trajectory.csv row: the step's loss and phase seconds, and per layer the update norm,
     adjacent cosine, bias norm, Sigma_g's condition number and top eigenvalue, and |W - W_0|."""
-    row = {"step": step, "kind": kind, "edits": edits, "loss": rep["loss"], "wall_s": wall,
-           **{f"{k}_s": v for k, v in rep["seconds"].items()}}
+    row = {
+        "step": step,
+        "kind": kind,
+        "edits": edits,
+        "loss": rep["loss"],
+        "wall_s": wall,
+        **{f"{k}_s": v for k, v in rep["seconds"].items()},
+    }
     for n, L in rep["layers"].items():
-        row.update({f"norm/{short(n)}": L["delta_norm"], f"cos/{short(n)}": L["cos_prev"],
-                    f"bias/{short(n)}": L["bias_norm"], f"cond/{short(n)}": L["cond"], f"lmax/{short(n)}": L["lmax"],
-                    f"drift/{short(n)}": drift_norm(ed.modules[n].weight, W0[n])})
+        row.update(
+            {
+                f"norm/{short(n)}": L["delta_norm"],
+                f"cos/{short(n)}": L["cos_prev"],
+                f"bias/{short(n)}": L["bias_norm"],
+                f"cond/{short(n)}": L["cond"],
+                f"lmax/{short(n)}": L["lmax"],
+                f"drift/{short(n)}": drift_norm(ed.modules[n].weight, W0[n]),
+            }
+        )
     return row
 
 
@@ -306,10 +435,16 @@ def refused(e, state_path):
     """The one line of a refused step (its state, the last good step, saved): exit 1 for NaN/Inf,
     2 for an update too large, which is a bad --lr."""
     if isinstance(e, NonFiniteError):
-        print(f"run_stream.py: {e}; the last good step is saved in {state_path} (--resume repeats this step: "
-              "remove its cause first)", file=sys.stderr)
+        print(
+            f"run_stream.py: {e}; the last good step is saved in {state_path} (--resume repeats this step: "
+            "remove its cause first)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"run_stream.py: error: {e}; start again with a smaller --lr (and --overwrite)", file=sys.stderr)
+    print(
+        f"run_stream.py: error: {e}; start again with a smaller --lr (and --overwrite)",
+        file=sys.stderr,
+    )
     return 2
 
 
@@ -318,10 +453,18 @@ def evaluate(run, upto):
     Each request's own values (stream index -> metric) are kept for paired comparisons (Fig. 1b)."""
     idx = [i for i in run.sample if i < upto]
     sel = {i: j for j, i in enumerate(run.sample)}
-    m = edit_metrics(run.model, run.tok, [run.requests[i] for i in idx],
-                     reference=[run.state["ref"][sel[i]] for i in idx])
+    m = edit_metrics(
+        run.model,
+        run.tok,
+        [run.requests[i] for i in idx],
+        reference=[run.state["ref"][sel[i]] for i in idx],
+    )
     per = m.pop("per_request")
-    run.state["per_request"] = {"index": idx, "prompt": [run.requests[i].prompt for i in idx], **per}
+    run.state["per_request"] = {
+        "index": idx,
+        "prompt": [run.requests[i].prompt for i in idx],
+        **per,
+    }
     if len(run.cfg["segments"]) > 1:
         m["segments"] = segment_means(per, [run.seg_of[i] for i in idx])
     if run.cfg["glue"]:
@@ -330,6 +473,7 @@ def evaluate(run, upto):
 
 
 # ---------------------------------------------------------------- finish
+
 
 def finish(run):
     """The final evaluation, results.json, trajectory.csv, the figures, --save-model / --save-patch and
@@ -341,8 +485,11 @@ def finish(run):
         print(summary(results, run.out))
         return 0
     except KeyboardInterrupt:
-        print(f"run_stream.py: interrupted during the final evaluation; the edited state is saved in "
-              f"{run.state_path}; evaluate it with --resume --out {run.out}", file=sys.stderr)
+        print(
+            f"run_stream.py: interrupted during the final evaluation; the edited state is saved in "
+            f"{run.state_path}; evaluate it with --resume --out {run.out}",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -351,29 +498,58 @@ def final_results(run):
     cfg, state = run.cfg, run.state
     post = state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else evaluate(run, cfg["n"])
     if cfg["generate"]:
-        post = {**post, **generation_metrics(run.model, run.tok, [run.requests[i] for i in run.sample], run.free)}
+        post = {
+            **post,
+            **generation_metrics(
+                run.model, run.tok, [run.requests[i] for i in run.sample], run.free
+            ),
+        }
     edit_rows = [r for r in state["rows"] if r["kind"] == "edit"]
     fb = sum(r["forward_backward_s"] for r in edit_rows)
-    method_s = sum(r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s"))
-    timing = {"seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / (cfg["n"] - cfg["skip"]),
-              "overhead_ratio": method_s / fb if fb else float("nan"),
-              # seconds this run spent: a warm-up read from the cache cost none of its recorded wall_s
-              "warmup_seconds": sum(r["wall_s"] for j, r in enumerate(state["rows"]) if r["kind"] == "warmup"
-                                    and not (run.hits["warmup"] == "hit" and j < run.n_cached)),
-              "wall_seconds": time.perf_counter() - run.t_start, "cache": run.hits}
+    method_s = sum(
+        r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s")
+    )
+    timing = {
+        "seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / (cfg["n"] - cfg["skip"]),
+        "overhead_ratio": method_s / fb if fb else float("nan"),
+        # seconds this run spent: a warm-up read from the cache cost none of its recorded wall_s
+        "warmup_seconds": sum(
+            r["wall_s"]
+            for j, r in enumerate(state["rows"])
+            if r["kind"] == "warmup" and not (run.hits["warmup"] == "hit" and j < run.n_cached)
+        ),
+        "wall_seconds": time.perf_counter() - run.t_start,
+        "cache": run.hits,
+    }
     # Adjacent updates are near-orthogonal (Thm 3.8), yet the total change |W_T - W_0| is what a long
     # stream spends of the model; the drift/ columns of trajectory.csv show how it grows with T.
-    drift = {n: {"delta_fro": drift_norm(m.weight, run.W0[n]), "weight_fro": run.W0[n].float().norm().item()}
-             for n, m in run.ed.modules.items()}
-    results = {"config": cfg, "lr": run.ed.lr, "pre": state["pre"],
-               "post": {k: v for k, v in post.items() if k != "edits"}, "glue_pre": state["glue_pre"],
-               "checkpoints": state["checkpoints"], "timing": timing, "weight_drift": drift,
-               "per_request": state["per_request"]}
+    drift = {
+        n: {
+            "delta_fro": drift_norm(m.weight, run.W0[n]),
+            "weight_fro": run.W0[n].float().norm().item(),
+        }
+        for n, m in run.ed.modules.items()
+    }
+    results = {
+        "config": cfg,
+        "lr": run.ed.lr,
+        "pre": state["pre"],
+        "post": {k: v for k, v in post.items() if k != "edits"},
+        "glue_pre": state["glue_pre"],
+        "checkpoints": state["checkpoints"],
+        "timing": timing,
+        "weight_drift": drift,
+        "per_request": state["per_request"],
+    }
     if cfg["hidden_shift"]:
         H1 = last_hidden(run.model, run.tok, run.shift)
         results["hidden_shift"] = shift_stats(run.H0, H1)
-        plot_shift(run.out / "hidden_shift.png", run.H0, H1, f"{cfg['method']} on {cfg['model']}, "
-                   f"{len(run.shift)} prompts")
+        plot_shift(
+            run.out / "hidden_shift.png",
+            run.H0,
+            H1,
+            f"{cfg['method']} on {cfg['model']}, {len(run.shift)} prompts",
+        )
     return results
 
 
@@ -381,16 +557,32 @@ def write_outputs(run, results):
     cfg, out, rows = run.cfg, run.out, run.state["rows"]
     write_json(out / "results.json", results)
     write_csv(out / "trajectory.csv", rows)
-    plot_geometry(out / "update_geometry.png", {cfg["method"]: geometry_curve(rows)}, f"{cfg['model']}, "
-                  f"{cfg['dataset']}", spectra={cfg["method"]: spectrum_curve(rows)})
+    plot_geometry(
+        out / "update_geometry.png",
+        {cfg["method"]: geometry_curve(rows)},
+        f"{cfg['model']}, {cfg['dataset']}",
+        spectra={cfg["method"]: spectrum_curve(rows)},
+    )
     if run.state["checkpoints"]:
-        plot_trajectory(out / "trajectory.png", run.state["checkpoints"], f"{cfg['method']} on {cfg['model']}")
+        plot_trajectory(
+            out / "trajectory.png", run.state["checkpoints"], f"{cfg['method']} on {cfg['model']}"
+        )
     if cfg["save_model"]:
         save_model(run.model, run.tok, cfg["save_model"])
     if cfg["save_patch"]:
-        save_patch(cfg["save_patch"], run.model, run.W0, {"model": cfg["model"], "source": cfg["source"],
-                                                          "method": cfg["method"], "lr": run.ed.lr, "edits":
-                                                          cfg["n"] - cfg["skip"], "dataset": cfg["dataset"]})
+        save_patch(
+            cfg["save_patch"],
+            run.model,
+            run.W0,
+            {
+                "model": cfg["model"],
+                "source": cfg["source"],
+                "method": cfg["method"],
+                "lr": run.ed.lr,
+                "edits": cfg["n"] - cfg["skip"],
+                "dataset": cfg["dataset"],
+            },
+        )
 
 
 def save_model(model, tok, path):
@@ -406,6 +598,8 @@ def patch_mode(args):
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     meta = apply_patch(model, args.apply_patch)
     save_model(model, tok, args.save_model)
-    print(f"applied {args.apply_patch} ({meta.get('method')}, {meta.get('edits')} edits of "
-          f"{meta.get('dataset')}, {len(meta['layers'])} layers) to {args.model}; saved in {args.save_model}")
+    print(
+        f"applied {args.apply_patch} ({meta.get('method')}, {meta.get('edits')} edits of "
+        f"{meta.get('dataset')}, {len(meta['layers'])} layers) to {args.model}; saved in {args.save_model}"
+    )
     return 0

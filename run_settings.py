@@ -8,6 +8,7 @@ small ones), else from the defaults here; `resolve` records which rule set each 
 
     cfg = resolve(parse_args(["--model", "gpt-j", "--dataset", "fever"]))   # nothing is loaded
 """
+
 import argparse
 import codecs
 import math
@@ -16,28 +17,52 @@ from pathlib import Path
 
 import torch
 
-from run_models import (PAPER_MODELS, PRESETS, default_layers, default_step_size, model_skeleton,
-                    preset_layers, preset_lr, preset_warmup, table6_row)
-from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
 from data_request import DataError
-from run_checks import device, writable_dir, writable_file
 from data_stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
-
+from run_checks import device, writable_dir, writable_file
+from run_models import (
+    PAPER_MODELS,
+    PRESETS,
+    default_layers,
+    default_step_size,
+    model_skeleton,
+    preset_layers,
+    preset_lr,
+    preset_warmup,
+    table6_row,
+)
+from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
 
 # --replicate NAME: OfficialEditor keyword arguments (editor_official.py says what each choice does), and the
 # warm-up of each official code
 REPLICAS = {
-    "ultraedit-official": dict(editor=dict(method="ultraedit", pooled=True, alpha=1.0, stats="official-unbiased",
-                                           minibatch=10, eig_floor="absolute"),
-                               warmup=0),
-    "stableedit-official": dict(editor=dict(method="stableedit", pooled=True, alpha=10.0, stats="official-biased",
-                                            minibatch=10, eig_floor="absolute"),
-                                warmup_mode="paper"),
+    "ultraedit-official": dict(
+        editor=dict(
+            method="ultraedit",
+            pooled=True,
+            alpha=1.0,
+            stats="official-unbiased",
+            minibatch=10,
+            eig_floor="absolute",
+        ),
+        warmup=0,
+    ),
+    "stableedit-official": dict(
+        editor=dict(
+            method="stableedit",
+            pooled=True,
+            alpha=10.0,
+            stats="official-biased",
+            minibatch=10,
+            eig_floor="absolute",
+        ),
+        warmup_mode="paper",
+    ),
 }
 
 
 class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):                      # one line, exit code 2, no usage dump
+    def error(self, message):  # one line, exit code 2, no usage dump
         fail(message)
 
 
@@ -57,6 +82,7 @@ def positive(kind):
         if not v > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {s}")
         return v
+
     return parse
 
 
@@ -72,8 +98,9 @@ def encoding(s):
     try:
         return codecs.lookup(s).name
     except LookupError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a text encoding Python knows (e.g. utf-8, latin-1, utf-16)") \
-            from None
+        raise argparse.ArgumentTypeError(
+            f"{s!r} is not a text encoding Python knows (e.g. utf-8, latin-1, utf-16)"
+        ) from None
 
 
 def eval_n(s):
@@ -81,72 +108,194 @@ def eval_n(s):
 
 
 def parse_args(argv=None):
-    p = OneLineParser(description="Run a lifelong edit stream end to end (paper §4 Algorithm 1, §5 protocol).")
+    p = OneLineParser(
+        description="Run a lifelong edit stream end to end (paper §4 Algorithm 1, §5 protocol)."
+    )
     a = p.add_argument
-    a("--model", default="smollm2-135m", help=f"preset ({', '.join(PRESETS)}), HF hub id or local path")
-    a("--dataset", default="synthetic", help="synthetic, zsre, zsre-calib, counterfact, fever, wikibigedit, "
-                                             "ultraeditbench, medcf, or a JSON/JSONL file (ours, EasyEdit, "
-                                             "ZsRE or CounterFact layout, told by its first record); "
-                                             "name:k,name:k,... for one stream of segments (App. B.6.4)")
+    a(
+        "--model",
+        default="smollm2-135m",
+        help=f"preset ({', '.join(PRESETS)}), HF hub id or local path",
+    )
+    a(
+        "--dataset",
+        default="synthetic",
+        help="synthetic, zsre, zsre-calib, counterfact, fever, wikibigedit, "
+        "ultraeditbench, medcf, or a JSON/JSONL file (ours, EasyEdit, "
+        "ZsRE or CounterFact layout, told by its first record); "
+        "name:k,name:k,... for one stream of segments (App. B.6.4)",
+    )
     a("--data-dir", help="benchmark folder (default: $STABLEEDIT_DATA, else ../shared/data)")
-    a("--encoding", type=encoding, help="text encoding of a dataset file (default: UTF-8, with or without a "
-                                        "byte-order mark)")
-    a("--n", type=positive(int), help="number of edits in the target stream (default 1000; the segments' sum)")
+    a(
+        "--encoding",
+        type=encoding,
+        help="text encoding of a dataset file (default: UTF-8, with or without a byte-order mark)",
+    )
+    a(
+        "--n",
+        type=positive(int),
+        help="number of edits in the target stream (default 1000; the segments' sum)",
+    )
     a("--shuffle", action="store_true", help="edit each segment's records in a --seed random order")
-    a("--skip", type=int, default=0, help="run only the edits from the K-th on, and evaluate only those of "
-                                          "the full stream's sample (Figure 1b)")
+    a(
+        "--skip",
+        type=int,
+        default=0,
+        help="run only the edits from the K-th on, and evaluate only those of "
+        "the full stream's sample (Figure 1b)",
+    )
     a("--batch", type=positive(int), default=100, help="edits per step")
-    a("--method", choices=METHODS, help="normalization: full (stableedit, default), diagonal (ultraedit), none "
-                                         "(no_ln); ft: plain fine-tuning of the same layers")
-    a("--replicate", choices=REPLICAS, help="every setting and algorithmic choice of an official code (editor_official.py)")
-    a("--lr", type=positive(float), help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset, "
-                                         "scaled down as 1/n beyond the preset's calibrated stream length)")
-    a("--step-size", type=positive(float), help="instead of --lr: the first step sets the lr so that the mean "
-                                                 "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
-                                                 "(default for a model without a preset: models.STEP_SIZE)")
+    a(
+        "--method",
+        choices=METHODS,
+        help="normalization: full (stableedit, default), diagonal (ultraedit), none "
+        "(no_ln); ft: plain fine-tuning of the same layers",
+    )
+    a(
+        "--replicate",
+        choices=REPLICAS,
+        help="every setting and algorithmic choice of an official code (editor_official.py)",
+    )
+    a(
+        "--lr",
+        type=positive(float),
+        help="step size of the targets V = -lr |k_hat|^2 g_hat (default: preset, "
+        "scaled down as 1/n beyond the preset's calibrated stream length)",
+    )
+    a(
+        "--step-size",
+        type=positive(float),
+        help="instead of --lr: the first step sets the lr so that the mean "
+        "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
+        "(default for a model without a preset: models.STEP_SIZE)",
+    )
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
-    a("--no-key-scale", action="store_true", help="App. B.6.5: targets V = -lr d_in g_hat, the per-token "
-                                                   "||k_hat_i||^2 replaced by its mean d_in (same lr, same size)")
-    a("--layers", nargs="+", help="module names to edit (default: the preset's Table 6 row for --dataset)")
-    a("--prior", type=positive(float), help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
-                                            "in virtual samples (default: 1)")
-    a("--pooled", action="store_true", default=None, help="one normalizer shared by layers of equal shape, as "
-                                                          "the official code (default: per layer, as the theory)")
-    a("--warmup", type=int, help="number of warm-up edits (Algorithm 1: 2K, 20K for streams of 100K+ edits "
-                                 "of a paper model); 0 for none")
-    a("--warmup-mode", choices=WARMUP_MODES, help="stats: statistics only; applied: the edits change the weights "
-                                                   "too; paper: Algorithm 1 (in-domain, applied, diagonal)")
-    a("--warmup-data", help="dataset of the warm-up edits (default: in-domain for --warmup-mode paper, else "
-                            "synthetic; records after the stream if it is --dataset)")
-    a("--warmup-placement", choices=PLACEMENTS, default="start", help="where in the stream the warm-up runs")
-    a("--eval-every", type=int, default=0, help="evaluate the edits so far every K edits (0: only at the end)")
+    a(
+        "--no-key-scale",
+        action="store_true",
+        help="App. B.6.5: targets V = -lr d_in g_hat, the per-token "
+        "||k_hat_i||^2 replaced by its mean d_in (same lr, same size)",
+    )
+    a(
+        "--layers",
+        nargs="+",
+        help="module names to edit (default: the preset's Table 6 row for --dataset)",
+    )
+    a(
+        "--prior",
+        type=positive(float),
+        help="NIW prior strength: Psi0 = prior * (first batch's variance) * I, "
+        "in virtual samples (default: 1)",
+    )
+    a(
+        "--pooled",
+        action="store_true",
+        default=None,
+        help="one normalizer shared by layers of equal shape, as "
+        "the official code (default: per layer, as the theory)",
+    )
+    a(
+        "--warmup",
+        type=int,
+        help="number of warm-up edits (Algorithm 1: 2K, 20K for streams of 100K+ edits "
+        "of a paper model); 0 for none",
+    )
+    a(
+        "--warmup-mode",
+        choices=WARMUP_MODES,
+        help="stats: statistics only; applied: the edits change the weights "
+        "too; paper: Algorithm 1 (in-domain, applied, diagonal)",
+    )
+    a(
+        "--warmup-data",
+        help="dataset of the warm-up edits (default: in-domain for --warmup-mode paper, else "
+        "synthetic; records after the stream if it is --dataset)",
+    )
+    a(
+        "--warmup-placement",
+        choices=PLACEMENTS,
+        default="start",
+        help="where in the stream the warm-up runs",
+    )
+    a(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="evaluate the edits so far every K edits (0: only at the end)",
+    )
     a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
-    a("--glue", action="store_true", help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after")
-    a("--hidden-shift", type=positive(int), nargs="?", const=1000, metavar="N",
-      help="App. B.5: final-layer states of N unrelated prompts (default 1000) before vs after: "
-           "hidden_shift.png and results.json's hidden_shift")
-    a("--generate", action="store_true", help="also exact match of greedy answers and fluency of free "
-                                              "generations, before and after (evaluate_generation.py)")
+    a(
+        "--glue",
+        action="store_true",
+        help="general capability (SST/MRPC/RTE/CoLA/NLI) before, at checkpoints, after",
+    )
+    a(
+        "--hidden-shift",
+        type=positive(int),
+        nargs="?",
+        const=1000,
+        metavar="N",
+        help="App. B.5: final-layer states of N unrelated prompts (default 1000) before vs after: "
+        "hidden_shift.png and results.json's hidden_shift",
+    )
+    a(
+        "--generate",
+        action="store_true",
+        help="also exact match of greedy answers and fluency of free "
+        "generations, before and after (evaluate_generation.py)",
+    )
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="model weight dtype")
+    a(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="model weight dtype",
+    )
     a("--device-map", choices=("auto",), help="spread a large model over devices with accelerate")
     a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
     a("--out", help="output folder (default runs/<timestamp>)")
     a("--save-model", help="save_pretrained the edited model to this folder")
-    a("--save-patch", help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)")
-    a("--apply-patch", help="apply a --save-patch file to --model and write the result to --save-model; "
-                            "no stream runs")
-    a("--no-cache", action="store_true", help="recompute the statistics-only warm-up and the pre-edit "
-                                              "evaluation instead of reading them from the cache (run_cache.py)")
+    a(
+        "--save-patch",
+        help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)",
+    )
+    a(
+        "--apply-patch",
+        help="apply a --save-patch file to --model and write the result to --save-model; "
+        "no stream runs",
+    )
+    a(
+        "--no-cache",
+        action="store_true",
+        help="recompute the statistics-only warm-up and the pre-edit "
+        "evaluation instead of reading them from the cache (run_cache.py)",
+    )
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
-    a("--overwrite", action="store_true", help="replace the run already in --out (and an existing --save-patch "
-                                               "file) instead of refusing")
-    a("--save-every", type=save_every, default="auto", help="save editor_state.pt every N steps, every Ns seconds, "
-                                                            "or auto (default): once 19x the last save's seconds "
-                                                            "have passed, so saves take <= 5%% of the run")
-    a("--eigh", choices=ROUTES, help="dtype of Sigma_g's eigendecomposition (default auto: float32 on an "
-                                     f"accelerator or from width {ROUTE_WIDTH}, else float64; whitening.route)")
-    a("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
+    a(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (and an existing --save-patch "
+        "file) instead of refusing",
+    )
+    a(
+        "--save-every",
+        type=save_every,
+        default="auto",
+        help="save editor_state.pt every N steps, every Ns seconds, "
+        "or auto (default): once 19x the last save's seconds "
+        "have passed, so saves take <= 5%% of the run",
+    )
+    a(
+        "--eigh",
+        choices=ROUTES,
+        help="dtype of Sigma_g's eigendecomposition (default auto: float32 on an "
+        f"accelerator or from width {ROUTE_WIDTH}, else float64; whitening.route)",
+    )
+    a(
+        "--print-config",
+        action="store_true",
+        help="print the resolved configuration as JSON and exit",
+    )
     args = p.parse_args(argv)
     if (args.warmup or 0) < 0 or args.eval_every < 0 or args.skip < 0:
         p.error("--warmup, --eval-every and --skip must be >= 0")
@@ -180,11 +329,15 @@ def outputs(args):
         writable_dir(out, "--out")
         held = [f for f in RUN_FILES if (out / f).exists()] if args.out else []
         if held and not (args.resume or args.overwrite):
-            raise DataError(f"--out {args.out} holds another run ({', '.join(held)}); continue it with --resume, "
-                            "or pass --overwrite to replace it")
+            raise DataError(
+                f"--out {args.out} holds another run ({', '.join(held)}); continue it with --resume, "
+                "or pass --overwrite to replace it"
+            )
     if args.save_model:
         if Path(args.save_model).exists():
-            raise DataError(f"--save-model {args.save_model} exists; name a new folder (nothing is overwritten)")
+            raise DataError(
+                f"--save-model {args.save_model} exists; name a new folder (nothing is overwritten)"
+            )
         writable_dir(args.save_model, "--save-model")
     if args.save_patch:
         writable_file(args.save_patch, "--save-patch", args.overwrite)
@@ -197,7 +350,9 @@ def eigh_route(args, preset, origin):
         origin["eigh"] = "flag"
         return args.eigh
     if "width" not in preset:
-        origin["eigh"] = f"auto: float32 on an accelerator or from width {ROUTE_WIDTH}, else float64, per layer"
+        origin["eigh"] = (
+            f"auto: float32 on an accelerator or from width {ROUTE_WIDTH}, else float64, per layer"
+        )
         return "auto"
     origin["eigh"] = f"default for width {preset['width']} on {args.device} (whitening.route)"
     return str(route("auto", preset["width"], args.device)).replace("torch.", "")
@@ -223,57 +378,146 @@ def resolve(args):
         return None
 
     segs = segments(args.dataset, args.n)
-    n, first = sum(k for _, k in segs), segs[0][0]     # the first segment's dataset picks the Table 6 row
+    n, first = (
+        sum(k for _, k in segs),
+        segs[0][0],
+    )  # the first segment's dataset picks the Table 6 row
     if args.skip >= n:
         raise DataError(f"--skip {args.skip} leaves none of the stream's {n} edits")
-    method = pick("method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit"))
-    layers = pick("layers", args.layers, (f"preset, Table 6 row {table6_row(first)}",
-                                          preset_layers(preset, first) if preset else None))
-    if layers is None:                                 # read from the config; no weights are loaded
+    method = pick(
+        "method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit")
+    )
+    layers = pick(
+        "layers",
+        args.layers,
+        (
+            f"preset, Table 6 row {table6_row(first)}",
+            preset_layers(preset, first) if preset else None,
+        ),
+    )
+    if layers is None:  # read from the config; no weights are loaded
         layers = default_layers(model_skeleton(args.model))
-        origin["layers"] = "default for a model without a preset: MLP outputs of the upper-middle third"
+        origin["layers"] = (
+            "default for a model without a preset: MLP outputs of the upper-middle third"
+        )
     horizon = bool(preset) and preset_lr(preset, n) != preset["lr"]
-    lr = None if args.step_size else pick("lr", args.lr, (
-        f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {n} edits" if horizon else "preset",
-        preset_lr(preset, n) if preset else None))
-    step_size = pick("step_size", args.step_size, ("default for a model without a preset: models.STEP_SIZE, "
-                                                   "horizon rule", default_step_size(n) if lr is None else None))
+    lr = (
+        None
+        if args.step_size
+        else pick(
+            "lr",
+            args.lr,
+            (
+                f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {n} edits"
+                if horizon
+                else "preset",
+                preset_lr(preset, n) if preset else None,
+            ),
+        )
+    )
+    step_size = pick(
+        "step_size",
+        args.step_size,
+        (
+            "default for a model without a preset: models.STEP_SIZE, horizon rule",
+            default_step_size(n) if lr is None else None,
+        ),
+    )
     if lr is None:
         origin["lr"] = "set at the first step by the step size"
-    no_stats = method in ("no_ln", "ft")                # a warm-up feeds statistics these methods do not keep
-    mode = pick("warmup_mode", args.warmup_mode, ("replicate", rep.get("warmup_mode")),
-                ("preset", "paper" if args.model in PAPER_MODELS else None), ("default", "stats"))
-    n_warm = pick("warmup", args.warmup, ("replicate", rep.get("warmup")),
-                  ("default for methods without statistics", 0 if no_stats else None),
-                  ("preset", preset_warmup(args.model, n)))
-    wdata = pick("warmup_data", args.warmup_data,
-                 ("in-domain (Algorithm 1)", IN_DOMAIN.get(first, first) if mode == "paper" else None),
-                 ("default", "synthetic"))
+    no_stats = method in ("no_ln", "ft")  # a warm-up feeds statistics these methods do not keep
+    mode = pick(
+        "warmup_mode",
+        args.warmup_mode,
+        ("replicate", rep.get("warmup_mode")),
+        ("preset", "paper" if args.model in PAPER_MODELS else None),
+        ("default", "stats"),
+    )
+    n_warm = pick(
+        "warmup",
+        args.warmup,
+        ("replicate", rep.get("warmup")),
+        ("default for methods without statistics", 0 if no_stats else None),
+        ("preset", preset_warmup(args.model, n)),
+    )
+    wdata = pick(
+        "warmup_data",
+        args.warmup_data,
+        ("in-domain (Algorithm 1)", IN_DOMAIN.get(first, first) if mode == "paper" else None),
+        ("default", "synthetic"),
+    )
     return {
-        "model": args.model, "source": preset.get("source", args.model), "dataset": args.dataset,
-        "data_dir": args.data_dir, "encoding": args.encoding, "segments": segs, "n": n, "shuffle": args.shuffle,
-        "skip": args.skip, "batch": args.batch, "method": method,
-        "replicate": args.replicate, "layers": layers, "lr": lr, "step_size": step_size, "alpha": pick("alpha", args.alpha,
-        ("replicate", rep["editor"].get("alpha")), ("preset", preset.get("alpha")), ("default", 10.0)),
+        "model": args.model,
+        "source": preset.get("source", args.model),
+        "dataset": args.dataset,
+        "data_dir": args.data_dir,
+        "encoding": args.encoding,
+        "segments": segs,
+        "n": n,
+        "shuffle": args.shuffle,
+        "skip": args.skip,
+        "batch": args.batch,
+        "method": method,
+        "replicate": args.replicate,
+        "layers": layers,
+        "lr": lr,
+        "step_size": step_size,
+        "alpha": pick(
+            "alpha",
+            args.alpha,
+            ("replicate", rep["editor"].get("alpha")),
+            ("preset", preset.get("alpha")),
+            ("default", 10.0),
+        ),
         "prior": pick("prior", args.prior, ("default", 1.0)),
-        "pooled": pick("pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)),
+        "pooled": pick(
+            "pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)
+        ),
         # an official code's statistics, batching and floor (editor_official.OfficialEditor) under --replicate
-        "editor": {**{k: rep["editor"][k] for k in ("stats", "minibatch", "eig_floor") if k in rep["editor"]},
-                   "key_scale": not args.no_key_scale, "eigh": eigh_route(args, preset, origin)},
+        "editor": {
+            **{
+                k: rep["editor"][k]
+                for k in ("stats", "minibatch", "eig_floor")
+                if k in rep["editor"]
+            },
+            "key_scale": not args.no_key_scale,
+            "eigh": eigh_route(args, preset, origin),
+        },
         "verbatim_targets": args.replicate is not None,
-        "warmup": {"n": n_warm, "mode": mode, "data": wdata, "offset": used(segs, wdata),
-                   "placement": args.warmup_placement},
-        "eval_every": args.eval_every, "eval_n": args.eval_n, "glue": args.glue, "generate": args.generate,
-        "hidden_shift": args.hidden_shift, "seed": args.seed,
-        "dtype": args.dtype, "device": args.device, "device_map": args.device_map,
-        "out": args.out, "save_model": args.save_model, "save_patch": args.save_patch, "resume": args.resume,
+        "warmup": {
+            "n": n_warm,
+            "mode": mode,
+            "data": wdata,
+            "offset": used(segs, wdata),
+            "placement": args.warmup_placement,
+        },
+        "eval_every": args.eval_every,
+        "eval_n": args.eval_n,
+        "glue": args.glue,
+        "generate": args.generate,
+        "hidden_shift": args.hidden_shift,
+        "seed": args.seed,
+        "dtype": args.dtype,
+        "device": args.device,
+        "device_map": args.device_map,
+        "out": args.out,
+        "save_model": args.save_model,
+        "save_patch": args.save_patch,
+        "resume": args.resume,
         # a model spread over devices (and partly offloaded) is not hashed: no cache there
         "cache": not args.no_cache and args.device_map is None,
-        "origin": origin}
+        "origin": origin,
+    }
 
 
 if __name__ == "__main__":
-    for argv in (["--model", "gpt-j", "--dataset", "fever", "--n", "20000"], ["--dataset", "zsre:1000,medcf:300"]):
+    for argv in (
+        ["--model", "gpt-j", "--dataset", "fever", "--n", "20000"],
+        ["--dataset", "zsre:1000,medcf:300"],
+    ):
         cfg = resolve(parse_args(argv))
-        print(" ".join(argv) + f": {len(cfg['layers'])} layers ({cfg['origin']['layers']}), lr {cfg['lr']:g} "
-              f"({cfg['origin']['lr']}), warm-up {cfg['warmup']['n']} {cfg['warmup']['mode']} ({cfg['origin']['warmup']})")
+        print(
+            " ".join(argv)
+            + f": {len(cfg['layers'])} layers ({cfg['origin']['layers']}), lr {cfg['lr']:g} "
+            f"({cfg['origin']['lr']}), warm-up {cfg['warmup']['n']} {cfg['warmup']['mode']} ({cfg['origin']['warmup']})"
+        )

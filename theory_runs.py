@@ -10,6 +10,7 @@ run's statistics at the half (stats arm). The model's weights are restored after
 
     out = seed_run(model, tok, layers, lr, alpha, SIZES["quick"], seed=0, mismatch=[], bar=tqdm())
 """
+
 import torch
 
 import theory_probe as P
@@ -18,6 +19,7 @@ from editor import Editor
 from evaluate import top1
 from niw import NIW
 from whitening import eigen
+
 
 class ShadowEditor(Editor):
     """An Editor whose edit steps also feed their value gradients to shadow trackers ({name: {layer: NIW}}):
@@ -44,7 +46,7 @@ class ShadowEditor(Editor):
 
 
 def chunks(xs, b):
-    return [xs[i:i + b] for i in range(0, len(xs), b)]
+    return [xs[i : i + b] for i in range(0, len(xs), b)]
 
 
 def probe_means(ed, halves, batch):
@@ -65,16 +67,24 @@ def probe_means(ed, halves, batch):
 def geometry(reps, weights):
     """Per-step layer means of |Delta|, cos, cond, the ridge factor, and the first-step relative size."""
     row = lambda rep, k: sum(x[k] for x in rep["layers"].values()) / len(rep["layers"])
-    return {"norm": [row(r, "delta_norm") for r in reps], "cos": [row(r, "cos_prev") for r in reps],
-            "cond": [row(r, "cond") for r in reps], "ridge": [row(r, "ridge_factor") for r in reps],
-            "rel0": sum(x["delta_norm"] / weights[n].norm().item() for n, x in reps[0]["layers"].items())
-            / len(reps[0]["layers"])}
+    return {
+        "norm": [row(r, "delta_norm") for r in reps],
+        "cos": [row(r, "cos_prev") for r in reps],
+        "cond": [row(r, "cond") for r in reps],
+        "ridge": [row(r, "ridge_factor") for r in reps],
+        "rel0": sum(
+            x["delta_norm"] / weights[n].norm().item() for n, x in reps[0]["layers"].items()
+        )
+        / len(reps[0]["layers"]),
+    }
 
 
 def efficacy(model, tok, requests):
     """Per-request teacher-forced token accuracy (%) of the edit prompt (App. A.1's Efficacy)."""
-    return [100.0 * sum(a == b for a, b in zip(p, g)) / len(g)
-            for p, g in top1(model, tok, [(r.prompt, r.target) for r in requests])]
+    return [
+        100.0 * sum(a == b for a, b in zip(p, g)) / len(g)
+        for p, g in top1(model, tok, [(r.prompt, r.target) for r in requests])
+    ]
 
 
 def checkpoint(ed, t, halves, batch, rep, prev):
@@ -87,11 +97,21 @@ def checkpoint(ed, t, halves, batch, rep, prev):
     eig = {n: eigen(ed.stats[n][1].covariance) for n in layers}
     avg = lambda f: sum(f(n) for n in layers) / len(layers)
     trackers = {"warm": {n: ed.stats[n][1] for n in layers}, **(ed.shadows if t else {})}
-    pt = {"step": t, "bias2": {k: avg(lambda n: P.bias2(*mu[n], tr[n].mean, eig[n])) for k, tr in trackers.items()}}
+    pt = {
+        "step": t,
+        "bias2": {
+            k: avg(lambda n: P.bias2(*mu[n], tr[n].mean, eig[n])) for k, tr in trackers.items()
+        },
+    }
     if rep is not None:
         L = rep["layers"]
-        pt["bias_sq"] = avg(lambda n: L[n]["ridge_factor"] ** 2 * P.bias2(*mu[n], ed.stats[n][1].mean, eig[n])
-                            * ed.stats[n][1].dim)
+        pt["bias_sq"] = avg(
+            lambda n: (
+                L[n]["ridge_factor"] ** 2
+                * P.bias2(*mu[n], ed.stats[n][1].mean, eig[n])
+                * ed.stats[n][1].dim
+            )
+        )
         pt["b_stat"] = avg(lambda n: L[n]["bias_norm"])
     means = {n: (a + b) / 2 for n, (a, b) in mu.items()}
     if prev is not None:
@@ -105,7 +125,7 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
     reqs = load("synthetic", T * B, seed=seed)
     warm = load("synthetic", Wn * B, offset=T * B, seed=seed)
     held = load("synthetic", size["probe"], offset=(T + Wn) * B, seed=seed)
-    halves, later = (held[:len(held) // 2], held[len(held) // 2:]), reqs[(T // 2) * B:]
+    halves, later = (held[: len(held) // 2], held[len(held) // 2 :]), reqs[(T // 2) * B :]
     mods = dict(model.named_modules())
     W0 = {n: mods[n].weight.detach().clone() for n in layers}
 
@@ -133,10 +153,15 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
     probes, reps, surrogate, mid_state, prev = [], [], [], None, None
     for t in range(T + 1):
         if t:
-            m_before = {n: ed.stats[n][1].mean for n in layers}        # NIW.update never writes in place
-            reps.append(step(ed, reqs[(t - 1) * B:t * B]))
-            surrogate.append(sum(P.surrogate(ed.stats[n][1].mean, m_before[n], ed.stats[n][1].covariance)
-                                 for n in layers) / len(layers))
+            m_before = {n: ed.stats[n][1].mean for n in layers}  # NIW.update never writes in place
+            reps.append(step(ed, reqs[(t - 1) * B : t * B]))
+            surrogate.append(
+                sum(
+                    P.surrogate(ed.stats[n][1].mean, m_before[n], ed.stats[n][1].covariance)
+                    for n in layers
+                )
+                / len(layers)
+            )
             mid_state = ed.stats_state() if t == T // 2 else mid_state
         if t % every == 0:
             pt, mu, eig = checkpoint(ed, t, halves, B, reps[-1] if t else None, prev)
@@ -145,17 +170,25 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
                 mu0, eig0 = mu, eig
             prev = (t, {n: (a + b) / 2 for n, (a, b) in mu.items()}, eig0)
             probes.append(pt)
-    out = {"probe": probes, "stableedit": {**geometry(reps, W0), "surrogate": surrogate},
-           **{k: [p[k] for p in probes if k in p] for k in ("bias_sq", "b_stat", "drift")},
-           "full": efficacy(model, tok, later)}
+    out = {
+        "probe": probes,
+        "stableedit": {**geometry(reps, W0), "surrogate": surrogate},
+        **{k: [p[k] for p in probes if k in p] for k in ("bias_sq", "b_stat", "drift")},
+        "full": efficacy(model, tok, later),
+    }
 
     # statistics-only control: the weights stay W0, so mu is fixed and the t = 0 probe (mu0) is it
     restore()
     ctrl, out["control_bias2"] = Editor(model, tok, layers, "stableedit", lr, alpha), []
-    for c in chunks(reqs[:(T // 2) * B], B):
+    for c in chunks(reqs[: (T // 2) * B], B):
         step(ctrl, c, apply=False)
-        out["control_bias2"].append(sum(P.bias2(*mu0[n], ctrl.stats[n][1].mean, eigen(ctrl.stats[n][1].covariance))
-                                        for n in layers) / len(layers))
+        out["control_bias2"].append(
+            sum(
+                P.bias2(*mu0[n], ctrl.stats[n][1].mean, eigen(ctrl.stats[n][1].covariance))
+                for n in layers
+            )
+            / len(layers)
+        )
     # the later half alone: mid-way start (warm-up statistics) and the stats arm (statistics at the half)
     for arm, state in (("mid", boundary), ("stats", mid_state)):
         restore()
@@ -165,7 +198,10 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
             step(e, c)
         out[arm] = efficacy(model, tok, later)
     # ULTRAEDIT as the paper runs it (no warm-up), and no LN started at stableedit's first-step size
-    for method, kw in (("ultraedit", {"lr": lr}), ("no_ln", {"lr": None, "step_size": out["stableedit"]["rel0"]})):
+    for method, kw in (
+        ("ultraedit", {"lr": lr}),
+        ("no_ln", {"lr": None, "step_size": out["stableedit"]["rel0"]}),
+    ):
         restore()
         e = Editor(model, tok, layers, method, alpha=alpha, **kw)
         out[method] = geometry([step(e, c) for c in chunks(reqs, B)], W0)
@@ -175,21 +211,38 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
 
 def steps_per_seed(size, mismatch):
     T, B = size["steps"], size["batch"]
-    return (len(chunks(range(size["mismatch"]), B)) if mismatch else 0) + size["warmup"] + T + \
-        (T // size["every"] + 1) * size["probe"] / B + T // 2 + 2 * (T - T // 2) + 2 * T
+    return (
+        (len(chunks(range(size["mismatch"]), B)) if mismatch else 0)
+        + size["warmup"]
+        + T
+        + (T // size["every"] + 1) * size["probe"] / B
+        + T // 2
+        + 2 * (T - T // 2)
+        + 2 * T
+    )
 
 
 if __name__ == "__main__":
     from tqdm import tqdm
+
     from run_models import PRESETS, load_model, preset_layers, preset_lr
 
     model, tok, _ = load_model("smollm2-135m")
-    preset, size = PRESETS["smollm2-135m"], dict(steps=4, batch=10, warmup=2, every=2, probe=20, mismatch=0)
+    preset, size = (
+        PRESETS["smollm2-135m"],
+        dict(steps=4, batch=10, warmup=2, every=2, probe=20, mismatch=0),
+    )
     layers = preset_layers(preset, "synthetic")
     W = {n: m.weight.detach().clone() for n, m in model.named_modules() if n in layers}
     with tqdm(total=round(steps_per_seed(size, None)), desc="one seed, 4 steps of 10 edits") as bar:
-        out = seed_run(model, tok, layers, preset_lr(preset, 40), preset["alpha"], size, 0, None, bar)
-    print(f"probe points at steps {[p['step'] for p in out['probe']]}; later-half efficacy: mid-way start "
-          f"{sum(out['mid']) / len(out['mid']):.1f} %, after the earlier edits {sum(out['full']) / len(out['full']):.1f} %")
-    print("weights restored bit-exactly after every arm:",
-          all(torch.equal(m.weight, W[n]) for n, m in model.named_modules() if n in W))
+        out = seed_run(
+            model, tok, layers, preset_lr(preset, 40), preset["alpha"], size, 0, None, bar
+        )
+    print(
+        f"probe points at steps {[p['step'] for p in out['probe']]}; later-half efficacy: mid-way start "
+        f"{sum(out['mid']) / len(out['mid']):.1f} %, after the earlier edits {sum(out['full']) / len(out['full']):.1f} %"
+    )
+    print(
+        "weights restored bit-exactly after every arm:",
+        all(torch.equal(m.weight, W[n]) for n, m in model.named_modules() if n in W),
+    )

@@ -12,11 +12,16 @@ floored *relative* to the largest one, so the result does not depend on the
 units of g (an absolute floor of 1e-6 would dominate gradients of size 1e-4: the
 official StableEdit code clamps at an absolute 1e-6, `absolute=True` replicates it).
 """
+
 import torch
 
 # each method's normalization of g (Table 4's rows; ft: Table 1's plain fine-tuning, no statistics)
-NORMALIZATION = {"stableedit": "full whitening", "ultraedit": "per-dimension standardization",
-                 "no_ln": "none", "ft": "none (a plain gradient step, no ridge)"}
+NORMALIZATION = {
+    "stableedit": "full whitening",
+    "ultraedit": "per-dimension standardization",
+    "no_ln": "none",
+    "ft": "none (a plain gradient step, no ridge)",
+}
 METHODS = tuple(NORMALIZATION)
 
 
@@ -35,7 +40,7 @@ def eigen(cov, floor=1e-6, absolute=False, dtype=torch.float64):
     dtype=torch.float32 decomposes in single precision (ROUTES): 1.8x faster on this CPU at d = 4096,
     far more on GPUs whose float64 runs at 1/32-1/64 of float32 (results/width.py, results/width.md)."""
     tiny = torch.finfo(torch.float64).tiny
-    lam, U = torch.linalg.eigh(cov.to(dtype))                  # ascending eigenvalues
+    lam, U = torch.linalg.eigh(cov.to(dtype))  # ascending eigenvalues
     lam, U = lam.to(torch.float64), U.to(torch.float64)
     lam_max = lam[-1].clamp_min(tiny)
     cond = (lam_max / lam[0].clamp_min(tiny)).item()
@@ -52,6 +57,7 @@ def eigens(covs, floor=1e-6, absolute=False, workers=2, dtype=torch.float64):
     if len(covs) < 2 or workers < 2:
         return [eigen(c, floor, absolute, dtype) for c in covs]
     from concurrent.futures import ThreadPoolExecutor
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -76,7 +82,9 @@ def route(choice, dim, device):
     if choice not in ROUTES:
         raise ValueError(f"unknown eigh route {choice!r}; choose one of {', '.join(ROUTES)}")
     if choice == "auto":
-        choice = "float32" if dim >= ROUTE_WIDTH or torch.device(device).type != "cpu" else "float64"
+        choice = (
+            "float32" if dim >= ROUTE_WIDTH or torch.device(device).type != "cpu" else "float64"
+        )
     return {"float64": torch.float64, "float32": torch.float32}[choice]
 
 

@@ -8,18 +8,20 @@ Measured: p <= 1/2, so the drift alone would allow lr ~ 1/sqrt(n); the default's
 where locality was measured to break (editor.preset_lr).
 Usage: python results/drift_growth.py results/runs/stream_10k results/runs/stream_10k_lr2.5e-4
 """
+
 import csv
 import json
 import sys
 from pathlib import Path
 
 import matplotlib
+
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt                          # noqa: E402
-import numpy as np                                       # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from run_outputs import layer_mean                        # noqa: E402
+from run_outputs import layer_mean  # noqa: E402
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for run in map(Path, sys.argv[1:]):
@@ -28,7 +30,7 @@ for run in map(Path, sys.argv[1:]):
     if not rows or not any(k.startswith("drift/") for k in rows[0]):
         sys.exit(f"drift_growth.py: {run}/trajectory.csv has no drift/ columns (run it again)")
     lr = json.loads((run / "results.json").read_text())["config"]["lr"]
-    t = np.array([float(r["edits"]) for r in rows])                            # (S,)
+    t = np.array([float(r["edits"]) for r in rows])  # (S,)
     d = np.array([layer_mean(r, "drift/") for r in rows])
     half = t >= t[-1] / 2
     p = np.polyfit(np.log(t[half]), np.log(d[half]), 1)[0]

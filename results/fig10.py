@@ -7,6 +7,7 @@ table -- each row with its paired difference to no warm-up on the same 150 evalu
 
     python results/fig10.py [results/runs]
 """
+
 import json
 import sys
 from pathlib import Path
@@ -35,16 +36,33 @@ def versus(r, base, key):
 
 base = result("app_warm_size0")
 sizes = [(n, result(f"app_warm_size{n}")) for n in (0, 250, 500, 733)]
-places = [("start", result("app_warm_size733"))] + [(p, result(f"app_warm_at_{p}")) for p in ("q1", "middle", "q3", "end")]
-print("| warm-up | " + " | ".join(keys) + " | vs none: Eff / Gen / Spe (± 2 SE) |\n|---|" + "---|" * (len(keys) + 1))
+places = [("start", result("app_warm_size733"))] + [
+    (p, result(f"app_warm_at_{p}")) for p in ("q1", "middle", "q3", "end")
+]
+print(
+    "| warm-up | "
+    + " | ".join(keys)
+    + " | vs none: Eff / Gen / Spe (± 2 SE) |\n|---|"
+    + "---|" * (len(keys) + 1)
+)
 for label, rows in (("size", sizes), ("placement", places)):
     for x, r in rows:
         if r:
-            gap = " / ".join(versus(r, base, k) for k in keys[:3]) if base and (label, x) != ("size", 0) else "(the baseline)"
-            print(f"| {label} {x} | " + " | ".join(f"{r['post'][k]:.1f}" for k in keys) + f" | {gap} |")
+            gap = (
+                " / ".join(versus(r, base, k) for k in keys[:3])
+                if base and (label, x) != ("size", 0)
+                else "(the baseline)"
+            )
+            print(
+                f"| {label} {x} | "
+                + " | ".join(f"{r['post'][k]:.1f}" for k in keys)
+                + f" | {gap} |"
+            )
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for ax, rows, xlabel in ((axes[0], sizes, "warm-up size (edits, at the start)"),
-                         (axes[1], places, "placement of 733 warm-up edits")):
+for ax, rows, xlabel in (
+    (axes[0], sizes, "warm-up size (edits, at the start)"),
+    (axes[1], places, "placement of 733 warm-up edits"),
+):
     rows = [(x, r["post"]) for x, r in rows if r]
     for k in keys:
         ax.plot([str(x) for x, _ in rows], [m[k] for _, m in rows], marker="o", label=k)

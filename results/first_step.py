@@ -7,6 +7,7 @@ stream's records, tokenizer and model load, the pre-edit pass, the first state f
 (seconds since this script started) at its end and its own seconds; it stops where the first edit
 step would begin. Nothing is edited.
 """
+
 import sys
 import time
 from pathlib import Path
@@ -17,8 +18,7 @@ import transformers  # noqa: E402
 
 import editor  # noqa: E402
 import run_stream  # noqa: E402
-from data_request import DataError  # noqa: E402
-from data_request import ModelError  # noqa: E402
+from data_request import DataError, ModelError  # noqa: E402
 from run_settings import fail  # noqa: E402
 
 
@@ -34,6 +34,7 @@ def timed(owner, name, what):
         out = f(*a, **k)
         print(f"{clock():6.2f} s  {what} ({time.perf_counter() - s:.2f} s)", file=sys.stderr)
         return out
+
     setattr(owner, name, g)
 
 

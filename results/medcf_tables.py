@@ -8,18 +8,29 @@
 
     python results/medcf_tables.py [RUNS_DIR]
 """
+
 import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate import paired                                 # noqa: E402
+from evaluate import paired  # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
-METHOD_COLS = ["efficacy", "generalization", "specificity", "locality_target", "locality_mapping",
-               "locality_struc", "locality_tokenSem", "retain", "efficacy_em", "generalization_em",
-               "fluency"]
+METHOD_COLS = [
+    "efficacy",
+    "generalization",
+    "specificity",
+    "locality_target",
+    "locality_mapping",
+    "locality_struc",
+    "locality_tokenSem",
+    "retain",
+    "efficacy_em",
+    "generalization_em",
+    "fluency",
+]
 
 
 def load(name):
@@ -43,12 +54,20 @@ def method_table():
         if r:
             rows.append((f"{name} ({r['config']['method']})", r["post"]))
     for label, m in rows:
-        print(f"| {label} | " + " | ".join(f"{m[c]:.1f}" if c in m else "" for c in METHOD_COLS) + " |")
+        print(
+            f"| {label} | "
+            + " | ".join(f"{m[c]:.1f}" if c in m else "" for c in METHOD_COLS)
+            + " |"
+        )
 
 
 def source_table(title, runs, ref):
     keys = ["efficacy", "generalization", "specificity", "retain"]
-    print(f"\n{title}\n\n| warm-up | " + " | ".join(keys) + " | Δ vs synthetic (Eff / Gen / Spe, ± 2 SE) |")
+    print(
+        f"\n{title}\n\n| warm-up | "
+        + " | ".join(keys)
+        + " | Δ vs synthetic (Eff / Gen / Spe, ± 2 SE) |"
+    )
     print("|---" * (len(keys) + 2) + "|")
     r0 = load(ref)
     for label, name in runs:
@@ -63,13 +82,23 @@ def source_table(title, runs, ref):
 
 if __name__ == "__main__":
     method_table()
-    source_table("ZsRE evaluation split (1,487 edits, 150 evaluated), 544 statistics-only warm-up edits",
-                 [("none (`zsre_no_warmup`)", "zsre_no_warmup"),
-                  ("synthetic", "zsre_warm544_synthetic"), ("ZsRE calibration (in domain)",
-                  "zsre_warm544_zsre-calib"), ("MedCF (out of domain)", "zsre_warm544_medcf")],
-                 "zsre_warm544_synthetic")
-    source_table("MedCF-272 (first 272 records edited, all evaluated), 272 statistics-only warm-up edits",
-                 [("none", "medcf272_no_warmup"), ("synthetic", "medcf272_warm_synthetic"),
-                  ("ZsRE calibration (out of domain)", "medcf272_warm_zsre-calib"),
-                  ("MedCF's other 272 records (in domain)", "medcf272_warm_medcf")],
-                 "medcf272_warm_synthetic")
+    source_table(
+        "ZsRE evaluation split (1,487 edits, 150 evaluated), 544 statistics-only warm-up edits",
+        [
+            ("none (`zsre_no_warmup`)", "zsre_no_warmup"),
+            ("synthetic", "zsre_warm544_synthetic"),
+            ("ZsRE calibration (in domain)", "zsre_warm544_zsre-calib"),
+            ("MedCF (out of domain)", "zsre_warm544_medcf"),
+        ],
+        "zsre_warm544_synthetic",
+    )
+    source_table(
+        "MedCF-272 (first 272 records edited, all evaluated), 272 statistics-only warm-up edits",
+        [
+            ("none", "medcf272_no_warmup"),
+            ("synthetic", "medcf272_warm_synthetic"),
+            ("ZsRE calibration (out of domain)", "medcf272_warm_zsre-calib"),
+            ("MedCF's other 272 records (in domain)", "medcf272_warm_medcf"),
+        ],
+        "medcf272_warm_synthetic",
+    )

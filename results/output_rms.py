@@ -4,25 +4,27 @@ LN fixes the size of the targets V = -lr |k_hat|^2 g_hat, so lr is in units of t
 output. This prints the RMS of each preset layer's output at the answer positions of 20 ZsRE
 calibration prompts. Usage: python results/output_rms.py
 """
+
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from data import load, tokenize                          # noqa: E402
-from run_models import load_model, preset_layers             # noqa: E402
+from data import load, tokenize  # noqa: E402
+from run_models import load_model, preset_layers  # noqa: E402
 
 reqs = load("zsre-calib", 20)
 for name in ("smollm2-135m", "gemma3-270m"):
     model, tok, preset = load_model(name)
     batch = tokenize(tok, [r.prompt for r in reqs], [r.target for r in reqs])
-    mask = batch["labels"] != -100                                             # (B, T)
+    mask = batch["labels"] != -100  # (B, T)
     named, rms = dict(model.named_modules()), {}
 
     def hook(layer):
         def fn(mod, inp, out):
             rms[layer] = out[mask].pow(2).mean().sqrt().item()
+
         return fn
 
     handles = [named[n].register_forward_hook(hook(n)) for n in preset_layers(preset, "zsre")]
@@ -30,4 +32,7 @@ for name in ("smollm2-135m", "gemma3-270m"):
         model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     for h in handles:
         h.remove()
-    print(f"{name} (lr {preset['lr']:g}): output RMS " + ", ".join(f"{n.split('.')[2]}: {v:.3f}" for n, v in rms.items()))
+    print(
+        f"{name} (lr {preset['lr']:g}): output RMS "
+        + ", ".join(f"{n.split('.')[2]}: {v:.3f}" for n, v in rms.items())
+    )

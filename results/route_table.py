@@ -5,6 +5,7 @@ relative difference of |W_T - W_0|_F over the edited layers (results.json's weig
 
     python results/route_table.py [RUNS_DIR]
 """
+
 import json
 import os
 import sys
@@ -16,15 +17,27 @@ from evaluate import paired  # noqa: E402
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 COLS = ("efficacy", "generalization", "specificity", "retain")
 
-print("| model | eigh | " + " | ".join(COLS) + " | ‖W_T − W_0‖_F, largest relative difference over layers |")
+print(
+    "| model | eigh | "
+    + " | ".join(COLS)
+    + " | ‖W_T − W_0‖_F, largest relative difference over layers |"
+)
 print("|---" * (len(COLS) + 3) + "|")
 for model in ("smollm2-135m", "gemma3-270m"):
-    runs = {dt: json.load(open(os.path.join(RUNS, f"route_{model}_{dt}", "results.json")))
-            for dt in ("float64", "float32")}
+    runs = {
+        dt: json.load(open(os.path.join(RUNS, f"route_{model}_{dt}", "results.json")))
+        for dt in ("float64", "float32")
+    }
     for dt, r in runs.items():
         print(f"| {model} | {dt} | " + " | ".join(f"{r['post'][k]:.1f}" for k in COLS) + " | |")
     gaps = [paired(runs["float64"]["per_request"], runs["float32"]["per_request"], k) for k in COLS]
     drift = {dt: r["weight_drift"] for dt, r in runs.items()}
-    worst = max(abs(drift["float32"][n]["delta_fro"] / d["delta_fro"] - 1) for n, d in drift["float64"].items())
-    print(f"| {model} | float32 − float64 (95 % CI) | "
-          + " | ".join(f"{m:+.2f} ± {1.96 * se:.2f}" for m, se in gaps) + f" | {worst:.1e} |")
+    worst = max(
+        abs(drift["float32"][n]["delta_fro"] / d["delta_fro"] - 1)
+        for n, d in drift["float64"].items()
+    )
+    print(
+        f"| {model} | float32 − float64 (95 % CI) | "
+        + " | ".join(f"{m:+.2f} ± {1.96 * se:.2f}" for m, se in gaps)
+        + f" | {worst:.1e} |"
+    )

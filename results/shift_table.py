@@ -6,13 +6,19 @@ segment's metrics at both points, and the change of the first segment across the
 
     python results/shift_table.py [results/runs]
 """
+
 import json
 import sys
 from pathlib import Path
 
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 keys = ("efficacy", "generalization", "specificity", "retain")
-print("| method | segment | evaluated at | " + " | ".join(keys) + " |\n|---|---|---|" + "---|" * len(keys))
+print(
+    "| method | segment | evaluated at | "
+    + " | ".join(keys)
+    + " |\n|---|---|---|"
+    + "---|" * len(keys)
+)
 for method in ("stableedit", "ultraedit"):
     path = runs / f"app_shift_{method}" / "results.json"
     if not path.exists():
@@ -20,11 +26,19 @@ for method in ("stableedit", "ultraedit"):
     r = json.loads(path.read_text())
     print(f"| {method} | all | pre-edit | " + " | ".join(f"{r['pre'][k]:.1f}" for k in keys) + " |")
     switch = r["checkpoints"][0]
-    points = [(f"the switch ({switch['edits']} edits)", switch), (f"the end ({r['checkpoints'][-1]['edits']} edits)",
-                                                                 r["checkpoints"][-1])]
+    points = [
+        (f"the switch ({switch['edits']} edits)", switch),
+        (f"the end ({r['checkpoints'][-1]['edits']} edits)", r["checkpoints"][-1]),
+    ]
     for label, ck in points:
         for seg, m in ck["segments"].items():
-            print(f"| {method} | {seg} | {label} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + " |")
+            print(
+                f"| {method} | {seg} | {label} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + " |"
+            )
     first = next(iter(switch["segments"]))
     a, b = switch["segments"][first], r["checkpoints"][-1]["segments"][first]
-    print(f"| {method} | {first}: end − switch | | " + " | ".join(f"{b[k] - a[k]:+.1f}" for k in keys) + " |")
+    print(
+        f"| {method} | {first}: end − switch | | "
+        + " | ".join(f"{b[k] - a[k]:+.1f}" for k in keys)
+        + " |"
+    )

@@ -6,6 +6,7 @@ E[Sigma_g] (niw.py) divided by the largest, at 129 quantiles, with the condition
 
     python results/spectra.py                    # SmolLM2-135M and Gemma-3-270M, ~5 min; writes spectra.json
 """
+
 import json
 import sys
 from pathlib import Path
@@ -23,17 +24,23 @@ QUANTILES = 129
 
 def spectra(name, n_warm=2000):
     model, tok, preset = load_model(name)
-    ed = Editor(model, tok, preset_layers(preset, "synthetic"), lr=preset["lr"], alpha=preset["alpha"])
+    ed = Editor(
+        model, tok, preset_layers(preset, "synthetic"), lr=preset["lr"], alpha=preset["alpha"]
+    )
     warm = load("synthetic", n_warm)
     for i in tqdm(range(0, n_warm, 100), desc=f"{name} warm-up", unit="step"):
-        ed.edit(warm[i:i + 100], apply=False)
+        ed.edit(warm[i : i + 100], apply=False)
     out = {}
     for n, (_, sg) in ed.stats.items():
-        lam = torch.linalg.eigvalsh(sg.covariance).clamp_min(0)         # ascending
+        lam = torch.linalg.eigvalsh(sg.covariance).clamp_min(0)  # ascending
         q = torch.linspace(0, 1, QUANTILES, dtype=torch.float64)
         idx = (q * (len(lam) - 1)).round().long()
-        out[n] = {"d": len(lam), "rows": sg.n, "cond": (lam[-1] / lam[0]).item(),
-                  "relative": (lam[idx] / lam[-1]).tolist()}
+        out[n] = {
+            "d": len(lam),
+            "rows": sg.n,
+            "cond": (lam[-1] / lam[0]).item(),
+            "relative": (lam[idx] / lam[-1]).tolist(),
+        }
     return out
 
 

@@ -5,6 +5,7 @@
 Per run: the largest norm/<layer> of an edit step over that layer's |W_0|_F (results.json's
 weight_drift); the bound is set an order of magnitude above the largest of them.
 """
+
 import csv
 import json
 import sys
@@ -22,14 +23,22 @@ def largest_ratio(run):
     W = {short(n): d["weight_fro"] for n, d in res["weight_drift"].items()}
     with open(run / "trajectory.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["kind"] == "edit"]
-    ratios = [float(v) / W[k[5:]] for r in rows for k, v in r.items()
-              if k.startswith("norm/") and k[5:] in W and v not in ("", "nan")]
+    ratios = [
+        float(v) / W[k[5:]]
+        for r in rows
+        for k, v in r.items()
+        if k.startswith("norm/") and k[5:] in W and v not in ("", "nan")
+    ]
     return max(ratios), res["config"]["method"], res["config"]["model"]
 
 
 if __name__ == "__main__":
-    found = sorted((largest_ratio(r), r.name) for r in RUNS.iterdir() if (r / "trajectory.csv").exists()
-                   and "weight_drift" in json.loads((r / "results.json").read_text()))
+    found = sorted(
+        (largest_ratio(r), r.name)
+        for r in RUNS.iterdir()
+        if (r / "trajectory.csv").exists()
+        and "weight_drift" in json.loads((r / "results.json").read_text())
+    )
     for (ratio, method, model), name in found[-5:]:
         print(f"{ratio:.3f}  {name} ({method}, {model})")
     print(f"largest per-step |Delta|_F / |W|_F in {len(found)} stored runs: {found[-1][0][0]:.3f}")
