@@ -48,6 +48,19 @@ from whitening import METHODS, eigens, route, standardize, zca
 MAX_UPDATE = 2.0
 
 
+def linear_layers(model, layers):
+    """{name: module} of the edited layers; ModelError for a name the model lacks or a non-linear one."""
+    named = dict(model.named_modules())
+    for name in layers:
+        if name not in named:
+            example = next(n for n, m in named.items() if isinstance(m, torch.nn.Linear))
+            raise ModelError(f"layer {name!r} is not a module of this model (e.g. {example})")
+        if not isinstance(named[name], (torch.nn.Linear, Conv1D)):
+            kind = type(named[name]).__name__
+            raise ModelError(f"layer {name!r} is a {kind}, not a linear layer")
+    return {name: named[name] for name in layers}
+
+
 class RefusedStepError(RuntimeError):
     """A step was refused before any weight or statistic changed."""
 
@@ -103,43 +116,37 @@ class Editor:
         self.max_update = max_update
         route(eigh, 1, "cpu")  # refuses an unknown route before any work
         self.eigh = eigh  # Sigma_g's eigh dtype: whitening.route, per layer width
-        named = dict(model.named_modules())
-        self.modules = {}
-        for name in layers:
-            if name not in named:
-                raise ModelError(
-                    f"layer {name!r} is not a module of this model "
-                    f"(e.g. {next(n for n, m in named.items() if isinstance(m, torch.nn.Linear))})"
-                )
-            if not isinstance(named[name], (torch.nn.Linear, Conv1D)):
-                raise ModelError(
-                    f"layer {name!r} is a {type(named[name]).__name__}, not a linear layer"
-                )
-            self.modules[name] = named[name]
+        self.modules = linear_layers(model, layers)
         # The theory indexes statistics by layer l, so each edited layer has its own
         # normalizer. The official code instead shares one normalizer among all edited
         # layers of equal shape, pooling vectors from different depths: pooled=True
         # reproduces that for comparison. Statistics live on their layer's device.
-        self.pooled, self.stats, trackers = pooled, {}, {}
-        for name, mod in self.modules.items():
-            d_in, d_out = self._dims(mod)
-            dev = mod.weight.device
-            self.stats[name] = (
-                None
-                if method in ("no_ln", "ft")
-                else trackers.setdefault(
-                    (d_in, d_out, dev) if pooled else name,
-                    (
-                        self._tracker(d_in, False, prior, dev),  # keys: standardized
-                        self._tracker(d_out, method == "stableedit", prior, dev),
-                    ),
-                )
-            )  # value gradients
+        self.pooled = pooled
+        self.stats = (
+            {n: None for n in self.modules} if method in ("no_ln", "ft") else self._trackers(prior)
+        )
         self.step, self.prev = 0, {}  # prev: {layer: {"P", "Q", "norm"}}, Delta = P^T Q
         # Editing never trains by autograd: freezing every parameter means the backward
         # pass starts at the lowest edited layer's output and builds no weight gradients.
         model.requires_grad_(False)
         model.eval()  # dropout off: edits follow the inference model
+
+    def _trackers(self, prior):
+        """{layer: (tracker of k, tracker of g)}: g's with the full covariance for stableedit; one
+        pair per layer, or per shape and device when pooled."""
+        shared, out = {}, {}
+        for name, mod in self.modules.items():
+            d_in, d_out = self._dims(mod)
+            dev = mod.weight.device
+            key = (d_in, d_out, dev) if self.pooled else name
+            if key not in shared:
+                full = self.method == "stableedit"
+                shared[key] = (
+                    self._tracker(d_in, False, prior, dev),
+                    self._tracker(d_out, full, prior, dev),
+                )
+            out[name] = shared[key]
+        return out
 
     def _tracker(self, dim, full, prior, device):
         """Thm 3.2's NIW posterior of one layer's keys or value gradients (full: Sigma, else diagonal)."""
@@ -227,25 +234,19 @@ class Editor:
         return self.update(cap, loss, rows, len(requests), apply, diagonal, seconds)
 
     def update(
-        self,
-        cap,
-        loss,
-        rows,
-        n_requests,
-        apply=True,
-        diagonal=False,
-        forward_backward_s=float("nan"),
+        self, cap, loss, rows, n_requests, apply=True, diagonal=False, forward_backward_s=math.nan
     ):
         """Steps 2-4 on a captured step: cap {layer: (K, G)} and loss from capture(), rows the answer
         rows of each mini-batch (one entry without mini-batches). edit() is capture + update; a
         benchmark times the method's own phases by calling update on one capture (results/width.py)."""
-        secs = {"forward_backward": forward_backward_s}
         for n, (K, G) in cap.items():
             for sym, x in (("key k", K), ("value gradient g", G)):
                 if not torch.isfinite(x).all():
                     raise NonFiniteError(
-                        f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged"
+                        f"step {self.step}: non-finite {sym} at {n}; step refused, "
+                        "weights unchanged"
                     )
+        secs = {"forward_backward": forward_backward_s}
         t0 = self._clock()
         before = self.stats_state()  # update() never writes in place: this is a snapshot
         if self.method not in ("no_ln", "ft"):
@@ -263,21 +264,10 @@ class Editor:
         try:
             first = (
                 self.step_size is not None and self.step == 0
-            )  # its lr is a placeholder until rescaled
+            )  # lr: a placeholder until rescaled
             deltas = self._deltas(cap, report, diagonal, bound=not first)
             if first:
-                # Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V): rescale the
-                # lr and recompute, as if the stream had run at that lr from the start
-                rel = sum(
-                    d.norm().item() / self.modules[n].weight.float().norm().item()
-                    for n, (d, _) in deltas.items()
-                ) / len(deltas)
-                if not rel > 0:
-                    raise NonFiniteError(
-                        f"step {self.step}: zero update, --step-size cannot set the lr"
-                    )
-                self.lr *= self.step_size / rel
-                deltas = self._deltas(cap, report, diagonal)
+                deltas = self._set_lr(deltas, cap, report, diagonal)
         except RefusedStepError:
             self.load_stats_state(before)
             raise
@@ -288,6 +278,18 @@ class Editor:
         secs["apply"] = self._clock() - t0
         self.step += 1
         return report
+
+    def _set_lr(self, deltas, cap, report, diagonal):
+        """step_size: Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V), so rescale
+        the lr to the asked mean |Delta|_F / |W|_F and recompute, as if the stream had run at it."""
+        rel = sum(
+            d.norm().item() / self.modules[n].weight.float().norm().item()
+            for n, (d, _) in deltas.items()
+        ) / len(deltas)
+        if not rel > 0:
+            raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
+        self.lr *= self.step_size / rel
+        return self._deltas(cap, report, diagonal)
 
     def _update_stats(self, cap, rows):
         """Step 2: each tracker absorbs the step's k and g rows of its layers (all edited layers of a
@@ -307,40 +309,9 @@ class Editor:
         secs["normalize"] += self._clock() - t0
         deltas = {}
         for n, (K, G) in cap.items():
-            t0 = self._clock()
-            if self.method == "ft":
-                # plain fine-tuning of the same matrices: W <- W - lr dL/dW, dL/dW^T = K^T G (Table 1's FT)
-                delta = (-self.lr * (K.double().T @ G.double())).float()  # summed in float64
-                factors = (K.float(), (-self.lr * G.double()).float())
-                bias_norm, eig = float("nan"), None
-                t1 = t2 = self._clock()
-            else:
-                eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
-                k_hat, g_hat = self._normalize(n, K, G, eig)
-                V = targets(k_hat, g_hat, self.lr, self.key_scale)  # (M, d_out)
-                # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
-                # every answer token, left by centering with the *estimated* mean:
-                # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
-                b = g_hat.mean(0)  # (d_out,)
-                c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)  # (M, 1)
-                t1 = self._clock()
-                # one solve for both right-hand sides (the ridge map is linear in V), and
-                # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
-                # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
-                # conditioned; float32 halves the cost. The statistics above stay float64; the update
-                # stays in the solve's float32 (a float64 copy would add no digits, only 2x memory).
-                K32, rhs = K.float(), torch.cat([V, c], 1).float()
-                if K.shape[0] < K.shape[1]:  # ridge.py's dual form: Delta = K^T A
-                    A = ridge_dual(K32, rhs, self.alpha)  # (M, d_out+1)
-                    sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())  # (d_in, d_out+1)
-                else:
-                    sol = ridge_solve(K32, rhs, self.alpha, "primal")
-                    factors = (None, sol[:, :-1])
-                delta, r = sol[:, :-1], sol[:, -1]
-                bias_norm = (r.norm() * b.norm()).item()  # |r b^T|_F
-                t2 = self._clock()
-            secs["normalize"] += t1 - t0
-            secs["solve"] += t2 - t1
+            eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
+            step = self._ft(K, G, secs) if self.method == "ft" else self._ridge(n, K, G, eig, secs)
+            delta, factors, bias_norm, ridge_factor = step
             if not torch.isfinite(delta).all():
                 raise NonFiniteError(
                     f"step {self.step}: non-finite update at {n}; step refused, weights unchanged"
@@ -351,26 +322,59 @@ class Editor:
             norm = delta.norm().item()
             self._check_size(n, norm, bound)
             prev = self.prev.get(n)
-            cos = (
-                float("nan")
-                if prev is None or norm == 0 or prev["norm"] == 0
-                else frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
-            )
+            cos = math.nan
+            if prev is not None and norm > 0 and prev["norm"] > 0:  # Thm 3.8(c): adjacent updates
+                cos = frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
             # App. B.3.3's diagnostics of the whitened covariance: condition number and largest eigenvalue
-            cond, lmax = (
-                (eig[2], eig[0][-1].item()) if eig is not None else (float("nan"), float("nan"))
-            )
+            cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (math.nan, math.nan)
             report["layers"][n] = {
                 "delta_norm": norm,
                 "cos_prev": cos,
                 "bias_norm": bias_norm,
-                "ridge_factor": float("nan") if self.method == "ft" else r.norm().item(),
+                "ridge_factor": ridge_factor,
                 "n_tokens": K.shape[0],
                 "cond": cond,
                 "lmax": lmax,
             }
             deltas[n] = (delta, factors)
         return deltas
+
+    def _ft(self, K, G, secs):
+        """Plain fine-tuning of the same matrices (Table 1's FT): W <- W - lr dL/dW, dL/dW^T = K^T G."""
+        t0 = self._clock()
+        delta = (-self.lr * (K.double().T @ G.double())).float()  # summed in float64
+        factors = (K.float(), (-self.lr * G.double()).float())
+        secs["solve"] += self._clock() - t0
+        return delta, factors, math.nan, math.nan
+
+    def _ridge(self, name, K, G, eig, secs):
+        """Steps 3-4 at one layer: normalize, targets, ridge. (Delta (d_in, d_out), its factors (K, A)
+        with Delta = K^T A, |Delta_bias|_F, |r|): the bias part of §3.3 rides along as one column."""
+        t0 = self._clock()
+        k_hat, g_hat = self._normalize(name, K, G, eig)
+        V = targets(k_hat, g_hat, self.lr, self.key_scale)  # (M, d_out)
+        # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
+        # every answer token, left by centering with the *estimated* mean:
+        # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
+        b = g_hat.mean(0)  # (d_out,)
+        c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)  # (M, 1)
+        t1 = self._clock()
+        # one solve for both right-hand sides (the ridge map is linear in V), and
+        # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
+        # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
+        # conditioned; float32 halves the cost. The statistics above stay float64; the update
+        # stays in the solve's float32 (a float64 copy would add no digits, only 2x memory).
+        K32, rhs = K.float(), torch.cat([V, c], 1).float()
+        if K.shape[0] < K.shape[1]:  # ridge.py's dual form: Delta = K^T A
+            A = ridge_dual(K32, rhs, self.alpha)  # (M, d_out+1)
+            sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())  # (d_in, d_out+1)
+        else:
+            sol = ridge_solve(K32, rhs, self.alpha, "primal")
+            factors = (None, sol[:, :-1])
+        delta, r = sol[:, :-1], sol[:, -1]
+        secs["normalize"] += t1 - t0
+        secs["solve"] += self._clock() - t1
+        return delta, factors, (r.norm() * b.norm()).item(), r.norm().item()  # |r b^T|_F, |r|
 
     def _check_size(self, name, norm, bound):
         rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)

@@ -107,11 +107,8 @@ def eval_n(s):
     return s if s == "all" else positive(int)(s)
 
 
-def parse_args(argv=None):
-    p = OneLineParser(
-        description="Run a lifelong edit stream end to end (paper §4 Algorithm 1, §5 protocol)."
-    )
-    a = p.add_argument
+def _data_flags(a):
+    """The model and the stream: which requests, how many, in which order."""
     a(
         "--model",
         default="smollm2-135m",
@@ -145,6 +142,10 @@ def parse_args(argv=None):
         "the full stream's sample (Figure 1b)",
     )
     a("--batch", type=positive(int), default=100, help="edits per step")
+
+
+def _method_flags(a):
+    """The method and its hyper-parameters (A.4.1, Table 6)."""
     a(
         "--method",
         choices=METHODS,
@@ -194,6 +195,10 @@ def parse_args(argv=None):
         help="one normalizer shared by layers of equal shape, as "
         "the official code (default: per layer, as the theory)",
     )
+
+
+def _protocol_flags(a):
+    """Algorithm 1's warm-up and §5's evaluation protocol."""
     a(
         "--warmup",
         type=int,
@@ -244,6 +249,10 @@ def parse_args(argv=None):
         help="also exact match of greedy answers and fluency of free "
         "generations, before and after (evaluate_generation.py)",
     )
+
+
+def _run_flags(a):
+    """Where it runs, what it writes, how it is saved and resumed."""
     a("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     a(
         "--dtype",
@@ -296,6 +305,16 @@ def parse_args(argv=None):
         action="store_true",
         help="print the resolved configuration as JSON and exit",
     )
+
+
+def parse_args(argv=None):
+    """The command line, every flag checked (one line and exit code 2 on a bad one)."""
+    p = OneLineParser(
+        description="Run a lifelong edit stream end to end (paper §4 Algorithm 1, §5 protocol)."
+    )
+    a = p.add_argument
+    for group in (_data_flags, _method_flags, _protocol_flags, _run_flags):
+        group(a)
     args = p.parse_args(argv)
     if (args.warmup or 0) < 0 or args.eval_every < 0 or args.skip < 0:
         p.error("--warmup, --eval-every and --skip must be >= 0")
@@ -358,79 +377,130 @@ def eigh_route(args, preset, origin):
     return str(route("auto", preset["width"], args.device)).replace("torch.", "")
 
 
-def resolve(args):
-    """The fully resolved configuration, every value with the rule that set it: a flag, then
-    --replicate (editor_official.py), then the model's preset (run_models.py), then the defaults below.
-    This is what --print-config prints and results.json records; nothing is loaded."""
-    preset = PRESETS.get(args.model, {})
-    rep = REPLICAS.get(args.replicate, {"editor": {}})
-    origin = {}
+class Rules:
+    """pick(name, flag, *rules): the flag, else the value of the first (source, value) rule that is not
+    None; `origin[name]` records which rule set it."""
 
-    def pick(name, flag, *rules):
-        """flag, else the first (source, value) rule whose value is not None."""
-        if flag is not None:
-            origin[name] = "flag"
-            return flag
-        for source, value in rules:
+    def __init__(self):
+        self.origin = {}
+
+    def pick(self, name, flag, *rules):
+        for source, value in (("flag", flag), *rules):
             if value is not None:
-                origin[name] = source
+                self.origin[name] = source
                 return value
         return None
 
+
+# flags that pass into the configuration as they are
+PLAIN = (
+    "dataset",
+    "data_dir",
+    "encoding",
+    "shuffle",
+    "skip",
+    "batch",
+    "replicate",
+    "eval_every",
+    "eval_n",
+    "glue",
+    "generate",
+    "hidden_shift",
+    "seed",
+    "dtype",
+    "device",
+    "device_map",
+    "out",
+    "save_model",
+    "save_patch",
+    "resume",
+)
+
+
+def resolve(args):
+    """The fully resolved configuration, every value with the rule that set it: a flag, then
+    --replicate (REPLICAS), then the model's preset (run_models.py), then the defaults here.
+    This is what --print-config prints and results.json records; nothing is loaded."""
+    preset = PRESETS.get(args.model, {})
+    rep = REPLICAS.get(args.replicate, {"editor": {}})
+    rules = Rules()
     segs = segments(args.dataset, args.n)
-    n, first = (
-        sum(k for _, k in segs),
-        segs[0][0],
-    )  # the first segment's dataset picks the Table 6 row
+    n, first = sum(k for _, k in segs), segs[0][0]  # the first segment's dataset: its Table 6 row
     if args.skip >= n:
         raise DataError(f"--skip {args.skip} leaves none of the stream's {n} edits")
-    method = pick(
-        "method", args.method, ("replicate", rep["editor"].get("method")), ("default", "stableedit")
-    )
-    layers = pick(
-        "layers",
-        args.layers,
-        (
-            f"preset, Table 6 row {table6_row(first)}",
-            preset_layers(preset, first) if preset else None,
-        ),
-    )
+    cfg = {
+        "model": args.model,
+        "source": preset.get("source", args.model),
+        "segments": segs,
+        "n": n,
+    }
+    cfg.update({k: getattr(args, k) for k in PLAIN})
+    cfg.update(_method(args, preset, rep, rules, n, first))
+    cfg["warmup"] = _warmup(args, rep, rules, n, segs, cfg["method"])
+    # an official code's statistics, batching and floor (editor_official.OfficialEditor)
+    official = {
+        k: rep["editor"][k] for k in ("stats", "minibatch", "eig_floor") if k in rep["editor"]
+    }
+    eigh = eigh_route(args, preset, rules.origin)
+    cfg["editor"] = {**official, "key_scale": not args.no_key_scale, "eigh": eigh}
+    cfg["verbatim_targets"] = args.replicate is not None
+    # a model spread over devices (and partly offloaded) is not hashed: no cache there
+    cfg["cache"] = not args.no_cache and args.device_map is None
+    cfg["origin"] = rules.origin
+    return cfg
+
+
+def _method(args, preset, rep, rules, n, first):
+    """Method, layers, lr (or step size), alpha, prior, pooling: flag, replica, preset, default."""
+    pick, ed = rules.pick, rep["editor"]
+    method = pick("method", args.method, ("replicate", ed.get("method")), ("default", "stableedit"))
+    row = f"preset, Table 6 row {table6_row(first)}"
+    layers = pick("layers", args.layers, (row, preset_layers(preset, first) if preset else None))
     if layers is None:  # read from the config; no weights are loaded
         layers = default_layers(model_skeleton(args.model))
-        origin["layers"] = (
+        rules.origin["layers"] = (
             "default for a model without a preset: MLP outputs of the upper-middle third"
         )
-    horizon = bool(preset) and preset_lr(preset, n) != preset["lr"]
-    lr = (
-        None
-        if args.step_size
-        else pick(
-            "lr",
-            args.lr,
-            (
-                f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {n} edits"
-                if horizon
-                else "preset",
-                preset_lr(preset, n) if preset else None,
-            ),
-        )
-    )
-    step_size = pick(
-        "step_size",
-        args.step_size,
-        (
-            "default for a model without a preset: models.STEP_SIZE, horizon rule",
-            default_step_size(n) if lr is None else None,
-        ),
-    )
+    lr, step_size = None, args.step_size
+    if preset and args.step_size is None:
+        horizon = preset_lr(preset, n) != preset["lr"]
+        rule = "preset"
+        if horizon:
+            rule = f"horizon rule: preset lr {preset['lr']:g} x {preset['lr_edits']} / {n} edits"
+        lr = pick("lr", args.lr, (rule, preset_lr(preset, n)))
+    elif args.step_size is None:
+        lr = pick("lr", args.lr)
     if lr is None:
-        origin["lr"] = "set at the first step by the step size"
+        rule = "default for a model without a preset: models.STEP_SIZE, horizon rule"
+        step_size = pick("step_size", args.step_size, (rule, default_step_size(n)))
+        rules.origin["lr"] = "set at the first step by the step size"
+    return {
+        "method": method,
+        "layers": layers,
+        "lr": lr,
+        "step_size": step_size,
+        "alpha": pick(
+            "alpha",
+            args.alpha,
+            ("replicate", ed.get("alpha")),
+            ("preset", preset.get("alpha")),
+            ("default", 10.0),
+        ),
+        "prior": pick("prior", args.prior, ("default", 1.0)),
+        "pooled": pick("pooled", args.pooled, ("replicate", ed.get("pooled")), ("default", False)),
+    }
+
+
+def _warmup(args, rep, rules, n, segs, method):
+    """Algorithm 1's warm-up: how many, how (stats, applied, paper), from which data, where."""
+    pick, first = rules.pick, segs[0][0]
     no_stats = method in ("no_ln", "ft")  # a warm-up feeds statistics these methods do not keep
+    paper = "paper" if args.model in PAPER_MODELS else None
     mode = pick(
         "warmup_mode",
         args.warmup_mode,
         ("replicate", rep.get("warmup_mode")),
-        ("preset", "paper" if args.model in PAPER_MODELS else None),
+        ("preset", paper),
         ("default", "stats"),
     )
     n_warm = pick(
@@ -440,73 +510,19 @@ def resolve(args):
         ("default for methods without statistics", 0 if no_stats else None),
         ("preset", preset_warmup(args.model, n)),
     )
-    wdata = pick(
+    in_domain = IN_DOMAIN.get(first, first) if mode == "paper" else None
+    data = pick(
         "warmup_data",
         args.warmup_data,
-        ("in-domain (Algorithm 1)", IN_DOMAIN.get(first, first) if mode == "paper" else None),
+        ("in-domain (Algorithm 1)", in_domain),
         ("default", "synthetic"),
     )
     return {
-        "model": args.model,
-        "source": preset.get("source", args.model),
-        "dataset": args.dataset,
-        "data_dir": args.data_dir,
-        "encoding": args.encoding,
-        "segments": segs,
-        "n": n,
-        "shuffle": args.shuffle,
-        "skip": args.skip,
-        "batch": args.batch,
-        "method": method,
-        "replicate": args.replicate,
-        "layers": layers,
-        "lr": lr,
-        "step_size": step_size,
-        "alpha": pick(
-            "alpha",
-            args.alpha,
-            ("replicate", rep["editor"].get("alpha")),
-            ("preset", preset.get("alpha")),
-            ("default", 10.0),
-        ),
-        "prior": pick("prior", args.prior, ("default", 1.0)),
-        "pooled": pick(
-            "pooled", args.pooled, ("replicate", rep["editor"].get("pooled")), ("default", False)
-        ),
-        # an official code's statistics, batching and floor (editor_official.OfficialEditor) under --replicate
-        "editor": {
-            **{
-                k: rep["editor"][k]
-                for k in ("stats", "minibatch", "eig_floor")
-                if k in rep["editor"]
-            },
-            "key_scale": not args.no_key_scale,
-            "eigh": eigh_route(args, preset, origin),
-        },
-        "verbatim_targets": args.replicate is not None,
-        "warmup": {
-            "n": n_warm,
-            "mode": mode,
-            "data": wdata,
-            "offset": used(segs, wdata),
-            "placement": args.warmup_placement,
-        },
-        "eval_every": args.eval_every,
-        "eval_n": args.eval_n,
-        "glue": args.glue,
-        "generate": args.generate,
-        "hidden_shift": args.hidden_shift,
-        "seed": args.seed,
-        "dtype": args.dtype,
-        "device": args.device,
-        "device_map": args.device_map,
-        "out": args.out,
-        "save_model": args.save_model,
-        "save_patch": args.save_patch,
-        "resume": args.resume,
-        # a model spread over devices (and partly offloaded) is not hashed: no cache there
-        "cache": not args.no_cache and args.device_map is None,
-        "origin": origin,
+        "n": n_warm,
+        "mode": mode,
+        "data": data,
+        "offset": used(segs, data),
+        "placement": args.warmup_placement,
     }
 
 
