@@ -196,6 +196,12 @@ def estimation_check(
                 None,
             ),
         ]
+    return entry(estimation_check, claims + model_claims(model_runs)), errs
+
+
+def model_claims(model_runs):
+    """On the model: the warm (and mismatched) tracker's mean error over a cold one's, first half."""
+    claims = []
     for run_key, label in (
         ("warm", "warm-up of the same stream"),
         ("mismatched", "ZsRE-question warm-up"),
@@ -216,7 +222,7 @@ def estimation_check(
                     WARM_BELOW,
                 )
             )
-    return entry(estimation_check, claims), errs
+    return claims
 
 
 # ---------------------------------------------------------------- 2-6. checks on per-seed series
@@ -419,53 +425,80 @@ def drift_check(runs):
 # ---------------------------------------------------------------- main
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = OneLineParser(description=__doc__.split("\n")[0])
-    p.add_argument(
+    a = p.add_argument
+    a(
         "--model",
         default="smollm2-135m",
         choices=PRESETS,
         help="model preset (its layers, alpha, and lr for a stream of this length)",
     )
-    p.add_argument("--out", help="output folder (default results/theory/<model>)")
-    p.add_argument(
+    a("--out", help="output folder (default results/theory/<model>)")
+    a(
         "--quick",
         action="store_true",
         help="CI size: %(steps)d steps of %(batch)d edits" % SIZES["quick"],
     )
-    p.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
-    p.add_argument(
-        "--seed", type=int, default=0, help="first seed; seeds seed .. seed+2 give the streams"
-    )
-    p.add_argument(
+    a("--strict", action="store_true", help="exit 1 when a check fails")
+    a("--seed", type=int, default=0, help="first seed; seeds seed .. seed+2 give the streams")
+    a(
         "--data-dir",
         help="where zsre_calib.json is (the mismatched warm-up); without it that arm is left out",
     )
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    a("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    size, t_start = SIZES["quick" if args.quick else "full"], time.perf_counter()
-    preset = PRESETS[args.model]
-    lr = preset_lr(preset, size["steps"] * size["batch"])  # one lr for every run: they are compared
+    return args
+
+
+def run_seeds(args, size, lr, layers):
+    """theory_runs.seed_run on each seed's stream: (runs, whether the mismatched warm-up arm ran)."""
     try:
         mismatch = load("zsre-calib", size["mismatch"], data_dir=args.data_dir)
     except DataError:
         mismatch = None
     model, tok, _ = load_model(args.model)
-    layers = preset_layers(preset, "synthetic")
     seeds = list(range(args.seed, args.seed + size["seeds"]))
+    total = round(steps_per_seed(size, mismatch) * len(seeds))
     bar = tqdm(
-        total=round(steps_per_seed(size, mismatch) * len(seeds)),
+        total=total,
         desc=f"theory checks ({args.model})",
         unit="step",
         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]",
     )
     runs = [
-        seed_run(model, tok, layers, lr, preset["alpha"], size, s, mismatch, bar) for s in seeds
+        seed_run(model, tok, layers, lr, PRESETS[args.model]["alpha"], size, s, mismatch, bar)
+        for s in seeds
     ]
     bar.close()
+    return runs, mismatch is not None
+
+
+def plots(out, args, size, runs, errs):
+    title = f"{args.model}, synthetic, {size['batch']} edits/step, {len(runs)} seeds"
+    plot_estimation(out / "estimation.png", errs, 10)
+    plot_probe(out / "probe.png", runs, title)
+    plot_cumulative(
+        out / "cumulative.png", runs, f"{args.model}: the later half of the stream (Fig. 1b)"
+    )
+    r0 = runs[0]
+    curves = {
+        k: (list(range(1, len(r0[k]["norm"]) + 1)), r0[k]["norm"], r0[k]["cos"])
+        for k in ("stableedit", "ultraedit", "no_ln")
+    }
+    plot_geometry(out / "update_geometry.png", curves, title + ", seed 0")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    size, t_start = SIZES["quick" if args.quick else "full"], time.perf_counter()
+    preset = PRESETS[args.model]
+    lr = preset_lr(preset, size["steps"] * size["batch"])  # one lr for every run: they are compared
+    layers = preset_layers(preset, "synthetic")
+    runs, mismatched = run_seeds(args, size, lr, layers)
     est, errs = estimation_check(runs, seeds=size["seeds"])
     checks = {
         "estimation": est,
@@ -475,26 +508,11 @@ def main(argv=None):
         "cumulative": cumulative_check(runs),
         "drift": drift_check(runs),
     }
-
     out = Path(args.out or f"results/theory/{args.model}")  # created only once the model has run
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{args.model}, synthetic, {size['batch']} edits/step, {len(seeds)} seeds"
-    plot_estimation(out / "estimation.png", errs, 10)
-    plot_probe(out / "probe.png", runs, title)
-    plot_cumulative(
-        out / "cumulative.png", runs, f"{args.model}: the later half of the stream (Fig. 1b)"
-    )
-    r0 = runs[0]
-    plot_geometry(
-        out / "update_geometry.png",
-        {
-            k: (list(range(1, len(r0[k]["norm"]) + 1)), r0[k]["norm"], r0[k]["cos"])
-            for k in ("stableedit", "ultraedit", "no_ln")
-        },
-        title + ", seed 0",
-    )
-    seconds = time.perf_counter() - t_start
-    ok = all(c["pass"] for c in checks.values())
+    plots(out, args, size, runs, errs)
+    seconds, ok = time.perf_counter() - t_start, all(c["pass"] for c in checks.values())
+    seeds = list(range(args.seed, args.seed + size["seeds"]))
     write_json(
         out / "theory.json",
         {
@@ -505,7 +523,7 @@ def main(argv=None):
             "layers": layers,
             "lr": lr,
             "alpha": preset["alpha"],
-            "mismatched_warmup": mismatch is not None,
+            "mismatched_warmup": mismatched,
             "threads": args.threads,
             "seconds": seconds,
             "all_pass": ok,
@@ -517,12 +535,10 @@ def main(argv=None):
         print(f"{name:14s} {'PASS' if c['pass'] else 'FAIL'}")
         for s in c["claims"]:
             verdict = {True: "pass", False: "FAIL", None: "    "}[s["pass"]]
-            print(
-                f"    {verdict}  {s['mean']:.4g} [{s['interval'][0]:.3g}, {s['interval'][1]:.3g}]  {s['statement']}"
-            )
-    print(
-        f"{sum(c['pass'] for c in checks.values())}/{len(checks)} checks pass; {seconds:.0f} s; outputs in {out}"
-    )
+            lo, hi = s["interval"]
+            print(f"    {verdict}  {s['mean']:.4g} [{lo:.3g}, {hi:.3g}]  {s['statement']}")
+    n_ok = sum(c["pass"] for c in checks.values())
+    print(f"{n_ok}/{len(checks)} checks pass; {seconds:.0f} s; outputs in {out}")
     return 1 if args.strict and not ok else 0
 
 

@@ -119,42 +119,84 @@ def checkpoint(ed, t, halves, batch, rep, prev):
     return pt, mu, eig
 
 
+def restore(model, W0):
+    """The edited layers back to their weights W0 ({layer: weight})."""
+    mods = dict(model.named_modules())
+    with torch.no_grad():
+        for n, w in W0.items():
+            mods[n].weight.copy_(w)
+
+
+def step(ed, chunk, bar, apply=True):
+    rep = ed.edit(chunk, apply)
+    bar.update(1)
+    return rep
+
+
 def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
     """Every stream of one seed on one model (weights restored between them). Returns per-seed series."""
-    T, B, Wn, every = size["steps"], size["batch"], size["warmup"], size["every"]
+    T, B, Wn = size["steps"], size["batch"], size["warmup"]
     reqs = load("synthetic", T * B, seed=seed)
     warm = load("synthetic", Wn * B, offset=T * B, seed=seed)
     held = load("synthetic", size["probe"], offset=(T + Wn) * B, seed=seed)
-    halves, later = (held[: len(held) // 2], held[len(held) // 2 :]), reqs[(T // 2) * B :]
     mods = dict(model.named_modules())
     W0 = {n: mods[n].weight.detach().clone() for n in layers}
+    out, boundary, mid_state, mu0 = stableedit_arm(
+        model, tok, layers, lr, alpha, size, reqs, warm, held, mismatch, bar, W0
+    )
+    restore(model, W0)
+    # statistics-only control: the weights stay W0, so mu is fixed and the t = 0 probe (mu0) is it
+    ctrl, out["control_bias2"] = Editor(model, tok, layers, "stableedit", lr, alpha), []
+    for c in chunks(reqs[: (T // 2) * B], B):
+        step(ctrl, c, bar, apply=False)
+        out["control_bias2"].append(
+            sum(
+                P.bias2(*mu0[n], ctrl.stats[n][1].mean, eigen(ctrl.stats[n][1].covariance))
+                for n in layers
+            )
+            / len(layers)
+        )
+    # the later half alone: mid-way start (warm-up statistics) and the stats arm (statistics at the half)
+    later = reqs[(T // 2) * B :]
+    for arm, state in (("mid", boundary), ("stats", mid_state)):
+        restore(model, W0)
+        e = Editor(model, tok, layers, "stableedit", lr, alpha)
+        e.load_stats_state(state)
+        for c in chunks(later, B):
+            step(e, c, bar)
+        out[arm] = efficacy(model, tok, later)
+    # ULTRAEDIT as the paper runs it (no warm-up), and no LN started at stableedit's first-step size
+    for method, kw in (
+        ("ultraedit", {"lr": lr}),
+        ("no_ln", {"lr": None, "step_size": out["stableedit"]["rel0"]}),
+    ):
+        restore(model, W0)
+        e = Editor(model, tok, layers, method, alpha=alpha, **kw)
+        out[method] = geometry([step(e, c, bar) for c in chunks(reqs, B)], W0)
+    restore(model, W0)
+    return out
 
-    def restore():
-        with torch.no_grad():
-            for n, w in W0.items():
-                mods[n].weight.copy_(w)
 
-    def step(ed, chunk, apply=True):
-        rep = ed.edit(chunk, apply)
-        bar.update(1)
-        return rep
-
-    # stableedit: statistics-only warm-up, then the stream with shadow trackers and probe checkpoints
+def stableedit_arm(model, tok, layers, lr, alpha, size, reqs, warm, held, mismatch, bar, W0):
+    """Statistics-only warm-up, then the stream with shadow trackers and probe checkpoints:
+    (series, the statistics at the warm-up's end and at the half, the t = 0 probe means)."""
+    T, B, every = size["steps"], size["batch"], size["every"]
+    halves, later = (held[: len(held) // 2], held[len(held) // 2 :]), reqs[(T // 2) * B :]
     ed = ShadowEditor(model, tok, layers, "stableedit", lr, alpha)
     if mismatch:
         side = Editor(model, tok, layers, "stableedit", lr, alpha)
         for c in chunks(mismatch, B):
-            step(side, c, apply=False)
+            step(side, c, bar, apply=False)
         ed.shadows["mismatched"] = {n: side.stats[n][1] for n in layers}
     for c in chunks(warm, B):
-        step(ed, c, apply=False)
+        step(ed, c, bar, apply=False)
     boundary = ed.stats_state()
     ed.shadows["cold"] = {n: NIW(ed.stats[n][1].dim, device=W0[n].device) for n in layers}
     probes, reps, surrogate, mid_state, prev = [], [], [], None, None
     for t in range(T + 1):
         if t:
             m_before = {n: ed.stats[n][1].mean for n in layers}  # NIW.update never writes in place
-            reps.append(step(ed, reqs[(t - 1) * B : t * B]))
+            reps.append(step(ed, reqs[(t - 1) * B : t * B], bar))
             surrogate.append(
                 sum(
                     P.surrogate(ed.stats[n][1].mean, m_before[n], ed.stats[n][1].covariance)
@@ -176,37 +218,7 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
         **{k: [p[k] for p in probes if k in p] for k in ("bias_sq", "b_stat", "drift")},
         "full": efficacy(model, tok, later),
     }
-
-    # statistics-only control: the weights stay W0, so mu is fixed and the t = 0 probe (mu0) is it
-    restore()
-    ctrl, out["control_bias2"] = Editor(model, tok, layers, "stableedit", lr, alpha), []
-    for c in chunks(reqs[: (T // 2) * B], B):
-        step(ctrl, c, apply=False)
-        out["control_bias2"].append(
-            sum(
-                P.bias2(*mu0[n], ctrl.stats[n][1].mean, eigen(ctrl.stats[n][1].covariance))
-                for n in layers
-            )
-            / len(layers)
-        )
-    # the later half alone: mid-way start (warm-up statistics) and the stats arm (statistics at the half)
-    for arm, state in (("mid", boundary), ("stats", mid_state)):
-        restore()
-        e = Editor(model, tok, layers, "stableedit", lr, alpha)
-        e.load_stats_state(state)
-        for c in chunks(later, B):
-            step(e, c)
-        out[arm] = efficacy(model, tok, later)
-    # ULTRAEDIT as the paper runs it (no warm-up), and no LN started at stableedit's first-step size
-    for method, kw in (
-        ("ultraedit", {"lr": lr}),
-        ("no_ln", {"lr": None, "step_size": out["stableedit"]["rel0"]}),
-    ):
-        restore()
-        e = Editor(model, tok, layers, method, alpha=alpha, **kw)
-        out[method] = geometry([step(e, c) for c in chunks(reqs, B)], W0)
-    restore()
-    return out
+    return out, boundary, mid_state, mu0
 
 
 def steps_per_seed(size, mismatch):
