@@ -3109,10 +3109,10 @@ def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch
 def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(
     tmp_path, tiny_dir, facts_file, monkeypatch, capsys
 ):
-    import run_stream
+    import run_phases
 
     calls = []
-    real = run_stream.edit_metrics
+    real = run_phases.edit_metrics
 
     def metrics(*a, **kw):  # the second call is the final evaluation
         calls.append(1)
@@ -3121,14 +3121,14 @@ def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(
             time.sleep(0.5)
         return real(*a, **kw)
 
-    monkeypatch.setattr(run_stream, "edit_metrics", metrics)
+    monkeypatch.setattr(run_phases, "edit_metrics", metrics)
     out = tmp_path / "run"
     r = cli(*small_args(tiny_dir, facts_file, out))
     err = r.stderr
     assert r.returncode == 130
     assert "final evaluation" in err and "--resume" in err and not (out / "results.json").exists()
     assert torch.load(out / "editor_state.pt", weights_only=True)["done"] == 4
-    monkeypatch.setattr(run_stream, "edit_metrics", real)
+    monkeypatch.setattr(run_phases, "edit_metrics", real)
     assert (
         cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0
         and (out / "results.json").exists()

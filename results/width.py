@@ -52,7 +52,7 @@ from run_models import (  # noqa: E402
     preset_layers,  # noqa: E402
     random_model,
 )
-from run_stream import drift_norm  # noqa: E402
+from run_phases import drift_norm  # noqa: E402
 from whitening import eigen, zca  # noqa: E402
 
 EDITS, RUN_EDITS, WARMUP = 100, 20_000, 2_000  # per step; the headline run; Algorithm 1's warm-up
@@ -559,41 +559,97 @@ def cpu_main(args, tok, configs):
     return res
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument(
+    a = ap.add_argument
+    a(
         "--models",
         nargs="+",
         choices=PAPER_MODELS,
         help="default: all four (CPU), gpt-j and llama3-8b (--full)",
     )
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--full", action="store_true", help="the whole models in bf16 (a GPU's memory)")
-    ap.add_argument(
-        "--tiny", action="store_true", help="the configs at width 64 (tests the paths on a CPU)"
-    )
-    ap.add_argument(
-        "--steps", type=int, default=3, help="update steps per method (the first is not averaged)"
-    )
-    ap.add_argument("--reps", type=int, default=2, help="timed repeats of each forward(+backward)")
-    ap.add_argument(
-        "--no-routes", action="store_true", help="skip the float32/float64 eigh comparison"
-    )
-    ap.add_argument("--no-validate", action="store_true", help="skip the whole-SmolLM2 validation")
-    ap.add_argument(
-        "--out", help="JSON path (default results/width.json, results/width_gpu.json with --full)"
-    )
-    ap.add_argument(
-        "--table",
-        action="store_true",
-        help="print the README's tables from the stored JSON and exit",
-    )
-    ap.add_argument(
+    a("--device", default="cpu")
+    a("--full", action="store_true", help="the whole models in bf16 (a GPU's memory)")
+    a("--tiny", action="store_true", help="the configs at width 64 (tests the paths on a CPU)")
+    a("--steps", type=int, default=3, help="update steps per method (the first is not averaged)")
+    a("--reps", type=int, default=2, help="timed repeats of each forward(+backward)")
+    a("--no-routes", action="store_true", help="skip the float32/float64 eigh comparison")
+    a("--no-validate", action="store_true", help="skip the whole-SmolLM2 validation")
+    a("--out", help="JSON path (default results/width.json, results/width_gpu.json with --full)")
+    a("--table", action="store_true", help="print the tables from the stored JSON and exit")
+    a(
         "--tokenizer",
-        help="a tokenizer folder (default SmolLM2's, from its package): a GPU box "
-        "without the package gets the folder carried",
+        help="a tokenizer folder (default SmolLM2's, from its package): a GPU box without "
+        "the package gets the folder carried",
     )
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def gpu_main(args, tok, configs):
+    """--full: the whole models in bf16, and the depth-cut projection of the same models beside."""
+    res = {
+        "full": [
+            full_run(n, configs[n], tok, args.device, torch.bfloat16, args.steps)
+            for n in args.models
+        ]
+    }
+    if torch.device(args.device).type == "cuda":
+        res["gpu"] = torch.cuda.get_device_name()
+    methods = [("stableedit", "stableedit", "auto"), ("ultraedit", "ultraedit", "auto")]
+    for r in res["full"]:
+        m = measure_cut(
+            r["model"],
+            configs[r["model"]],
+            tok,
+            args.device,
+            torch.bfloat16,
+            methods,
+            args.steps,
+            args.reps,
+        )
+        layers = preset_layers(PRESETS[r["model"]], "zsre")
+        r["projected"] = project(m, configs[r["model"]], layers, 1e12, weight_bytes=2)
+    return res
+
+
+CSV = (
+    "model",
+    "edited_layers",
+    "s_per_edit_stableedit",
+    "s_per_edit_ultraedit",
+    "ratio",
+    "state_over_sigma",
+    "peak_fp32_bytes",
+    "peak_bf16_bytes",
+    "bytes_written_20k",
+    "save_share",
+)
+
+
+def write_csv(path, res):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV)
+        for m in res["cut"]:
+            p = res["projection"][m["model"]]
+            w.writerow(
+                [
+                    m["model"],
+                    p["edited_layers"],
+                    p["stableedit"]["s_per_edit"],
+                    p["ultraedit"]["s_per_edit"],
+                    p["ratio"],
+                    m["stableedit"]["state_over_sigma"],
+                    p["memory"]["peak_device"],
+                    p["bf16_peak_device"],
+                    p["stableedit"]["bytes_written"],
+                    p["stableedit"]["save_share"],
+                ]
+            )
+
+
+def main(argv=None):
+    args = parse_args(argv)
     out = Path(
         args.out or Path(__file__).with_name("width_gpu.json" if args.full else "width.json")
     )
@@ -612,63 +668,12 @@ def main(argv=None):
         _, tok, _ = load_model("smollm2-135m")
     configs = {k: tiny_config(v) if args.tiny else v for k, v in PAPER_CONFIGS.items()}
     if args.full:
-        res = {
-            "full": [
-                full_run(n, configs[n], tok, args.device, torch.bfloat16, args.steps)
-                for n in args.models
-            ]
-        }
-        if torch.device(args.device).type == "cuda":
-            res["gpu"] = torch.cuda.get_device_name()
-        for r in res["full"]:
-            m = measure_cut(
-                r["model"],
-                configs[r["model"]],
-                tok,
-                args.device,
-                torch.bfloat16,
-                [("stableedit", "stableedit", "auto"), ("ultraedit", "ultraedit", "auto")],
-                args.steps,
-                args.reps,
-            )
-            layers = preset_layers(PRESETS[r["model"]], "zsre")
-            r["projected"] = project(m, configs[r["model"]], layers, 1e12, weight_bytes=2)
+        res = gpu_main(args, tok, configs)
         print(json.dumps(res, indent=1))
     else:
         res = cpu_main(args, tok, configs)
         print(table(res) + "\n\n" + routes_table(res))
-        with open(out.with_suffix(".csv"), "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(
-                [
-                    "model",
-                    "edited_layers",
-                    "s_per_edit_stableedit",
-                    "s_per_edit_ultraedit",
-                    "ratio",
-                    "state_over_sigma",
-                    "peak_fp32_bytes",
-                    "peak_bf16_bytes",
-                    "bytes_written_20k",
-                    "save_share",
-                ]
-            )
-            for m in res["cut"]:
-                p = res["projection"][m["model"]]
-                w.writerow(
-                    [
-                        m["model"],
-                        p["edited_layers"],
-                        p["stableedit"]["s_per_edit"],
-                        p["ultraedit"]["s_per_edit"],
-                        p["ratio"],
-                        m["stableedit"]["state_over_sigma"],
-                        p["memory"]["peak_device"],
-                        p["bf16_peak_device"],
-                        p["stableedit"]["bytes_written"],
-                        p["stableedit"]["save_share"],
-                    ]
-                )
+        write_csv(out.with_suffix(".csv"), res)
     out.write_text(json.dumps(res, indent=1))
     print(f"written {out}")
 
