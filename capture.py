@@ -52,11 +52,12 @@ def loss_weights(mask, groups=None):
         n_ans = mask.sum(1, keepdim=True).expand_as(mask)  # (B, T)
         return 1.0 / (n_ans * mask.shape[0])
     tokens = torch.stack([m.sum() for m in mask.split(groups)])  # (n_groups,)
+    # (B, T)
     return (
         torch.repeat_interleave(1.0 / tokens, torch.tensor(groups, device=tokens.device))
         .unsqueeze(1)
         .expand_as(mask)
-    )  # (B, T)
+    )
 
 
 def forward_backward(model, modules, batch, groups=None, every_position=False):

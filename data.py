@@ -114,9 +114,10 @@ def _benchmark_file(name, explicit):
     if root is not None and (root / rel).exists():
         return root / rel
     if url:  # fetch the public original once into a user cache
+        # imported here: run_cache.py pulls in transformers, a local file does not
         from run_cache import (
             home,
-        )  # imported here: run_cache.py pulls in transformers, a local file does not
+        )
 
         cache = home() / "data"
         path = cache / Path(url).name

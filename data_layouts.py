@@ -153,9 +153,8 @@ def _probes(item, w, key):
     return out
 
 
-PROBE = re.compile(
-    r"(locality|portability)_(?:(.+)_)?prompt"
-)  # flat probe keys; group 2 is the name
+# flat probe keys; group 2 is the name
+PROBE = re.compile(r"(locality|portability)_(?:(.+)_)?prompt")
 
 
 def from_easyedit(rec, w):

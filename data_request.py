@@ -24,20 +24,16 @@ class Request:
     prompt: str
     target: str
     rephrase: list = field(default_factory=list)  # generalization prompts, scored against target
-    locality: dict = field(
-        default_factory=dict
-    )  # probe name -> [(prompt, answer)]: facts the edit must keep;
-    # "" is the unnamed probe, others are also their own metric
+    # probe name -> [(prompt, answer)]: facts the edit must keep; "" is the unnamed probe, the
+    # others are also their own metric
+    locality: dict = field(default_factory=dict)
     subject: str = ""
-    personas: list = field(
-        default_factory=list
-    )  # WikiBigEdit personas prompts, scored against target
-    reasoning: list = field(
-        default_factory=list
-    )  # [(prompt, answer)]: WikiBigEdit multi-hop questions
-    portability: list = field(
-        default_factory=list
-    )  # [(prompt, answer)]: EasyEdit portability probes
+    # WikiBigEdit personas prompts, scored against target
+    personas: list = field(default_factory=list)
+    # [(prompt, answer)]: WikiBigEdit multi-hop questions
+    reasoning: list = field(default_factory=list)
+    # [(prompt, answer)]: EasyEdit portability probes
+    portability: list = field(default_factory=list)
     # where it was read ("zsre_eval.json record 2"): named by errors, not part of what is edited
     where: str = field(default="", compare=False, repr=False)
 

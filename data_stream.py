@@ -25,9 +25,8 @@ PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # paper: Algorithm 1 / the official preheat -- in-domain records, applied, diagonally normalized
 WARMUP_MODES = ("stats", "applied", "paper")
 IN_DOMAIN = {"zsre": "zsre-calib"}  # the evaluation split's training-side records
-SEGMENT = re.compile(
-    r"^(.+):([-+]?[\d.eE]+)$"
-)  # name:count; a count that is not a whole number >= 1 is refused
+# name:count; a count that is not a whole number >= 1 is refused
+SEGMENT = re.compile(r"^(.+):([-+]?[\d.eE]+)$")
 
 
 def segments(spec, n):

@@ -76,9 +76,8 @@ class TooLargeError(RefusedStepError):
 class Editor:
     """edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta"""
 
-    absolute_floor = (
-        False  # Sigma_g's eigenvalues floored relative to the largest (whitening.eigen)
-    )
+    # Sigma_g's eigenvalues floored relative to the largest (whitening.eigen)
+    absolute_floor = False
 
     def __init__(
         self,
@@ -262,9 +261,8 @@ class Editor:
         if not apply:
             return report
         try:
-            first = (
-                self.step_size is not None and self.step == 0
-            )  # lr: a placeholder until rescaled
+            # lr: a placeholder until rescaled
+            first = self.step_size is not None and self.step == 0
             deltas = self._deltas(cap, report, diagonal, bound=not first)
             if first:
                 deltas = self._set_lr(deltas, cap, report, diagonal)

@@ -47,9 +47,8 @@ def top1(model, tokenizer, pairs, batch_size=32, progress=False, desc="eval"):
         return []
     device = model.get_input_embeddings().weight.device
     lengths = [len(ids) for ids in tokenizer([p + " " + a for p, a in pairs])["input_ids"]]
-    order = sorted(
-        range(len(pairs)), key=lambda j: -lengths[j]
-    )  # longest first: memory peaks early
+    # longest first: memory peaks early
+    order = sorted(range(len(pairs)), key=lambda j: -lengths[j])
     out = [None] * len(pairs)
     for s in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
         idx = order[s : s + batch_size]

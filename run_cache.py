@@ -66,9 +66,8 @@ def weights_digest(model, exclude=()):
             continue
         t = t.detach().contiguous().reshape(-1)
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(
-            t.view(torch.uint8).cpu().numpy()
-        )  # bytes, whatever the dtype (bf16 has no numpy type)
+        # bytes, whatever the dtype (bf16 has no numpy type)
+        h.update(t.view(torch.uint8).cpu().numpy())
     return h.hexdigest()
 
 

@@ -459,9 +459,8 @@ def test_data_ultraeditbench_streams_jsonl_and_reads_a_list(tmp_path, jsonl):
         for i in (2, 3)
     ]
     if jsonl:  # the authors' file: one object a line
-        path.write_text(
-            path.read_text() + "\n{this line is broken\n"
-        )  # after the slice: must never be read
+        # after the slice: must never be read
+        path.write_text(path.read_text() + "\n{this line is broken\n")
         assert load("ultraeditbench", 5, data_dir=tmp_path)[4].prompt == "Question 4?"
         with pytest.raises(DataError, match="line 6"):  # ... unless the slice reaches it
             load("ultraeditbench", 6, data_dir=tmp_path)
@@ -637,9 +636,8 @@ def test_data_duplicated_requests_are_allowed_and_counted(tmp_path, capsys):
 
 
 def test_data_missing_benchmark_fails_fast_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "STABLEEDIT_CACHE", str(tmp_path / "cache")
-    )  # no earlier download in the way
+    # no earlier download in the way
+    monkeypatch.setenv("STABLEEDIT_CACHE", str(tmp_path / "cache"))
     for name, url in (
         ("zsre", "https://rome.baulab.info/data/dsets/zsre_mend_eval.json"),
         ("counterfact", "https://rome.baulab.info/data/dsets/counterfact.json"),
@@ -661,9 +659,8 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     (tmp_path / "explicit").mkdir()
     monkeypatch.setenv("STABLEEDIT_DATA", str(tmp_path))
     assert data_dir() == tmp_path  # the env var ...
-    assert (
-        data_dir(tmp_path / "explicit") == tmp_path / "explicit"
-    )  # ... loses to an explicit folder
+    # ... loses to an explicit folder
+    assert data_dir(tmp_path / "explicit") == tmp_path / "explicit"
     monkeypatch.delenv("STABLEEDIT_DATA")
     default = data_dir()  # ../shared/data next to the repo
     assert (
@@ -701,9 +698,8 @@ def test_data_synthetic_stream():
     reqs = synthetic(20000, seed=0)
     assert len({r.prompt for r in reqs}) == 20000 and len({r.subject for r in reqs}) == 20000
     assert load("synthetic", 20000) == reqs  # deterministic by seed
-    assert (
-        load("synthetic", 50, offset=7000) == reqs[7000:7050]
-    )  # request i depends only on (seed, i)
+    # request i depends only on (seed, i)
+    assert load("synthetic", 50, offset=7000) == reqs[7000:7050]
     assert synthetic(50, seed=1) != reqs[:50]
     assert len(RELATIONS) >= 15 and all(len(t) >= 2 for t, _ in RELATIONS) and len(FACTS) >= 30
     for r in reqs[:200]:
@@ -881,9 +877,8 @@ def test_eval_metrics_by_hand():
     # WikiBigEdit extras: personas prompts score the target, mhop its own answer
     r3 = Request("x", "x", personas=["y x", "z"], reasoning=[("w", "w v")])
     m = edit_metrics(copy, tok, [r3], progress=False)
-    assert (
-        m["personas"] == 50 and m["reasoning"] == 50
-    )  # "y x": 1/1, "z": 0/1; "w"->w right, w->v wrong
+    # "y x": 1/1, "z": 0/1; "w"->w right, w->v wrong
+    assert m["personas"] == 50 and m["reasoning"] == 50
 
 
 def test_eval_named_locality_probes_by_hand():
@@ -1102,6 +1097,7 @@ def test_editor_update_moves_output_along_minus_g(arch):
 @pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
 def test_editor_methods_run_and_lower_the_loss(arch, method):
     model, layers = tiny(arch)
+    # a visible one-step move outgrows toy weights
     ed = Editor(
         model,
         CharTok(),
@@ -1110,7 +1106,7 @@ def test_editor_methods_run_and_lower_the_loss(arch, method):
         lr=1e-1 if method != "no_ln" else 1e3,
         alpha=1.0,
         max_update=math.inf,
-    )  # a visible one-step move outgrows toy weights
+    )
     w0 = weights(model)
     reps = [ed.edit(REQS) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in reps)
@@ -1265,15 +1261,15 @@ def test_print_config_has_table6_layers_and_the_papers_lr(model):
         )
         assert cfg["lr"] == PAPER_LR[model] and cfg["alpha"] == 10.0
         assert cfg["warmup"]["mode"] == "paper" and cfg["warmup"]["n"] == 2000
-    assert (
-        resolve(parse_args(["--model", model, "--n", "500000"]))["warmup"]["n"] == 20000
-    )  # ultra scale
+    # ultra scale
+    assert resolve(parse_args(["--model", model, "--n", "500000"]))["warmup"]["n"] == 20000
     cfg = resolve(parse_args(["--model", model, "--layers", "a.b", "--lr", "3e-6"]))
     assert cfg["layers"] == ["a.b"] and cfg["lr"] == 3e-6 and cfg["origin"]["lr"] == "flag"
 
 
 def test_print_config_offline_without_loading(tmp_path):
     t0 = time.time()
+    # no data there: nothing is read
     r = cli(
         "--model",
         "llama3-8b",
@@ -1283,7 +1279,7 @@ def test_print_config_offline_without_loading(tmp_path):
         20000,
         "--print-config",
         env={**os.environ, "STABLEEDIT_DATA": str(tmp_path)},
-    )  # no data there: nothing is read
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads(r.stdout)
     assert (
@@ -1505,9 +1501,8 @@ def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
     with CountBoolIndex():
         ed.edit(REQS)
         top1(model, CharTok(), [(r.prompt, r.target) for r in REQS])
-    assert (
-        CountBoolIndex.n == len(seen) > 2 * len(layers)
-    )  # K and G per layer, logits, labels: all via masked
+    # K and G per layer, logits, labels: all via masked
+    assert CountBoolIndex.n == len(seen) > 2 * len(layers)
     src = "".join((REPO / f).read_text() for f in ("capture.py", "editor.py", "evaluate.py"))
     assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)  # no direct x[mask] left
 
@@ -1565,9 +1560,8 @@ def test_resolve_replicate_and_warmup_modes():
         "placement": "start",
     }
     paper = resolve(parse_args(["--dataset", "zsre", "--warmup-mode", "paper", "--warmup", "733"]))
-    assert (
-        paper["warmup"]["data"] == "zsre-calib" and paper["warmup"]["offset"] == 0
-    )  # in-domain, not the stream
+    # in-domain, not the stream
+    assert paper["warmup"]["data"] == "zsre-calib" and paper["warmup"]["offset"] == 0
     assert resolve(parse_args(["--method", "ft"]))["warmup"]["n"] == 0  # no statistics to warm
 
 
@@ -2282,9 +2276,8 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
     p = PRESETS["smollm2-135m"]
     assert preset_lr(p, 300) == preset_lr(p, p["lr_edits"]) == p["lr"]
     assert math.isclose(preset_lr(p, 10 * p["lr_edits"]), p["lr"] / 10)
-    assert (
-        preset_lr(PRESETS["gpt-j"], 20000) == PRESETS["gpt-j"]["lr"]
-    )  # the paper's lr, set for 20K
+    # the paper's lr, set for 20K
+    assert preset_lr(PRESETS["gpt-j"], 20000) == PRESETS["gpt-j"]["lr"]
 
 
 def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
@@ -2391,9 +2384,8 @@ def test_cli_non_finite_step_stops_with_a_resumable_state(tmp_path, tiny_dir):
     bad_dir = tmp_path / "nan-model"
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
     with torch.no_grad():
-        model.model.layers[2].mlp.up_proj.weight[0, 0] = float(
-            "inf"
-        )  # above the lowest edited layer
+        # above the lowest edited layer
+        model.model.layers[2].mlp.up_proj.weight[0, 0] = float("inf")
     model.save_pretrained(bad_dir)
     AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(bad_dir)
     out = tmp_path / "nan-run"

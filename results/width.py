@@ -314,9 +314,8 @@ def project(m, cfg, layers, write_bps, weight_bytes=4, n=RUN_EDITS, warmup=WARMU
     out["ratio"] = out["stableedit"]["s_per_edit"] / out["ultraedit"]["s_per_edit"]
     params = n_params(cfg)
     act = m["act_block"] * (L - low) / 4 * weight_bytes  # measured in float32
-    transient = (
-        3 * m["sigma_g_bytes"] + 2 * m["d_in"] * m["d_out"] * 4
-    )  # Psi/dof, eigh, U in float64; Delta, W copy
+    # Psi/dof, eigh, U in float64; Delta, W copy
+    transient = 3 * m["sigma_g_bytes"] + 2 * m["d_in"] * m["d_out"] * 4
     out["memory"] = {
         "weights": params * weight_bytes,
         "editor_state": len(layers) * m["stableedit"]["state_bytes"],
@@ -337,9 +336,8 @@ def whitening_routes(d, device="cpu", n=300):
     for which in ("min", "median", "max"):
         lam = spectrum(d, which)
         Sigma = covariance(lam, seed=1, device=device)
-        G = (
-            torch.randn(n, d, dtype=torch.float64, device=device) @ torch.linalg.cholesky(Sigma).T
-        )  # g ~ N(0, Sigma)
+        # g ~ N(0, Sigma)
+        G = torch.randn(n, d, dtype=torch.float64, device=device) @ torch.linalg.cholesky(Sigma).T
         mu = torch.zeros(d, dtype=torch.float64, device=device)
         row = {"spectrum": which, "cond": (lam[-1] / lam[0]).item()}
         got = {}
