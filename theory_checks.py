@@ -48,23 +48,26 @@ F64 = torch.float64
 # Thresholds, fixed before any run and never loosened to make a check pass. A claim passes when its
 # 95 % interval over seeds (mean ± Z SE) lies on the claimed side: one run's noise cannot pass it.
 Z = 2.0
-# cold error, last/first quarter of 60 steps: sampling error alone (1/sqrt(tN)) predicts
+# cold error, last/first quarter of 60 steps: sampling error alone (1/sqrt(tN)) predicts ~0.33 and
+# the fading drift's lag falls faster (ln t / t); 0.5 fails a tracker that stalls
 EST_FALL = 0.5
-# ~0.33 and the fading drift's lag falls faster (ln t / t); 0.5 fails a tracker that stalls
-EST_SHIFT = 0.5  # a warm-up of W batches shifts the cold tracker's error curve left by >= W/2 steps: Thm 3.6's
+# a warm-up of W batches shifts the cold tracker's error curve left by >= W/2 steps: Thm 3.6's
 # virtual samples predict ~W; staleness of the drifted warm-up may cost part, not most
+EST_SHIFT = 0.5
 # on the model: warm / cold tracker's mean error over the first half of the stream < 1
 WARM_BELOW = 1.0
-# bias term and probe drift, last/first quarter < 1: Thm 3.8(a) and Assumption 3.4 assert
+# bias term and probe drift, last/first quarter < 1: Thm 3.8(a) and Assumption 3.4 assert decay,
+# with no rate we could hold a real model to, so only the direction is tested
 DECAY = 1.0
-# decay, with no rate we could hold a real model to, so only the direction is tested
-NORM_BOUND = 3.0  # max/median |Delta_t| <= 3: bounded, not growing with t (Thm 3.8b, Cor. 3.9) ...
-# ... and last/first quarter within [1/2, 2]: neither growing nor collapsing (Fig. 12's
+# max/median |Delta_t| <= 3: bounded, not growing with t (Thm 3.8b, Cor. 3.9) ...
+NORM_BOUND = 3.0
+# ... and last/first quarter within [1/2, 2]: neither growing nor collapsing (Fig. 12's "collapse
+# to extremely small values" without LN is a fall out of this band)
 NORM_BAND = 2.0
-# "collapse to extremely small values" without LN is a fall out of this band)
 # mean |cos(Delta_t, Delta_t-1)| <= 0.1: cos^2 <= 1%, successive updates add in quadrature
 ORTHO = 0.1
-NO_LN_COS = 2.0  # without LN the mean |cos| >= 2x the LN one: "clearly farther from 0", not a noise-level gap
+# without LN the mean |cos| >= 2x the LN one: "clearly farther from 0", not a noise-level gap
+NO_LN_COS = 2.0
 
 SIZES = {
     "full": dict(seeds=3, steps=16, batch=50, warmup=4, every=2, probe=200, mismatch=200),
