@@ -103,6 +103,10 @@ def encoding(s):
         ) from None
 
 
+def lora_rank(s):
+    return s if s == "full" else positive(int)(s)
+
+
 def eval_n(s):
     return s if s == "all" else positive(int)(s)
 
@@ -269,9 +273,19 @@ def _run_flags(a):
         help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)",
     )
     a(
+        "--save-lora",
+        help="write W_T - W_0 of the edited layers as a PEFT LoRA adapter folder (run_lora.py)",
+    )
+    a(
+        "--lora-rank",
+        type=lora_rank,
+        default="full",
+        help="rank of the adapter: a number, or full (default: each layer's exact rank)",
+    )
+    a(
         "--apply-patch",
-        help="apply a --save-patch file to --model and write the result to --save-model; "
-        "no stream runs",
+        help="a --save-patch file or a --save-lora folder, applied to --model and written to "
+        "--save-model (a patch can also become --save-lora); no stream runs",
     )
     a(
         "--no-cache",
@@ -324,8 +338,10 @@ def parse_args(argv=None):
         p.error("--resume continues the run in --out, --overwrite replaces it: pass one")
     if args.lr is not None and args.step_size is not None:
         p.error("--lr and --step-size both set the step size: pass one")
-    if args.apply_patch and not args.save_model:
-        p.error("--apply-patch needs --save-model DIR, where the patched model is written")
+    if args.apply_patch and not (args.save_model or args.save_lora):
+        p.error(
+            "--apply-patch needs --save-model DIR (or, for a patch file, --save-lora DIR): what to write"
+        )
     try:
         outputs(args)
     except DataError as e:
@@ -341,8 +357,15 @@ def outputs(args):
     into a folder that holds another run is refused unless --resume or --overwrite."""
     device(args.device)
     if args.apply_patch:
-        if not Path(args.apply_patch).is_file():
-            raise DataError(f"--apply-patch {args.apply_patch}: no such file")
+        src = Path(args.apply_patch)
+        if not src.is_file() and not (src / "adapter_config.json").is_file():
+            raise DataError(
+                f"--apply-patch {args.apply_patch}: neither a patch file nor a LoRA adapter folder"
+            )
+        if args.save_lora and not src.is_file():
+            raise DataError(
+                f"--apply-patch {args.apply_patch} is an adapter already; --save-lora needs a patch"
+            )
     else:
         out = Path(args.out or "runs")
         writable_dir(out, "--out")
@@ -360,6 +383,12 @@ def outputs(args):
         writable_dir(args.save_model, "--save-model")
     if args.save_patch:
         writable_file(args.save_patch, "--save-patch", args.overwrite)
+    if args.save_lora:
+        if Path(args.save_lora).exists():
+            raise DataError(
+                f"--save-lora {args.save_lora} exists; name a new folder (nothing is overwritten)"
+            )
+        writable_dir(args.save_lora, "--save-lora")
 
 
 def eigh_route(args, preset, origin):
@@ -413,6 +442,8 @@ PLAIN = (
     "out",
     "save_model",
     "save_patch",
+    "save_lora",
+    "lora_rank",
     "resume",
 )
 
