@@ -3043,6 +3043,53 @@ def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys)
     one_line_error(cli(*args), "config.json", "not valid JSON")
 
 
+def test_a_full_rank_lora_adapter_is_the_edit_through_peft_and_another_model_refuses_it(
+    tmp_path, tiny_dir
+):
+    from run_lora import load_lora
+
+    out, lora = tmp_path / "run", tmp_path / "lora"
+    r = cli(
+        *tiny_args(
+            tiny_dir,
+            out,
+            "--n",
+            40,
+            "--warmup",
+            0,
+            "--save-lora",
+            lora,
+            "--save-model",
+            tmp_path / "m",
+        )
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    config = json.loads((lora / "adapter_config.json").read_text())
+    assert set(config["target_modules"]) == set(TINY_LAYERS) and config["lora_alpha"] == config["r"]
+    edited = AutoModelForCausalLM.from_pretrained(tmp_path / "m").eval()
+    peft_model = load_lora(AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), lora)
+    batch = tokenize(
+        AutoTokenizer.from_pretrained(tiny_dir), [q.prompt for q in REQS], [q.target for q in REQS]
+    )
+    with torch.no_grad():
+        want = edited(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        got = peft_model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).logits
+    assert rel(got, want) < 1e-5
+    merged = dict(peft_model.merge_and_unload().named_modules())
+    for n in TINY_LAYERS:
+        assert rel(merged[n].weight, dict(edited.named_modules())[n].weight) < 1e-6
+    # the command line merges an adapter into the model it was made for, and refuses another
+    r8 = cli("--model", tiny_dir, "--apply-patch", lora, "--save-model", tmp_path / "m2")
+    assert r8.returncode == 0
+    one_line_error(
+        cli("--model", "smollm2-135m", "--apply-patch", lora, "--save-model", tmp_path / "m3"),
+        "made for another model",
+    )
+    assert not (tmp_path / "m3").exists()
+
+
 # ------------------------------ theory_checks.py and its helpers: the theorems' checks
 
 
