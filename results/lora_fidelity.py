@@ -188,7 +188,7 @@ def table(res):
     need = res["rank_for_share"]
     lines.append("")
     lines += [
-        f"rank keeping {s:.0%} of |W_t - W_0|_F (mean over layers): "
+        f"rank keeping {float(s):.0%} of |W_t - W_0|_F (mean over layers): "
         + ", ".join(f"{n} edits: {v:.0f}" for n, v in need[s].items())
         for s in need
     ]
