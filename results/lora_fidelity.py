@@ -128,7 +128,7 @@ def plot(path, spec):
         xscale="log",
         xlabel="rank r",
         ylabel="share of |W_t - W_0|_F kept",
-        title="SmolLM2-135M, ZsRE: the rank a LoRA needs grows with the edits",
+        title="SmolLM2-135M, ZsRE: the rank an edit needs grows",
     )
     ax.legend()
     fig.tight_layout()
@@ -154,7 +154,7 @@ def main():
     res = {
         "rows": rows,
         "rank_for_share": {s: rank_needed(spec, s) for s in (0.9, 0.99)},
-        "spectra": {n: {k: v[:256] for k, v in s.items()} for n, s in spec.items()},
+        "spectra": spec,
     }
     (HERE / "lora.json").write_text(json.dumps(res, indent=1))
     cols = ["dataset", "edits", "rank", "adapter_mb", "patch_mb", "kept_mean", "kept_min"]
