@@ -27,7 +27,6 @@ from dataclasses import replace
 
 import torch
 
-from data import tokenize
 from editor import Editor
 
 EPS32 = torch.finfo(torch.float32).eps  # the official codes' eps: they run in float32
@@ -124,19 +123,14 @@ class OfficialEditor(Editor):
         )
 
     def _batch(self, requests):
-        """The batch sorted by token length, longest first, and its mini-batch sizes."""
+        """The Editor's batch sorted by token length, longest first, and its mini-batch sizes."""
+        batch, groups = super()._batch(requests)
         if self.minibatch is None:
-            return super()._batch(requests)
-        batch = tokenize(
-            self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length
-        )
+            return batch, groups
         lengths = batch["attention_mask"].sum(1).tolist()
         order = sorted(range(len(requests)), key=lambda i: -lengths[i])  # stable, longest first
-        groups = [
-            min(self.minibatch, len(requests) - s) for s in range(0, len(requests), self.minibatch)
-        ]
-        dev = self.model.get_input_embeddings().weight.device
-        return {k: v[order].to(dev) for k, v in batch.items()}, groups
+        n, m = len(requests), self.minibatch
+        return {k: v[order] for k, v in batch.items()}, [min(m, n - s) for s in range(0, n, m)]
 
     def _update_stats(self, cap, rows):
         """Each mini-batch's rows merged layer by layer (rows: answer rows per mini-batch); an NIW

@@ -14,10 +14,12 @@ damaged or edited patch before it touches a weight.
     save_patch("edit.safetensors", model, W0, {"method": "stableedit", "lr": 2.5e-4, "edits": 1000})
     apply_patch(model, "edit.safetensors")                  # W_0 -> W_T
     apply_patch(model, "edit.safetensors", revert=True)     # W_T -> W_0
+    python run_stream.py --apply-patch edit.safetensors --save-model DIR   # patch_mode
 """
 
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -27,6 +29,8 @@ from safetensors.torch import load_file, safe_open, save
 from data_request import DataError, ModelError
 from run_cache import weights_digest
 from run_checks import digest, finite
+from run_lora import load_lora, save_lora
+from run_models import load_model
 from run_outputs import atomic_write
 
 FORMAT = "stableedit-patch/1"
@@ -171,6 +175,44 @@ def apply_patch(model, path, revert=False):
         # in float32, then one rounding to the weight dtype: a bf16 model is rounded once, not twice
         W.copy_((W.float() + sign * diff[n].to(W.device).float()).to(W.dtype))
     return meta
+
+
+def save_model(model, tok, path):
+    tmp = Path(f"{path}.tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    os.replace(tmp, path)
+
+
+def patch_mode(args):
+    """--apply-patch: a patch file (read and checked before the model loads) applied and saved, or
+    written as a LoRA adapter; or a LoRA adapter folder merged into the model and saved."""
+    adapter = Path(args.apply_patch).is_dir()
+    diff, meta = (None, None) if adapter else read_patch(args.apply_patch)
+    model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
+    if adapter:
+        model = load_lora(model, args.apply_patch).merge_and_unload()
+        save_model(model, tok, args.save_model)
+        print(
+            f"merged the LoRA adapter {args.apply_patch} into {args.model}; saved in {args.save_model}"
+        )
+        return 0
+    meta = apply_patch(model, args.apply_patch)  # checks the patch fits this model
+    if args.save_lora:
+        kept = save_lora(
+            args.save_lora, {n: d.float() for n, d in diff.items()}, model, meta, args.lora_rank
+        )
+        print(
+            f"{args.apply_patch} as a rank-{args.lora_rank} LoRA adapter in {args.save_lora}; share of "
+            f"|W_T - W_0|_F kept per layer {min(kept.values()):.4f}-{max(kept.values()):.4f}"
+        )
+    if args.save_model:
+        save_model(model, tok, args.save_model)
+        print(
+            f"applied {args.apply_patch} ({meta.get('method')}, {meta.get('edits')} edits of "
+            f"{meta.get('dataset')}, {len(meta['layers'])} layers) to {args.model}; saved in {args.save_model}"
+        )
+    return 0
 
 
 if __name__ == "__main__":

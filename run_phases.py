@@ -11,7 +11,6 @@ configuration, so run_stream.py imports this module only after --print-config.
     edit_stream(run) or finish(run)
 """
 
-import os
 import signal
 import sys
 import time
@@ -31,7 +30,7 @@ from evaluate import edit_metrics, glue_scores, locality_tokens
 from evaluate_generation import generation_metrics
 from evaluate_hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
 from run_checks import clean_tmp, finite, requests_memory, same_layout, seal, stats_memory, unseal
-from run_lora import load_lora, save_lora
+from run_lora import save_lora
 from run_models import load_model
 from run_outputs import (
     atomic_write,
@@ -44,7 +43,7 @@ from run_outputs import (
     write_csv,
     write_json,
 )
-from run_patch import apply_patch, read_patch, save_patch
+from run_patch import save_model, save_patch
 from run_settings import RUN_FILES
 
 # what must match for --resume to continue the same stream
@@ -208,10 +207,7 @@ def layer_widths(model, layers, method):
     """{layer: (d_out, full covariance?)} of the edited layers the model has (run_checks.stats_memory)."""
     named = dict(model.named_modules())
     return {
-        n: (
-            named[n].weight.shape[0 if isinstance(named[n], torch.nn.Linear) else 1],
-            method == "stableedit",
-        )
+        n: (Editor._dims(named[n])[1], method == "stableedit")
         for n in layers
         if hasattr(named.get(n), "weight") and method not in ("no_ln", "ft")
     }
@@ -584,41 +580,3 @@ def write_outputs(run, results):
         named = dict(run.model.named_modules())
         diff = {n: named[n].weight.detach().cpu().float() - W.float() for n, W in run.W0.items()}
         save_lora(cfg["save_lora"], diff, run.model, meta, cfg["lora_rank"])
-
-
-def save_model(model, tok, path):
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    os.replace(tmp, path)
-
-
-def patch_mode(args):
-    """--apply-patch: a patch file (read and checked before the model loads) applied and saved, or
-    written as a LoRA adapter; or a LoRA adapter folder merged into the model and saved."""
-    adapter = Path(args.apply_patch).is_dir()
-    diff, meta = (None, None) if adapter else read_patch(args.apply_patch)
-    model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
-    if adapter:
-        model = load_lora(model, args.apply_patch).merge_and_unload()
-        save_model(model, tok, args.save_model)
-        print(
-            f"merged the LoRA adapter {args.apply_patch} into {args.model}; saved in {args.save_model}"
-        )
-        return 0
-    meta = apply_patch(model, args.apply_patch)  # checks the patch fits this model
-    if args.save_lora:
-        kept = save_lora(
-            args.save_lora, {n: d.float() for n, d in diff.items()}, model, meta, args.lora_rank
-        )
-        print(
-            f"{args.apply_patch} as a rank-{args.lora_rank} LoRA adapter in {args.save_lora}; share of "
-            f"|W_T - W_0|_F kept per layer {min(kept.values()):.4f}-{max(kept.values()):.4f}"
-        )
-    if args.save_model:
-        save_model(model, tok, args.save_model)
-        print(
-            f"applied {args.apply_patch} ({meta.get('method')}, {meta.get('edits')} edits of "
-            f"{meta.get('dataset')}, {len(meta['layers'])} layers) to {args.model}; saved in {args.save_model}"
-        )
-    return 0

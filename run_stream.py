@@ -27,10 +27,12 @@ def main(argv=None):
     if args.print_config:
         print(json.dumps(cfg, indent=2))
         return 0
+    if args.apply_patch:  # no stream: a patch or adapter applied, or a patch turned into an adapter
+        from run_patch import patch_mode
+
+        return patch_mode(args)
     import run_phases as phase  # the model code: not needed to print the configuration
 
-    if args.apply_patch:
-        return phase.patch_mode(args)
     run = phase.Run(args, cfg)
     phase.open_run(run)  # the output folder; with --resume, its state (checked)
     phase.read_stream(run)  # the stream, the warm-up requests, the evaluated sample
