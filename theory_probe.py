@@ -115,6 +115,16 @@ def fading(s):
     return 3.0 / s, 1.0 + 1.0 / s
 
 
+def persistent(s):
+    """Off Thm 3.5's premise: the drift does not fade (mu moves 0.1 u per step, Sigma grows 5 % per step)."""
+    return 0.1 * s, 1.0 + 0.05 * s
+
+
+def fading_of(a):
+    """The fading drift at size a: mu_s = mu + a u / s, Sigma_s = (1 + a / (3 s)) Sigma (a = 3: fading)."""
+    return lambda s: (a / s, 1.0 + a / (3 * s))
+
+
 def stationary(s):
     """The premise of the virtual-samples remark (D.3/D.5): the earlier phase has the target's distribution."""
     return 0.0, 1.0

@@ -11,6 +11,8 @@ run's statistics at the half (stats arm). The model's weights are restored after
     out = seed_run(model, tok, layers, lr, alpha, SIZES["quick"], seed=0, mismatch=[], bar=tqdm())
 """
 
+import copy
+
 import torch
 
 import theory_probe as P
@@ -39,9 +41,10 @@ class ShadowEditor(Editor):
     def capture(self, batch, groups=None):
         loss, cap = super().capture(batch, groups)
         if self._feeding:
-            for trackers in self.shadows.values():
+            for name, trackers in self.shadows.items():
                 for n, (_, G) in cap.items():
-                    trackers[n].update(G)
+                    if name != "frozen":  # the boundary statistics, kept as they were
+                        trackers[n].update(G)
         return loss, cap
 
 
@@ -65,13 +68,19 @@ def probe_means(ed, halves, batch):
 
 
 def geometry(reps, weights):
-    """Per-step layer means of |Delta|, cos, cond, the ridge factor, and the first-step relative size."""
+    """Per-step layer means of |Delta|, cos, cond and the ridge factor; the same per layer (|cos| is
+    averaged per layer before layers are averaged: a layer mean of signed cosines cancels); and the
+    first-step relative size."""
     row = lambda rep, k: sum(x[k] for x in rep["layers"].values()) / len(rep["layers"])
+    keys = ("delta_norm", "cos_prev", "cond")
     return {
         "norm": [row(r, "delta_norm") for r in reps],
         "cos": [row(r, "cos_prev") for r in reps],
         "cond": [row(r, "cond") for r in reps],
         "ridge": [row(r, "ridge_factor") for r in reps],
+        "layers": {
+            n: {k: [r["layers"][n][k] for r in reps] for k in keys} for n in reps[0]["layers"]
+        },
         "rel0": sum(
             x["delta_norm"] / weights[n].norm().item() for n, x in reps[0]["layers"].items()
         )
@@ -97,6 +106,7 @@ def checkpoint(ed, t, halves, batch, rep, prev):
     eig = {n: eigen(ed.stats[n][1].covariance) for n in layers}
     avg = lambda f: sum(f(n) for n in layers) / len(layers)
     trackers = {"warm": {n: ed.stats[n][1] for n in layers}, **(ed.shadows if t else {})}
+    trackers.pop("frozen", None)
     pt = {
         "step": t,
         "bias2": {
@@ -113,6 +123,15 @@ def checkpoint(ed, t, halves, batch, rep, prev):
             )
         )
         pt["b_stat"] = avg(lambda n: L[n]["bias_norm"])
+        # off-premise control: the same bias term with the statistics frozen at the boundary (not tracked)
+        fr = ed.shadows["frozen"]
+        pt["bias_sq_frozen"] = avg(
+            lambda n: (
+                L[n]["ridge_factor"] ** 2
+                * P.bias2(*mu[n], fr[n].mean, eigen(fr[n].covariance))
+                * fr[n].dim
+            )
+        )
     means = {n: (a + b) / 2 for n, (a, b) in mu.items()}
     if prev is not None:
         pt["drift"] = avg(lambda n: P.drift(means[n], prev[1][n], prev[2][n], t - prev[0]))
@@ -191,6 +210,8 @@ def stableedit_arm(model, tok, layers, lr, alpha, size, reqs, warm, held, mismat
     for c in chunks(warm, B):
         step(ed, c, bar, apply=False)
     boundary = ed.stats_state()
+    # the boundary statistics, never fed (ShadowEditor skips "frozen"): the bias term's control
+    ed.shadows["frozen"] = {n: copy.deepcopy(ed.stats[n][1]) for n in layers}
     ed.shadows["cold"] = {n: NIW(ed.stats[n][1].dim, device=W0[n].device) for n in layers}
     probes, reps, surrogate, mid_state, prev = [], [], [], None, None
     for t in range(T + 1):
@@ -215,7 +236,10 @@ def stableedit_arm(model, tok, layers, lr, alpha, size, reqs, warm, held, mismat
     out = {
         "probe": probes,
         "stableedit": {**geometry(reps, W0), "surrogate": surrogate},
-        **{k: [p[k] for p in probes if k in p] for k in ("bias_sq", "b_stat", "drift")},
+        **{
+            k: [p[k] for p in probes if k in p]
+            for k in ("bias_sq", "bias_sq_frozen", "b_stat", "drift")
+        },
         "full": efficacy(model, tok, later),
     }
     return out, boundary, mid_state, mu0
