@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17: the paper's appendix experiments on SmolLM2-135M and the ZsRE evaluation split.
+# The paper's appendix experiments on SmolLM2-135M and the ZsRE evaluation split.
 # Run from the repository root; in priority order (~90 min on 2 idle cores).
 set -euo pipefail
 R=${R:-results/runs}

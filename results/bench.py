@@ -1,10 +1,10 @@
-"""Time to result and scale, measured in one run as ratios (issue 18; paper Table 3's per-edit cost).
+"""Time to result and scale, measured in one run as ratios (paper Table 3's per-edit cost).
 
 Run on an otherwise idle machine, from the repository root:
 
     python results/bench.py                      # the default parts, ~17 min on 2 cores
     python results/bench.py speed memory         # some of: speed, backward, memory, stream, scale
-    python results/bench.py table                # the README's speed table from results/bench.json
+    python results/bench.py table                # the speed table from results/bench.json
 
 speed   the default command `run_stream.py --n 500` with an empty run cache, again (cache hit),
         and with --no-cache: second/first wall clock, bit-exact weights and equal metrics of the
@@ -20,7 +20,8 @@ stream  a generated 2M-line UltraEditBench JSONL (the authors' layout): seconds 
 scale   the design card's `run_stream.py --n 20000` on SmolLM2 (~19 min): wall clock and peak RSS
         (not part of the default set)
 
-Every figure lands in results/bench.json and is printed as the README's speed table (`table`).
+Every figure lands in results/bench.json; results/speed.md is generated from it (results/pages.py),
+and `table` prints its table.
 """
 
 import json

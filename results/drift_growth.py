@@ -3,9 +3,11 @@
 Theorem 3.8 bounds each update and makes adjacent ones near-orthogonal. If all updates were
 mutually orthogonal the drift would grow like a random walk, |W_t - W_0| ~ t^(1/2); updates sharing
 a direction would add up coherently, ~ t. This fits p in drift ~ edits^p over the second half of
-each run's drift/ columns (mean over the edited layers) and plots the curves to drift_growth.png.
+each run's drift/ columns (mean over the edited layers), plots the curves to drift_growth.png and
+stores each run's lr, final drift and p in drift_growth.json (entries of other runs are kept; read
+by the results pages).
 Measured: p <= 1/2, so the drift alone would allow lr ~ 1/sqrt(n); the default's 1/n comes from
-where locality was measured to break (editor.preset_lr).
+where locality was measured to break (run_models.preset_lr).
 Usage: python results/drift_growth.py results/runs/stream_10k results/runs/stream_10k_lr2.5e-4
 """
 
@@ -24,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run_outputs import layer_mean  # noqa: E402
 
 fig, ax = plt.subplots(figsize=(6, 4))
+STORE = Path(__file__).parent / "drift_growth.json"  # kept across calls, one entry per run
+store = json.loads(STORE.read_text("utf-8")) if STORE.exists() else {}
 for run in map(Path, sys.argv[1:]):
     with open(run / "trajectory.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["kind"] == "edit"]
@@ -36,8 +40,10 @@ for run in map(Path, sys.argv[1:]):
     p = np.polyfit(np.log(t[half]), np.log(d[half]), 1)[0]
     print(f"{run}: lr {lr:g}, drift at {int(t[-1])} edits {d[-1]:.1f}, growth exponent p = {p:.2f}")
     ax.loglog(t, d, label=f"lr {lr:g} (p = {p:.2f})")
+    store[run.name] = {"lr": lr, "edits": int(t[-1]), "drift": float(d[-1]), "p": float(p)}
 ax.set_xlabel("edits")
 ax.set_ylabel("|W_t - W_0|_F, mean over edited layers")
 ax.legend()
 fig.tight_layout()
 fig.savefig(Path(__file__).parent / "drift_growth.png", dpi=120)
+STORE.write_text(json.dumps(store, indent=1) + "\n", "utf-8")

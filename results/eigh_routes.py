@@ -1,5 +1,6 @@
 """The routes to the whitening's eigendecomposition that results/bench.py does not time, measured on
-SmolLM2's real value-gradient statistics (issue 18: "whitening at the cost of the math"; README, Speed).
+SmolLM2's real value-gradient statistics. It prints to the terminal and stores nothing: results/speed.md
+quotes none of its figures.
 
     python results/eigh_routes.py
 
@@ -7,7 +8,7 @@ Builds the default editor's 8 NIW trackers from a statistics-only warm-up of 1,0
 and one 100-edit step, then times, for those 8 covariances of 576 x 576: eigh one by one (two
 threads), side by side (whitening.eigens), as one batched call, with UPLO='U', numpy's eigh, and
 eigvalsh alone (the tridiagonal reduction's share); and says how far a float32 eigh and a float32
-ZCA product move the whitened gradients (relative Frobenius error; the issue allows 1e-6).
+ZCA product move the whitened gradients (relative Frobenius error; the bound is 1e-6).
 """
 
 import sys

@@ -1,9 +1,9 @@
-"""Figure 10 on our data: Algorithm 1's applied in-domain warm-up by size and by placement (issue 17.4).
+"""Figure 10 on our data: Algorithm 1's applied in-domain warm-up by size and by placement.
 
 Reads results/runs/app_warm_size<N> (warm-up of N zsre-calib edits at the start; N = 0: none) and
 app_warm_at_<placement> (733 edits at q1 / middle / q3 / end; start is app_warm_size733), prints one
-table -- each row with its paired difference to no warm-up on the same 150 evaluated edits,
-± 2 paired SE -- and writes results/fig10.png.
+table -- each row with its paired difference to no warm-up on the same 150 evaluated edits and
+its paired 95 % t-interval -- and writes results/fig10.png.
 
     python results/fig10.py [results/runs]
 """
@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate import paired  # noqa: E402
+from evaluate_intervals import paired  # noqa: E402
 
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 keys = ("efficacy", "generalization", "specificity", "retain")
@@ -30,8 +30,10 @@ def result(name):
 
 
 def versus(r, base, key):
-    m, se = paired(base["per_request"], r["per_request"], key)
-    return f"{m:+.1f} ± {2 * se:.1f}"
+    a, b = (dict(zip(x["per_request"]["index"], x["per_request"][key])) for x in (r, base))
+    common = [i for i in a if i in b and a[i] is not None and b[i] is not None]
+    m, lo, hi = paired([a[i] for i in common], [b[i] for i in common])
+    return f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
 base = result("app_warm_size0")
@@ -42,7 +44,7 @@ places = [("start", result("app_warm_size733"))] + [
 print(
     "| warm-up | "
     + " | ".join(keys)
-    + " | vs none: Eff / Gen / Spe (± 2 SE) |\n|---|"
+    + " | vs none: Eff / Gen / Spe [95 % paired t] |\n|---|"
     + "---|" * (len(keys) + 1)
 )
 for label, rows in (("size", sizes), ("placement", places)):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 16.5: Gemma-3-270M on real ZsRE. Run from the repository root (~60 min on 2 idle cores).
+# Gemma-3-270M on real ZsRE (results/gemma.md). Run from the repository root (~60 min on 2 idle cores).
 # 1. the preset re-checked on the calibration split at the length it is used for (733 edits, the
 #    horizon rule's lr 1e-5 * 500 / 733 = 6.8e-6), against 2x / 0.5x that lr and the upper layers
 set -euo pipefail

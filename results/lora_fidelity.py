@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import run_stream  # noqa: E402
 from data_stream import load_stream  # noqa: E402
 from evaluate import edit_metrics, paired  # noqa: E402
+from evaluate_intervals import t_quantile  # noqa: E402
 from run_cache import home  # noqa: E402
 from run_lora import load_lora, save_lora, svd  # noqa: E402
 from run_models import load_model  # noqa: E402
@@ -168,8 +169,17 @@ def main():
     print(table(res))
 
 
+def evaluated(row):
+    """How many requests the row's run scored: the paired intervals' unit."""
+    res = json.loads(
+        (HERE / "runs" / f"lora_{row['dataset']}_{row['edits']}" / "results.json").read_text()
+    )
+    return len(res["per_request"]["index"])
+
+
 def table(res):
-    """The rank table: metrics through PEFT minus the exact edit, mean [95 % interval] over requests."""
+    """The rank table: metrics through PEFT minus the exact edit, mean [95 % paired t-interval over the
+    evaluated requests, from the stored mean and SE] (results/lora.md computes the same)."""
     lines = [
         "| data | rank | adapter MB (patch MB) | share kept (mean, min) | "
         + " | ".join(f"Δ {k[:4]}" for k in METRICS)
@@ -177,10 +187,10 @@ def table(res):
         "|---|---|---|---|" + "---|" * len(METRICS),
     ]
     for r in res["rows"]:
-        cells = []
+        cells, t = [], t_quantile(0.975, evaluated(r) - 1)
         for k in METRICS:
             m, se = r.get(f"diff_{k}", (float("nan"), float("nan")))
-            cells.append(f"{m:+.2f} [{m - 1.96 * se:+.2f}, {m + 1.96 * se:+.2f}]")
+            cells.append(f"{m:+.2f} [{m - t * se:+.2f}, {m + t * se:+.2f}]")
         lines.append(
             f"| {r['dataset']} ({r['edits']}) | {r['rank']} | {r['adapter_mb']:.1f} ({r['patch_mb']:.1f}) | "
             f"{r['kept_mean']:.4f}, {r['kept_min']:.4f} | " + " | ".join(cells) + " |"

@@ -159,7 +159,7 @@ def hand_typed(template):
     ):
         t = pattern.sub(" ", t)
     t = REFERENCE.sub(" ", t).replace("95 %", " ")  # the paper's numbering; the intervals' level
-    return re.findall(r"\d+\.\d+|\d+ ?%", t)
+    return re.findall(r"(?<![\w.])\d+\.\d+|\d+ ?%", t)  # not a name's version (Qwen2.5)
 
 
 def pages():

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8: the runs behind the README's results tables (SmolLM2-135M, 100 edits per step, CPU).
+# The runs behind the README's results tables (SmolLM2-135M, 100 edits per step, CPU).
 # Run from the repository root: bash results/reproduce.sh   (~45 min on 2 idle CPU cores)
 # Defaults: stableedit, lr 2.5e-4, alpha 10, layers 18-25, a 2,000-edit statistics-only warm-up
 # on the synthetic stream (out of domain: it never touches the weights).
@@ -24,11 +24,14 @@ python run_stream.py --overwrite $Z --warmup 0                             --out
 python run_stream.py --overwrite $Z --method ultraedit                     --out $R/zsre_no_whitening
 python run_stream.py --overwrite $Z --method no_ln --warmup 0              --out $R/zsre_no_ln
 python run_stream.py --overwrite $Z --method ultraedit --warmup 0          --out $R/zsre_ultraedit
+# the official codes replicated on the same edits, at the lr they were run at on the calibration split
+python run_stream.py --overwrite $Z --replicate ultraedit-official --lr 3e-4 --out $R/replicate_ultraedit_zsre
+python run_stream.py --overwrite $Z --replicate stableedit-official --lr 3e-4 --warmup 733 --out $R/replicate_stableedit_zsre
 python run_stream.py --overwrite $Z --warmup-mode applied                   --out $R/zsre_applied_warmup
 python run_stream.py --overwrite $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
 python run_stream.py --overwrite $Z --warmup-mode paper --warmup 733       --out $R/zsre_paper_warmup
 python run_stream.py --overwrite $Z --method ft --lr 10                    --out $R/zsre_ft
-# update geometry of the seven rows above (results/ablation_geometry.png)
+# update geometry of the nine zsre_* rows above (results/ablation_geometry.png)
 python results/ablation_geometry.py $R
 # 3. a 10,000-edit stream of the default command, evaluated every 1,000 edits
 # (default lr for n = 10,000: 2.5e-4 * 1500 / 10000 = 3.75e-5)
@@ -43,8 +46,8 @@ python results/drift_growth.py $R/stream_10k $R/stream_10k_lr2.5e-4
 python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --out $R/gemma_3k
 python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 5e-6 --out $R/gemma_3k_lr5e-6
 python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 1e-5 --out $R/gemma_3k_lr1e-5
-# 5. later issues, each a script of its own: Gemma-3-270M on ZsRE (16.5), MedCF and the warm-up's
-#    source (16.4), --step-size on Gemma (19.1), the appendix experiments (17), speed and scale (18)
+# 5. each a script of its own: Gemma-3-270M on ZsRE, MedCF and the warm-up's source, --step-size on
+#    Gemma, the appendix experiments, speed (bench.py; `bench.py scale` runs on its own)
 bash results/gemma_zsre.sh
 bash results/medcf.sh
 bash results/step_size.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 29.4(b): the float32 eigh route against the float64 one on the real ZsRE runs (SmolLM2-135M and
+# The float32 eigh route against the float64 one on the real ZsRE runs (SmolLM2-135M and
 # Gemma-3-270M, the whole evaluation split, a seeded 150 evaluated), same code, same warm-up.
 # Run from the repository root (~25 min on 2 idle cores); then: python results/route_table.py
+# (results/width.md is generated from these runs by results/pages.py)
 set -euo pipefail
 R=${R:-results/runs}
 Z="--dataset zsre --n 1487 --eval-n 150"

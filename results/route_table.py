@@ -1,7 +1,8 @@
-"""Issue 29.4(b)'s table, from the runs of results/route_check.sh: each model's metrics with the float64 and
-the float32 eigh of Sigma_g, the paired difference (float32 - float64) over the evaluated requests with
-its 95 % interval (mean +- 1.96 paired standard errors; the requests are the unit), and the largest
-relative difference of |W_T - W_0|_F over the edited layers (results.json's weight_drift).
+"""The float64 against the float32 eigh of Sigma_g on the runs of results/route_check.sh: each model's
+metrics with both routes, the paired difference (float32 - float64) over the requests both evaluated
+with its 95 % Student-t interval (evaluate_intervals.paired; the requests are the unit), and the
+largest relative difference of |W_T - W_0|_F over the edited layers (results.json's weight_drift).
+results/width.md is generated from the same runs and computes the same figures.
 
     python results/route_table.py [RUNS_DIR]
 """
@@ -12,10 +13,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate import paired  # noqa: E402
+from evaluate_intervals import paired  # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 COLS = ("efficacy", "generalization", "specificity", "retain")
+
+
+def gap(a, b, key):
+    """(mean, lo, hi) of b - a over the requests both runs scored."""
+    at = dict(zip(a["index"], a[key]))
+    bt = dict(zip(b["index"], b[key]))
+    common = sorted(i for i in set(at) & set(bt) if at[i] is not None and bt[i] is not None)
+    return paired([bt[i] for i in common], [at[i] for i in common])
+
 
 print(
     "| model | eigh | "
@@ -30,14 +40,14 @@ for model in ("smollm2-135m", "gemma3-270m"):
     }
     for dt, r in runs.items():
         print(f"| {model} | {dt} | " + " | ".join(f"{r['post'][k]:.1f}" for k in COLS) + " | |")
-    gaps = [paired(runs["float64"]["per_request"], runs["float32"]["per_request"], k) for k in COLS]
+    gaps = [gap(runs["float64"]["per_request"], runs["float32"]["per_request"], k) for k in COLS]
     drift = {dt: r["weight_drift"] for dt, r in runs.items()}
     worst = max(
         abs(drift["float32"][n]["delta_fro"] / d["delta_fro"] - 1)
         for n, d in drift["float64"].items()
     )
     print(
-        f"| {model} | float32 − float64 (95 % CI) | "
-        + " | ".join(f"{m:+.2f} ± {1.96 * se:.2f}" for m, se in gaps)
+        f"| {model} | float32 − float64 (95 % t-interval) | "
+        + " | ".join(f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]" for m, lo, hi in gaps)
         + f" | {worst:.1e} |"
     )

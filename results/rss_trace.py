@@ -1,6 +1,6 @@
 """Per-step RSS of a run_stream.py run: current and peak RSS after every editor step and around each
-evaluation, as `MEM ...` lines on stderr (how the README's memory paragraph was traced; run from the
-repository root, the script's path is run under these hooks):
+evaluation, as `MEM ...` lines on stderr; it stores nothing (run from the repository root, the
+script's path is run under these hooks):
 
     python results/rss_trace.py run_stream.py --n 3000 --eval-n 100 --out /tmp/mem3000 2>&1 | grep MEM
 """

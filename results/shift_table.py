@@ -1,4 +1,4 @@
-"""App. B.6.4 / Table 14's design on our data: a non-i.i.d. stream with an abrupt switch (issue 17.2).
+"""App. B.6.4 / Table 14's design on our data: a non-i.i.d. stream with an abrupt switch.
 
 Reads results/runs/app_shift_<method>/results.json (results/appendix.sh: ZsRE-calibration warm-up, 544
 MedCF edits, then 400 ZsRE evaluation edits; evaluated at the switch and at the end) and prints each

@@ -6,7 +6,12 @@ shares the model load and the pre-edit pass between settings. Usage, from the re
 
     python results/sweep.py '{"lr": 3e-4}' '{"lr": 5e-4, "alpha": 1}' '{"warmup": 0, "pooled": true}'
     python results/sweep.py --model gemma3-270m '{"lr": 5e-6, "layers": [10, 11, 12, 13, 14, 15]}'
-    python results/sweep.py '{"replicate": "ultraedit-official", "lr": 3e-4, "minibatch": null}'
+    python results/sweep.py --table official '{"replicate": "ultraedit-official", "lr": 3e-4}'
+
+Each row (the pre-edit ones too) is printed as a table row and appended to results/calibration.json:
+{"model", "table" (--table: which sweep), "stage" ("pre" or "post"), "setting", "efficacy",
+"generalization", "specificity", "retain", "update_norm" (mean ‖Δ‖_F per step and layer), "source"
+(the date)}; results/calibration.md is generated from that file (results/pages.py).
 
 A setting is run_stream.py's flags (resolved by the same run_settings.resolve): lr, alpha (preset), prior (1), method (stableedit),
 pooled (false), layers (preset; indices of the same module type), warmup (2000), wdata
@@ -15,9 +20,11 @@ or "paper"), replicate (a run_settings.REPLICAS name: its editor settings, warm-
 targets), and the Editor's stats / minibatch / eig_floor / verbatim on top of a replica.
 """
 
+import argparse
 import json
 import re
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -61,9 +68,44 @@ def config(given):
     return cfg
 
 
-args, name = sys.argv[1:], "smollm2-135m"
-if args[:1] == ["--model"]:
-    name, args = args[1], args[2:]
+STORE = Path(__file__).resolve().parent / "calibration.json"
+
+
+def store(m):
+    """Print a sweep row as a table row and append it to results/calibration.json (a rerun of a
+    setting appends a new row; the pages read the latest one of each setting)."""
+    label = f"pre-edit ({m['model']}{', verbatim targets' if m['setting'] else ''})"
+    label = label if m["stage"] == "pre" else f"`{json.dumps(m['setting'])}`"
+    norm = f"{m['update_norm']:.3g}" if "update_norm" in m else "–"
+    print(
+        f"| {label} | {m['efficacy']:.1f} | {m['generalization']:.1f} | {m['specificity']:.1f} "
+        f"| {m['retain']:.1f} | {norm} |",
+        flush=True,
+    )
+    rows = json.loads(STORE.read_text("utf-8")) if STORE.exists() else []
+    rows.append({**m, "source": f"sweep.py, {datetime.now(timezone.utc):%Y-%m-%d}"})
+    STORE.write_text(
+        "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n", "utf-8"
+    )
+
+
+def result(given, stage, m, norm=None):
+    """A calibration.json row: this sweep's model and table, the setting, the four metrics."""
+    keys = ("efficacy", "generalization", "specificity", "retain")
+    row = dict(
+        model=name, table=table, stage=stage, setting=given, **{k: float(m[k]) for k in keys}
+    )
+    return {**row, "update_norm": float(norm)} if norm is not None else row
+
+
+cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+cli.add_argument("--model", default="smollm2-135m")
+cli.add_argument(
+    "--table", default="sweep", help="which sweep the rows belong to (calibration.json)"
+)
+cli.add_argument("settings", nargs="*", help="JSON objects of run_stream.py flags")
+opts = cli.parse_args()
+args, name, table = opts.settings, opts.model, opts.table
 model, tok, preset = load_model(name)
 base_layers = preset_layers(preset, "zsre")
 raw = load("zsre-calib", 300)
@@ -77,11 +119,7 @@ for verb in (False, True):
     ref = locality_tokens(model, tok, reqs)
     m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
     pre[verb] = (reqs, ref)
-    print(
-        f"| pre-edit ({name}{', verbatim targets' if verb else ''}) | {m['efficacy']:.1f} | "
-        f"{m['generalization']:.1f} | {m['specificity']:.1f} | 100 | – |",
-        flush=True,
-    )
+    store(result({"verbatim": True} if verb else {}, "pre", {**m, "retain": 100.0}))
 for given in map(json.loads, args):
     cfg = config(given)
     with torch.no_grad():
@@ -100,8 +138,4 @@ for given in map(json.loads, args):
     norm = sum(L["delta_norm"] for r in reps for L in r["layers"].values()) / (
         3 * len(cfg["layers"])
     )
-    print(
-        f"| `{json.dumps(given)}` | {m['efficacy']:.1f} | {m['generalization']:.1f} | {m['specificity']:.1f} "
-        f"| {m['retain']:.1f} | {norm:.3g} |",
-        flush=True,
-    )
+    store(result(given, "post", m, norm))

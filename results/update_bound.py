@@ -3,7 +3,8 @@
     python results/update_bound.py        # reads results/runs/*/trajectory.csv and results.json
 
 Per run: the largest norm/<layer> of an edit step over that layer's |W_0|_F (results.json's
-weight_drift); the bound is set an order of magnitude above the largest of them.
+weight_drift); the bound is set an order of magnitude above the largest of them. results/README.md
+states the same figure through `stored()`.
 """
 
 import csv
@@ -32,13 +33,19 @@ def largest_ratio(run):
     return max(ratios), res["config"]["method"], res["config"]["model"]
 
 
+def stored(runs=RUNS):
+    """[((ratio, method, model), run name)] of every stored run that records |W_0|_F, ascending."""
+    found = []
+    for r in sorted(runs.iterdir()):
+        if not ((r / "trajectory.csv").exists() and (r / "results.json").exists()):
+            continue  # a run still being written, or one without a trajectory
+        if "weight_drift" in json.loads((r / "results.json").read_text()):
+            found.append((largest_ratio(r), r.name))
+    return sorted(found)
+
+
 if __name__ == "__main__":
-    found = sorted(
-        (largest_ratio(r), r.name)
-        for r in RUNS.iterdir()
-        if (r / "trajectory.csv").exists()
-        and "weight_drift" in json.loads((r / "results.json").read_text())
-    )
+    found = stored()
     for (ratio, method, model), name in found[-5:]:
         print(f"{ratio:.3f}  {name} ({method}, {model})")
     print(f"largest per-step |Delta|_F / |W|_F in {len(found)} stored runs: {found[-1][0][0]:.3f}")
