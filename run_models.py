@@ -184,7 +184,7 @@ def preset_lr(preset, n):
     return preset["lr"] * min(1.0, preset.get("lr_edits", n) / n)
 
 
-# What a model without a preset edits (issue 19): settings that do not depend on the model.
+# What a model without a preset edits: settings that do not depend on the model.
 # STEP_SIZE is the mean |Delta|_F / |W|_F over the edited layers of the first edit step of the
 # calibrated SmolLM2 preset: 0.131 in `python run_stream.py --dataset zsre-calib --n 300 --eval-n all`
 # (lr 2.5e-4, 2,000 synthetic warm-up edits, results/runs/calib_smollm2_default); like the preset's

@@ -3234,8 +3234,10 @@ def test_theory_claims_fed_their_control_are_never_evidence():
         assert any(c["reading"] == EVIDENCE for c in ok["claims"]), ok["claims"]
         if check is bias_check:
             swapped = [{**r, "bias_sq": r["bias_sq_frozen"]} for r in rs]
-        else:
-            swapped = [{**r, "stableedit": r["no_ln"]} for r in rs]
+        else:  # a fresh no-LN run, not the control's own series
+            swapped = [
+                {**r, "stableedit": _geo([x * 1.1 for x in collapse], small(0.5))} for r in rs
+            ]
         assert not any(c["reading"] == EVIDENCE for c in check(swapped)["claims"]), check.__name__
 
 

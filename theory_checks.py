@@ -199,8 +199,8 @@ def estimation_check(model_runs=(), d=48, N=50, T=60, W=10, seeds=3, repeats=5, 
     warm-up of W batches from the target's distribution shifts the error curve left against a cold tracker
     started at the boundary: on a stationary stream this holds for any correct estimator (a sanity
     check); under a fading drift its sign depends on the drift's size, reported for several sizes. On
-    the model, the warm tracker's mean error (held-out probe) is below a cold shadow tracker's, and a
-    ZsRE-question warm-up's (the control) is not. Each seed averages `repeats` streams' curves."""
+    the model, the warm tracker's mean error (held-out probe) is below a cold shadow tracker's, and that of
+    a tracker fed ZsRE questions before the same warm-up (the control, theory_runs) is not. Each seed averages `repeats` streams' curves."""
 
     def curves(drift, seed):
         return torch.stack(
@@ -257,7 +257,7 @@ def estimation_check(model_runs=(), d=48, N=50, T=60, W=10, seeds=3, repeats=5, 
 
 def model_claims(model_runs):
     """On the model: the warm tracker's mean error over a cold one's, first half of the stream, with the
-    ZsRE-question warm-up (another distribution) as the control."""
+    tracker that saw ZsRE questions (another distribution) before the same warm-up as the control."""
 
     def ratios(key):
         vals = []
@@ -271,7 +271,7 @@ def model_claims(model_runs):
     warm, mis = ratios("warm"), ratios("mismatched")
     if not any(v == v for v in warm):
         return []
-    control = ("ZsRE-question warm-up", mis) if any(v == v for v in mis) else None
+    control = ("ZsRE questions before the same warm-up", mis) if any(v == v for v in mis) else None
     return [
         claim(
             f"model: mean error of the warm-up tracker / a cold one from the boundary, first half < "

@@ -2,7 +2,7 @@
 
 Per seed, one model and one synthetic stream: stableedit after a statistics-only warm-up, with shadow
 trackers fed the same value gradients at no extra forward pass (a cold one from the warm-up's end,
-one warmed up on ZsRE questions) and probe checkpoints every few steps (theory_probe.py: the bias term
+one fed ZsRE questions before the same warm-up) and probe checkpoints every few steps (theory_probe.py: the bias term
 against mu_t, Lemma D.1's drift); a statistics-only control (weights fixed, so mu is fixed);
 ultraedit without warm-up; no_ln at stableedit's first-step size; and the later half of the stream
 re-run from the unedited weights with the warm-up's statistics (mid-way start) and with the full
@@ -202,7 +202,7 @@ def stableedit_arm(model, tok, layers, lr, alpha, size, reqs, warm, held, mismat
     T, B, every = size["steps"], size["batch"], size["every"]
     halves, later = (held[: len(held) // 2], held[len(held) // 2 :]), reqs[(T // 2) * B :]
     ed = ShadowEditor(model, tok, layers, "stableedit", lr, alpha)
-    if mismatch:
+    if mismatch:  # ZsRE questions first; the shadow then also sees the warm-up below and the stream
         side = Editor(model, tok, layers, "stableedit", lr, alpha)
         for c in chunks(mismatch, B):
             step(side, c, bar, apply=False)

@@ -1,4 +1,4 @@
-"""Where the seconds before a stream's first edit step go (issue 18's time to first step).
+"""Where the seconds before a stream's first edit step go.
 
     python results/first_step.py --dataset ultraeditbench --data-dir D --n 1000 --warmup 0 --eval-n 10 --no-cache --out /tmp/fs
 

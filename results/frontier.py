@@ -1,4 +1,4 @@
-"""The efficacy–locality frontier of the calibration sweep (issue 8): results/frontier.png.
+"""The efficacy–locality frontier of the calibration sweep: results/frontier.png.
 
 Reads results/calibration.json (rows appended by results/sweep.py): SmolLM2-135M's sweep that chose
 the defaults, Eff and Gen against Specificity, one marker per warm-up regime; the star is the

@@ -4,8 +4,10 @@ MedCF's file comes in blocks of one relation (17 question templates). Editing it
 warming up on the other 272 puts different relations on the two sides; this script alternates records
 within each relation instead: even positions are edited (in the file's order), odd ones are the
 in-domain warm-up. It writes a data folder whose `medcf/medcf.json` holds the edited half first, so
-`--dataset medcf --n 272` edits it and `--warmup-data medcf` (which starts after the edited records)
-warms up on the other half; the other benchmarks are links to the real data folder.
+`--dataset medcf --n 272` edits its first 272 records and `--warmup-data medcf` (which starts after
+the edited records) warms up on the next 272. One relation has an odd count, so the halves are 273 and
+271 records: the warm-up is the one even record left over and 271 odd ones. The other benchmarks are
+links to the real data folder.
 
     python results/medcf_split.py [--data-dir DIR] [--out DIR]   # prints the folder to pass as --data-dir
 """

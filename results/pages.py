@@ -83,7 +83,7 @@ def per_request(name, metric):
 def pair(a, b, metric="efficacy"):
     """(mean, lo, hi, n): a − b over the requests both runs evaluated, 95 % paired t-interval."""
     ra, rb = per_request(a, metric), per_request(b, metric)
-    common = sorted(set(ra) & set(rb))
+    common = sorted(i for i in set(ra) & set(rb) if ra[i] is not None and rb[i] is not None)
     if len(common) < 2:
         raise ValueError(f"{a} and {b} share {len(common)} evaluated requests: nothing to pair")
     m, lo, hi = paired([ra[i] for i in common], [rb[i] for i in common])
@@ -91,8 +91,11 @@ def pair(a, b, metric="efficacy"):
 
 
 def D(a, b, metric="efficacy", d=1):
-    """'+2.7 [−0.7, +6.1]': a − b with its paired 95 % interval."""
+    """'+2.7 [−0.7, +6.1]': a − b with its paired 95 % interval; one more decimal while a bound would
+    print as ±0.0, so that a bound's side of 0 stays visible."""
     m, lo, hi, _ = pair(a, b, metric)
+    while d < 4 and 0 < min(abs(lo), abs(hi)) < 0.5 * 10**-d:
+        d += 1
     return f"{s(m, d)} [{s(lo, d)}, {s(hi, d)}]"
 
 

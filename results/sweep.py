@@ -1,4 +1,4 @@
-"""Calibration sweep on the ZsRE calibration split (issue 8), one process for many settings.
+"""Calibration sweep on the ZsRE calibration split, one process for many settings.
 
 Each setting is exactly `python run_stream.py --model M --dataset zsre-calib --n 300 --eval-n all ...`
 (3 steps of 100 edits, all 300 evaluated, retain against the pre-edit model); this loop only
