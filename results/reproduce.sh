@@ -40,12 +40,21 @@ python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --out 
 python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --lr 2.5e-4 --out $R/stream_10k_lr2.5e-4
 python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --lr 1e-4 --out $R/stream_10k_lr1e-4
 python run_stream.py --overwrite --n 10000 --eval-every 1000 --eval-n 100 --lr 5e-5 --out $R/stream_10k_lr5e-5
+# the 1/n rule re-checked on a stream that did not choose it (seed 1), against 5e-5, 1e-4 and 2.5e-5
+python run_stream.py --overwrite --n 10000 --seed 1 --eval-every 2500 --eval-n 100 --out $R/stream_10k_s1
+for lr in 5e-5 1e-4 2.5e-5; do
+  python run_stream.py --overwrite --n 10000 --seed 1 --eval-every 2500 --eval-n 100 --lr $lr --out $R/stream_10k_s1_lr$lr
+done
 # how |W_t - W_0| grows along the default and the fixed-lr stream (results/drift_growth.png)
 python results/drift_growth.py $R/stream_10k $R/stream_10k_lr2.5e-4
 # 4. Gemma-3-270M on 3,000 synthetic edits: the default (lr 1e-5 * 500 / 3000) and two fixed lr
 python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --out $R/gemma_3k
 python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 5e-6 --out $R/gemma_3k_lr5e-6
 python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 --eval-n 100 --lr 1e-5 --out $R/gemma_3k_lr1e-5
+# Gemma's horizon rule re-checked on another length and seed (1,500 edits, seed 1), against 2x and 1/2x
+G="--model gemma3-270m --n 1500 --seed 1 --eval-n 200"
+python run_stream.py --overwrite $G --out $R/gemma_rule_1500_s1
+for lr in 6.67e-6 1.67e-6; do python run_stream.py --overwrite $G --lr $lr --out $R/gemma_rule_1500_s1_lr$lr; done
 # 5. each a script of its own: Gemma-3-270M on ZsRE, MedCF and the warm-up's source, --step-size on
 #    Gemma, the appendix experiments, speed (bench.py; `bench.py scale` runs on its own)
 bash results/gemma_zsre.sh
