@@ -111,6 +111,35 @@ def ti(xs, d=2):
     return f"{f(m, d)} [{f(lo, d)}, {f(hi, d)}]"
 
 
+SHORT = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
+
+
+def have(name):
+    """Whether the run results/runs/<name> is stored (a page may wait for a run still in a queue)."""
+    return (HERE / "runs" / name / "results.json").exists()
+
+
+def diffs(a, b, metrics=tuple(SHORT)):
+    """'Eff +2.7 [−0.7, +6.1], Gen …': a − b on each metric, paired."""
+    return ", ".join(f"{SHORT[m]} {D(a, b, m)}" for m in metrics)
+
+
+def listed(xs):
+    """'a', 'a and b', 'a, b and c'."""
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def reads(a, b, metrics=tuple(SHORT)):
+    """How a reads against b: 'ahead on Eff and Gen; Spe and retain not distinguishable here'."""
+    by = {}
+    for m in metrics:
+        by.setdefault(order(a, b, m), []).append(SHORT[m])
+    out = [f"{w} on {listed(by[w])}" for w in ("ahead", "behind") if w in by]
+    if "not distinguishable here" in by:
+        out.append(f"{listed(by['not distinguishable here'])} not distinguishable here")
+    return "; ".join(out)
+
+
 def paper(text):
     """A number quoted from the paper (not measured here): written as given."""
     return str(text)
@@ -130,6 +159,11 @@ HELPERS = dict(
     ti=ti,
     paper=paper,
     t_interval=t_interval,
+    have=have,
+    diffs=diffs,
+    listed=listed,
+    reads=reads,
+    SHORT=SHORT,
 )
 
 
