@@ -111,6 +111,20 @@ def ti(xs, d=2):
     return f"{f(m, d)} [{f(lo, d)}, {f(hi, d)}]"
 
 
+def sweep_row(table, setting, model="smollm2-135m", stage="post"):
+    """The latest results/calibration.json row of a sweep setting (sweep.py appends a rerun);
+    table None: any table (the pre-edit rows)."""
+    rows = [
+        r
+        for r in J("calibration.json")
+        if (r["model"], r["stage"], r["setting"]) == (model, stage, setting)
+        and table in (None, r["table"])
+    ]
+    if not rows:
+        raise ValueError(f"no {stage} row of {setting} in table {table} for {model}")
+    return rows[-1]
+
+
 SHORT = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
 
 
@@ -160,6 +174,7 @@ HELPERS = dict(
     paper=paper,
     t_interval=t_interval,
     have=have,
+    sweep_row=sweep_row,
     diffs=diffs,
     listed=listed,
     reads=reads,
