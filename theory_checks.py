@@ -32,6 +32,7 @@ run's statistics at the half (stats arm, `load_stats_state`).
 Failed checks are reported, never hidden; only --strict turns them into exit code 1.
 """
 
+import json
 import math
 import sys
 import time
@@ -167,7 +168,9 @@ def entry(check, claims):
     return {
         "claim": " ".join(check.__doc__.split()),
         "claims": claims,
-        "pass": all(c["pass"] for c in claims if c["pass"] is not None),
+        "pass": all(judged)
+        if (judged := [c["pass"] for c in claims if c["pass"] is not None])
+        else None,  # a check of reported rows only judges nothing
         "evidence": sum(c["reading"] in (EVIDENCE, f"{CONTRAST}: holds") for c in claims),
     }
 
@@ -366,7 +369,7 @@ def mean_abs_cos(arm, part=1.0):
     """Mean |cos(Delta_t, Delta_t-1)| per layer over the first `part` of the steps, then over layers."""
     per = []
     for s in arm["layers"].values():
-        xs = [abs(x) for x in s["cos_prev"] if x == x]
+        xs = [abs(x) for x in s["cos_prev"] if x is not None and x == x]  # NaN, or null read back
         xs = xs[: max(1, round(len(xs) * part))]
         per.append(sum(xs) / len(xs))
     return sum(per) / len(per)
@@ -507,6 +510,7 @@ def parse_args(argv=None):
         help="where zsre_calib.json is (the mismatched warm-up); without it that arm is left out",
     )
     a("--seeds", type=int, help="number of seeds (default: 5 full, 3 --quick)")
+    a("--rejudge", metavar="THEORY_JSON", help="judge a stored theory.json again from its series")
     a("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.threads < 1:
@@ -554,16 +558,9 @@ def plots(out, args, size, runs, errs):
     plot_geometry(out / "update_geometry.png", curves, title + ", seed 0")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    size, t_start = dict(SIZES["quick" if args.quick else "full"]), time.perf_counter()
-    size["seeds"] = args.seeds or size["seeds"]
-    preset = PRESETS[args.model]
-    lr = preset_lr(preset, size["steps"] * size["batch"])  # one lr for every run: they are compared
-    layers = preset_layers(preset, "synthetic")
-    runs, mismatched = run_seeds(args, size, lr, layers)
-    est, errs = estimation_check(runs, seeds=size["seeds"])
+def all_checks(runs, seeds):
+    """Every check on the per-seed series: ({name: check}, the synthetic error curves to plot)."""
+    est, errs = estimation_check(runs, seeds=seeds)
     checks = {
         "estimation": est,
         "bias_decay": bias_check(runs),
@@ -572,31 +569,13 @@ def main(argv=None):
         "cumulative": cumulative_check(runs),
         "drift": drift_check(runs),
     }
-    out = Path(args.out or f"results/theory/{args.model}")  # created only once the model has run
-    out.mkdir(parents=True, exist_ok=True)
-    plots(out, args, size, runs, errs)
-    seconds, ok = time.perf_counter() - t_start, all(c["pass"] for c in checks.values())
-    seeds = list(range(args.seed, args.seed + size["seeds"]))
-    write_json(
-        out / "theory.json",
-        {
-            "model": args.model,
-            "mode": "quick" if args.quick else "full",
-            "sizes": size,
-            "seeds": seeds,
-            "layers": layers,
-            "lr": lr,
-            "alpha": preset["alpha"],
-            "mismatched_warmup": mismatched,
-            "threads": args.threads,
-            "seconds": seconds,
-            "all_pass": ok,
-            "checks": checks,
-            "runs": runs,
-        },
-    )
+    return checks, errs
+
+
+def summary(checks, seconds, out):
+    """Print each check and sub-claim; return whether no check fails."""
     for name, c in checks.items():
-        print(f"{name:14s} {'PASS' if c['pass'] else 'FAIL'}")
+        print(f"{name:14s} {({True: 'PASS', False: 'FAIL', None: 'reported'})[c['pass']]}")
         for s in c["claims"]:
             lo, hi = s["interval"]
             ctl = s.get("control")
@@ -604,8 +583,42 @@ def main(argv=None):
             print(
                 f"    {s['reading']:26s} {s['mean']:.4g} [{lo:.3g}, {hi:.3g}]{ctl}  {s['statement']}"
             )
-    n_ok = sum(c["pass"] for c in checks.values())
-    print(f"{n_ok}/{len(checks)} checks pass; {seconds:.0f} s; outputs in {out}")
+    judged = [c["pass"] for c in checks.values() if c["pass"] is not None]
+    print(f"{sum(judged)}/{len(judged)} judged checks pass; {seconds:.0f} s; outputs in {out}")
+    return all(judged)
+
+
+def rejudge(path):
+    """The checks of a stored theory.json judged again from its stored per-seed series (no model)."""
+    res = json.loads(Path(path).read_text("utf-8"))
+    res["checks"], _ = all_checks(res["runs"], len(res["seeds"]))
+    res["all_pass"] = summary(res["checks"], res["seconds"], Path(path).parent)
+    write_json(Path(path), res)
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.rejudge:
+        return rejudge(args.rejudge)
+    torch.set_num_threads(args.threads)
+    size, t_start = dict(SIZES["quick" if args.quick else "full"]), time.perf_counter()
+    size["seeds"] = args.seeds or size["seeds"]
+    preset = PRESETS[args.model]
+    lr = preset_lr(preset, size["steps"] * size["batch"])  # one lr for every run: they are compared
+    layers = preset_layers(preset, "synthetic")
+    runs, mismatched = run_seeds(args, size, lr, layers)
+    checks, errs = all_checks(runs, size["seeds"])
+    out = Path(args.out or f"results/theory/{args.model}")  # created only once the model has run
+    out.mkdir(parents=True, exist_ok=True)
+    plots(out, args, size, runs, errs)
+    seconds = time.perf_counter() - t_start
+    ok = summary(checks, seconds, out)
+    seeds = list(range(args.seed, args.seed + size["seeds"]))
+    info = dict(model=args.model, mode="quick" if args.quick else "full", sizes=size, seeds=seeds)
+    info.update(layers=layers, lr=lr, alpha=preset["alpha"], mismatched_warmup=mismatched)
+    info.update(threads=args.threads, seconds=seconds, all_pass=ok, checks=checks, runs=runs)
+    write_json(out / "theory.json", info)
     return 1 if args.strict and not ok else 0
 
 
