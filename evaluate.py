@@ -34,6 +34,7 @@ from capture import answer_logits, masked
 from data import data_dir as find_data_dir
 from data import tokenize
 from data_request import DataError
+from evaluate_intervals import matched
 
 
 @torch.no_grad()
@@ -95,15 +96,9 @@ def mean_se(xs):
 
 def paired(base, other, key):
     """mean_se of other - base over the requests both scored: two results.json `per_request` blocks,
-    matched by stream index (requests a metric does not apply to, None, are left out)."""
-    at = dict(zip(base["index"], base[key]))
-    return mean_se(
-        [
-            v - at[i]
-            for i, v in zip(other["index"], other[key])
-            if i in at and v is not None and at[i] is not None
-        ]
-    )
+    matched by stream index (evaluate_intervals.matched)."""
+    b, o = matched(base, other, key)
+    return mean_se([y - x for x, y in zip(b, o)])
 
 
 def locality_tokens(model, tokenizer, requests, batch_size=32, progress=False):

@@ -50,6 +50,14 @@ def paired(a, b, level=0.95):
     return t_interval(a - b, level)
 
 
+def matched(a, b, key):
+    """(a's values, b's values) of one metric over the requests both `per_request` blocks scored,
+    matched by stream index; a request a metric does not apply to (None) is left out."""
+    at, bt = dict(zip(a["index"], a[key])), dict(zip(b["index"], b[key]))
+    common = sorted(i for i in set(at) & set(bt) if at[i] is not None and bt[i] is not None)
+    return [at[i] for i in common], [bt[i] for i in common]
+
+
 def reading(lo, hi):
     """How an interval of a difference reads: an ordering only when it excludes 0."""
     if lo > 0:

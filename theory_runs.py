@@ -128,7 +128,7 @@ def checkpoint(ed, t, halves, batch, rep, prev):
         pt["bias_sq_frozen"] = avg(
             lambda n: (
                 L[n]["ridge_factor"] ** 2
-                * P.bias2(*mu[n], fr[n].mean, eigen(fr[n].covariance))
+                * P.bias2(*mu[n], fr[n].mean, prev[2][n])  # eigen(Sigma_0): the frozen covariance
                 * fr[n].dim
             )
         )

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate_intervals import paired  # noqa: E402
+from evaluate_intervals import matched, paired  # noqa: E402
 
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 keys = ("efficacy", "generalization", "specificity", "retain")
@@ -30,9 +30,7 @@ def result(name):
 
 
 def versus(r, base, key):
-    a, b = (dict(zip(x["per_request"]["index"], x["per_request"][key])) for x in (r, base))
-    common = [i for i in a if i in b and a[i] is not None and b[i] is not None]
-    m, lo, hi = paired([a[i] for i in common], [b[i] for i in common])
+    m, lo, hi = paired(*matched(r["per_request"], base["per_request"], key))
     return f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 

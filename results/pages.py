@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate_intervals import paired, reading, t_interval  # noqa: E402
+from evaluate_intervals import matched, paired, reading, t_interval  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -82,12 +82,11 @@ def per_request(name, metric):
 
 def pair(a, b, metric="efficacy"):
     """(mean, lo, hi, n): a − b over the requests both runs evaluated, 95 % paired t-interval."""
-    ra, rb = per_request(a, metric), per_request(b, metric)
-    common = sorted(i for i in set(ra) & set(rb) if ra[i] is not None and rb[i] is not None)
-    if len(common) < 2:
-        raise ValueError(f"{a} and {b} share {len(common)} evaluated requests: nothing to pair")
-    m, lo, hi = paired([ra[i] for i in common], [rb[i] for i in common])
-    return m, lo, hi, len(common)
+    xa, xb = matched(run(a)["per_request"], run(b)["per_request"], metric)
+    if len(xa) < 2:
+        raise ValueError(f"{a} and {b} share {len(xa)} evaluated requests: nothing to pair")
+    m, lo, hi = paired(xa, xb)
+    return m, lo, hi, len(xa)
 
 
 def D(a, b, metric="efficacy", d=1):

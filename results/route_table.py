@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate_intervals import paired  # noqa: E402
+from evaluate_intervals import matched, paired  # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 COLS = ("efficacy", "generalization", "specificity", "retain")
@@ -21,10 +21,8 @@ COLS = ("efficacy", "generalization", "specificity", "retain")
 
 def gap(a, b, key):
     """(mean, lo, hi) of b - a over the requests both runs scored."""
-    at = dict(zip(a["index"], a[key]))
-    bt = dict(zip(b["index"], b[key]))
-    common = sorted(i for i in set(at) & set(bt) if at[i] is not None and bt[i] is not None)
-    return paired([bt[i] for i in common], [at[i] for i in common])
+    xa, xb = matched(a, b, key)
+    return paired(xb, xa)
 
 
 print(
