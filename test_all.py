@@ -3194,7 +3194,8 @@ def test_theory_estimation_check_separates_fading_from_persistent_drift():
     """Check 1: the cold tracker's error falls on the fading-drift stream and not on the persistent-drift
     control (evidence); the stationary warm-up shift is labelled a sanity check; every drift size's shift
     is reported without a verdict, and the sign flips between no drift and the fading drift."""
-    from theory_checks import DRIFT_SIZES, EST_SHIFT, EVIDENCE, SANITY, estimation_check
+    from theory_checks import DRIFT_SIZES, EST_SHIFT, estimation_check
+    from theory_verdicts import EVIDENCE, SANITY
 
     est, _ = estimation_check(seeds=3)
     by = {c["statement"]: c for c in est["claims"]}
@@ -3214,7 +3215,8 @@ def test_theory_estimation_check_separates_fading_from_persistent_drift():
 def test_theory_claims_fed_their_control_are_never_evidence():
     """Acceptance of the verdicts: give each LN claim the control's run in place of LN's (no LN for the
     update geometry, frozen statistics for the bias term) and no claim may read as evidence."""
-    from theory_checks import EVIDENCE, bias_check, norm_check, ortho_check
+    from theory_checks import bias_check, norm_check, ortho_check
+    from theory_verdicts import EVIDENCE
 
     g = torch.Generator().manual_seed(1)
     noise = lambda: (1 + 0.05 * torch.randn(16, generator=g)).tolist()

@@ -45,13 +45,13 @@ import theory_probe as P
 from data import load
 from data_request import DataError, ModelError
 from editor import NonFiniteError
-from evaluate_intervals import t_interval
 from run_models import PRESETS, load_model, preset_layers, preset_lr
 from run_outputs import plot_geometry, write_json
 from run_settings import OneLineParser, fail
 from theory_plots import plot_cumulative, plot_estimation, plot_probe
 from theory_probe import fading, fading_of, nim_errors, persistent, stationary
 from theory_runs import seed_run, steps_per_seed
+from theory_verdicts import CONTRAST, SANITY, claim, entry
 
 F64 = torch.float64
 
@@ -84,95 +84,6 @@ SIZES = {
     "full": dict(seeds=5, steps=16, batch=50, warmup=4, every=2, probe=200, mismatch=200),
     "quick": dict(seeds=3, steps=4, batch=10, warmup=2, every=2, probe=20, mismatch=20),
 }
-
-# How a sub-claim reads. Evidence needs the same statistic, on the control (no LN, or a stream off
-# the theorem's premise), to fall on the other side of the same threshold.
-EVIDENCE, NOT_DISCRIMINATING, FAILS = "evidence", "holds, not discriminating", "fails"
-CONTRAST, SANITY, REPORTED = "contrast", "sanity check", "reported"
-
-
-# ---------------------------------------------------------------- statistics of claims
-
-
-def interval(xs):
-    """(mean, lower, upper): the 95 % Student-t interval over the per-seed values (NaNs dropped)."""
-    xs = [x for x in xs if x == x]
-    return t_interval(xs) if xs else (float("nan"),) * 3
-
-
-def judge(side, threshold, lo, hi):
-    """Whether [lo, hi] lies on the claimed side: 'below' (hi < threshold), 'above' (lo > threshold),
-    'within' (inside the band threshold = (a, b)), 'outside' (misses the band); None for 'report'."""
-    return {
-        "below": lambda: hi < threshold,
-        "above": lambda: lo > threshold,
-        "within": lambda: threshold[0] <= lo and hi <= threshold[1],
-        "outside": lambda: hi < threshold[0] or lo > threshold[1],
-        "report": lambda: None,
-    }[side]()
-
-
-def other_side(side, threshold, lo, hi):
-    """Whether [lo, hi] lies wholly on the failing side of the threshold (the control's test)."""
-    return {
-        "below": lambda: lo >= threshold,
-        "above": lambda: hi <= threshold,
-        "within": lambda: judge("outside", threshold, lo, hi),
-        "outside": lambda: judge("within", threshold, lo, hi),
-    }[side]()
-
-
-def claim(statement, values, side, threshold, control=None, kind=None):
-    """One sub-claim over seeds. control = (label, per-seed values of the same statistic on the control
-    arm) is judged against the same threshold; kind: CONTRAST (the claim compares with its control
-    itself), SANITY (holds for any correct estimator: not evidence) or None (a claim about LN)."""
-    m, lo, hi = interval(values)
-    ok = judge(side, threshold, lo, hi)
-    c = {
-        "statement": statement,
-        "mean": m,
-        "interval": [lo, hi],
-        "per_seed": list(values),
-        "side": side,
-        "threshold": threshold,
-        "pass": ok,
-    }
-    if control is not None:
-        cm, clo, chi = interval(control[1])
-        c["control"] = {
-            "label": control[0],
-            "mean": cm,
-            "interval": [clo, chi],
-            "per_seed": list(control[1]),
-            "pass": judge(side, threshold, clo, chi),
-            "other_side": other_side(side, threshold, clo, chi),
-        }
-    c["reading"] = reading_of(c, kind)
-    return c
-
-
-def reading_of(c, kind):
-    """EVIDENCE only when the claim holds and its control falls on the other side of the threshold."""
-    if c["pass"] is None:
-        return REPORTED
-    if kind in (SANITY, CONTRAST):
-        return f"{kind}: {'holds' if c['pass'] else 'fails'}"
-    if not c["pass"]:
-        return FAILS
-    return EVIDENCE if c.get("control", {}).get("other_side") else NOT_DISCRIMINATING
-
-
-def entry(check, claims):
-    """A check: its docstring, its sub-claims; pass = every sub-claim with a verdict passes, evidence =
-    how many sub-claims separate LN (or the premise) from the control."""
-    return {
-        "claim": " ".join(check.__doc__.split()),
-        "claims": claims,
-        "pass": all(judged)
-        if (judged := [c["pass"] for c in claims if c["pass"] is not None])
-        else None,  # a check of reported rows only judges nothing
-        "evidence": sum(c["reading"] in (EVIDENCE, f"{CONTRAST}: holds") for c in claims),
-    }
 
 
 def shift_steps(warm, cold):
