@@ -6,7 +6,7 @@ tokens under teacher forcing.
 
     load("zsre", n=1000)                # -> list[Request], in file order
     load("synthetic", n=20000, seed=0)  # made-up facts the model cannot know
-    load("my_edits.json", n=50)         # a file in any layout of data_layouts.py, told apart by its first record
+    load("my_edits.json", n=50)         # a file in any layout of lab/layouts.py, told apart by its first record
 
 Files come from the data folder (`data_dir`): zsre/zsre_eval.json, zsre/zsre_calib.json,
 counterfact/counterfact.json, fever/fever_eval_20k.json, wikibigedit/wikibigedit_eval_17k.json,
@@ -16,7 +16,7 @@ n requests asked for). Where a public original exists (zsre: the full 19,086-rec
 zsre_mend_eval.json; counterfact) a missing file is fetched once into $STABLEEDIT_CACHE/data
 (default ~/.cache/stableedit/data).
 
-Fields read, per layout, as the official loaders read them: data_layouts.py. A named benchmark is read
+Fields read, per layout, as the official loaders read them: lab/layouts.py. A named benchmark is read
 in its own layout; a file passed by path in the layout that its first record's keys tell.
 
 Where ours deliberately differs from the official code:
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from data_request import DataError, Request  # noqa: F401  (Request: data.load returns them)
+from lab.request import DataError, Request  # noqa: F401  (Request: data.load returns them)
 
 # ---------------------------------------------------------------- files
 
@@ -114,8 +114,8 @@ def _benchmark_file(name, explicit):
     if root is not None and (root / rel).exists():
         return root / rel
     if url:  # fetch the public original once into a user cache
-        # imported here: run_cache.py pulls in transformers, a local file does not
-        from run_cache import (
+        # imported here: lab/cache.py pulls in transformers, a local file does not
+        from lab.cache import (
             home,
         )
 
@@ -240,13 +240,13 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
     if n <= 0 or offset < 0:
         raise DataError(f"need n >= 1 and offset >= 0, got n={n}, offset={offset}")
     if name_or_path == "synthetic":
-        from data_synthetic import synthetic  # it builds Requests: imported here, not at the top
+        from lab.synthetic import synthetic  # it builds Requests: imported here, not at the top
 
         out = synthetic(n, offset, seed)
         for i, r in enumerate(out, offset):
             r.where = f"synthetic request {i}"
         return out
-    from data_layouts import LAYOUTS, SIGNATURES  # likewise
+    from lab.layouts import LAYOUTS, SIGNATURES  # likewise
 
     if name_or_path in BENCHMARKS:
         path, layout, label = (

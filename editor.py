@@ -35,8 +35,8 @@ from transformers.pytorch_utils import Conv1D
 
 from capture import forward_backward
 from data import tokenize
-from data_request import ModelError
-from data_stream import warmup_step
+from lab.request import ModelError
+from lab.stream import warmup_step
 from niw import NIW
 from ridge import frobenius, ridge_dual, ridge_solve, targets
 from whitening import METHODS, eigens, route, standardize, zca
@@ -184,7 +184,7 @@ class Editor:
 
     def gradients(self, requests):
         """{layer: g (M, d_out)} at the answer positions at the current weights, statistics and weights
-        untouched: what a held-out probe needs to see mu_t (theory_probe.py, theory_checks.py)."""
+        untouched: what a held-out probe needs to see mu_t (lab/probe.py, theory_checks.py)."""
         return {n: G for n, (_, G) in self.capture(*self._batch(requests))[1].items()}
 
     def _normalize(self, name, K, G, eig=None):
@@ -401,8 +401,8 @@ class Editor:
         return ((W.detach() - old).float().norm() / norm).item() if norm > 0 else 1.0
 
     def warmup(self, requests, mode="stats", batch_size=100):
-        """Algorithm 1's warm-up in steps of batch_size: mode stats, applied or paper (data_stream.warmup_step
-        says what each does; run_stream.py runs the same steps where data_stream.plan places them)."""
+        """Algorithm 1's warm-up in steps of batch_size: mode stats, applied or paper (lab.stream.warmup_step
+        says what each does; run_stream.py runs the same steps where lab.stream.plan places them)."""
         apply, diagonal = warmup_step(mode)
         return [
             self.edit(requests[i : i + batch_size], apply, diagonal)
@@ -452,8 +452,8 @@ class Editor:
 
 if __name__ == "__main__":
     from data import load
-    from data_request import Request
-    from run_models import load_model, preset_layers
+    from lab.models import load_model, preset_layers
+    from lab.request import Request
 
     model, tok, preset = load_model("smollm2-135m")
     facts = [

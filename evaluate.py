@@ -33,8 +33,8 @@ from tqdm import tqdm
 from capture import answer_logits, masked
 from data import data_dir as find_data_dir
 from data import tokenize
-from data_request import DataError
-from evaluate_intervals import matched
+from lab.intervals import matched
+from lab.request import DataError
 
 
 @torch.no_grad()
@@ -96,7 +96,7 @@ def mean_se(xs):
 
 def paired(base, other, key):
     """mean_se of other - base over the requests both scored: two results.json `per_request` blocks,
-    matched by stream index (evaluate_intervals.matched)."""
+    matched by stream index (lab.intervals.matched)."""
     b, o = matched(base, other, key)
     return mean_se([y - x for x, y in zip(b, o)])
 
@@ -267,7 +267,7 @@ if __name__ == "__main__":
     import argparse
 
     from data import load
-    from run_models import load_model
+    from lab.models import load_model
 
     ap = argparse.ArgumentParser(description="pre-edit metrics of a model on an edit stream")
     ap.add_argument("--model", default="smollm2-135m", help="preset name, hub id or local path")

@@ -9,14 +9,14 @@ trajectory.csv, update_geometry.png, trajectory.png (with --eval-every) and
 editor_state.pt, from which --resume continues a killed run bit-exactly. The state is saved at the
 start, by --save-every (default: whenever 19x the last save's seconds have passed, so saves take at
 most 5 % of the run), on Ctrl-C and at the end: a kill -9 loses the steps since the last save, which
---resume recomputes to the same bits. The phases are in run_phases.py, the flags in run_settings.py.
+--resume recomputes to the same bits. The phases are in lab/phases.py, the flags in lab/settings.py.
 """
 
 import json
 import sys
 
-from data_request import DataError, ModelError
-from run_settings import fail, parse_args, resolve
+from lab.request import DataError, ModelError
+from lab.settings import fail, parse_args, resolve
 
 
 def main(argv=None):
@@ -28,10 +28,10 @@ def main(argv=None):
         print(json.dumps(cfg, indent=2))
         return 0
     if args.apply_patch:  # no stream: a patch or adapter applied, or a patch turned into an adapter
-        from run_patch import patch_mode
+        from lab.patch import patch_mode
 
         return patch_mode(args)
-    import run_phases as phase  # the model code: not needed to print the configuration
+    from lab import phases as phase  # the model code: not needed to print the configuration
 
     run = phase.Run(args, cfg)
     phase.open_run(run)  # the output folder; with --resume, its state (checked)

@@ -43,13 +43,13 @@ from transformers import (
 
 import capture
 from data import BENCHMARKS, data_dir, load, tokenize
-from data_request import DataError, ModelError, Request
-from data_synthetic import FACTS, RELATIONS, synthetic
 from editor import Editor, NonFiniteError
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
+from lab.models import PRESETS, load_model, preset_layers, preset_lr
+from lab.request import DataError, ModelError, Request
+from lab.synthetic import FACTS, RELATIONS, synthetic
 from niw import NIW
 from ridge import ridge_solve, targets
-from run_models import PRESETS, load_model, preset_layers, preset_lr
 from whitening import inv_sqrt, standardize, whiten
 
 # ------------------------------ shared fixtures and helpers
@@ -265,7 +265,7 @@ def weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-# Table 6 as the paper prints it (inclusive ranges), independent of run_models.py's encoding
+# Table 6 as the paper prints it (inclusive ranges), independent of lab/models.py's encoding
 TABLE6 = {
     "gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
     "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),
@@ -433,14 +433,14 @@ THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "c
 
 
 def _quarter(x):
-    import theory_probe
+    from lab import probe as theory_probe
 
     return theory_probe.quarter_ratio(x.tolist())
 
 
 def _bias_runs(drift_of, seeds=3):
     """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
-    import theory_probe
+    from lab import probe as theory_probe
 
     out = []
     for s in range(seeds):
@@ -457,7 +457,7 @@ def _bias_runs(drift_of, seeds=3):
 
 
 def _geo(norm, cos):
-    """An arm's series as theory_runs.geometry stores them, one layer."""
+    """An arm's series as lab.theory_runs.geometry stores them, one layer."""
     return {"norm": list(norm), "cos": list(cos), "layers": {"L0": {"cos_prev": list(cos)}}}
 
 
@@ -1115,14 +1115,14 @@ def test_editor_refuses_an_update_beyond_its_bound_and_keeps_its_statistics():
     assert ed.edit(REQS[2:])["layers"]  # the same step, unbounded, is applied
 
 
-# ------------------------------ editor_official.py: the official codes' choices
+# ------------------------------ lab/official.py: the official codes' choices
 
 
 def test_official_running_stats_are_the_official_formulas():
     """official.RunningMeanStd against the official nets.RunningMeanStd code, transcribed here in
     float32 as it runs there: (x - mean) / (std + eps) and, for StableEdit, the whitening with the
     absolute eigenvalue clamp."""
-    from editor_official import RunningMeanStd
+    from lab.official import RunningMeanStd
 
     g = torch.Generator().manual_seed(0)
     rows = [torch.randn(n, 6, generator=g) * 1e-2 + 0.3 for n in (7, 12, 9, 30)]
@@ -1166,7 +1166,7 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
     """minibatch=2 (the official codes' 10): prompts sorted by length, cut into mini-batches, each
     with its own token-mean loss; the gradients are those of separate mini-batch backward passes."""
     model, layers = tiny("llama")
-    from editor_official import OfficialEditor
+    from lab.official import OfficialEditor
 
     ed = OfficialEditor(
         model, CharTok(), layers, lr=1e-1, stats="niw", minibatch=2, eig_floor="relative"
@@ -1215,8 +1215,8 @@ def test_editor_minibatch_loss_is_the_sum_of_mini_batch_losses():
 def test_replicate_ultraedit_official_reproduces_its_number():
     """The official ULTRAEDIT on the peers' work (../shared/peers/ultraedit.md, fp32, lr 3e-4):
     ES 0.68564, GS 0.56692, LS 0.21489 after 3 steps of 100 ZsRE calibration edits."""
-    from editor_official import OfficialEditor, verbatim
-    from run_settings import REPLICAS
+    from lab.official import OfficialEditor, verbatim
+    from lab.settings import REPLICAS
 
     model, tok, preset = load_model("smollm2-135m")
     reqs = verbatim(load("zsre-calib", 300))
@@ -1705,7 +1705,7 @@ def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
     assert load(str(tmp_path / "latin1.json"), 3, encoding="latin-1")[0].prompt == "Café au lait is"
     assert load(str(tmp_path / "utf16.json"), 3, encoding="utf-16")[0].target == "brown"
     assert load(str(tmp_path / "bom.json"), 3)[0].prompt == "Café au lait is"  # a BOM is UTF-8 too
-    from data_stream import segments
+    from lab.stream import segments
 
     assert segments(str(tmp_path / "a,b.json"), 3) == [(str(tmp_path / "a,b.json"), 3)]
 
@@ -1713,7 +1713,7 @@ def test_bad_data_files_are_named_in_one_line(tmp_path, capsys):
 def test_over_long_targets_and_oversized_statistics_are_refused_before_the_first_step(
     tmp_path, tiny_dir, capsys
 ):
-    from run_checks import requests_memory, stats_memory
+    from lab.validate import requests_memory, stats_memory
 
     recs = [{"prompt": "The sky is", "target": "blue"}] * 2 + [
         {"prompt": "Say", "target": "word " * 400}
@@ -1906,7 +1906,7 @@ def test_eval_glue_label_mapping():
 
 
 def test_exact_match_is_the_hand_computed_greedy_answer(tiny_dir):
-    from evaluate_generation import exact_match, ngram_entropy
+    from lab.generation import exact_match, ngram_entropy
 
     model, tok = (
         AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
@@ -1956,7 +1956,7 @@ def test_cli_generate_reports_exact_match_and_fluency(tmp_path, tiny_dir):
 
 @pytest.mark.slow
 def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_path, tiny_dir):
-    from evaluate_hidden_shift import last_hidden
+    from lab.hidden_shift import last_hidden
 
     model, tok = (
         AutoModelForCausalLM.from_pretrained(tiny_dir).eval(),
@@ -1992,11 +1992,11 @@ def test_cli_hidden_shift_grows_with_the_update_and_states_ignore_padding(tmp_pa
 
 
 def test_intervals_use_student_t_over_seeds_and_pair_requests():
-    """evaluate_intervals: t quantiles match the tables, three seeds get t = 4.30 (not 2), a paired
+    """lab.intervals: t quantiles match the tables, three seeds get t = 4.30 (not 2), a paired
     interval is the t-interval of the differences, and an interval containing 0 is no ordering."""
     import statistics
 
-    from evaluate_intervals import paired, reading, t_interval, t_quantile
+    from lab.intervals import paired, reading, t_interval, t_quantile
 
     for df, table in ((1, 12.706), (2, 4.303), (4, 2.776), (30, 2.042), (1000, 1.962)):
         assert abs(t_quantile(0.975, df) - table) < 2e-3, df
@@ -2036,7 +2036,7 @@ def test_result_pages_are_generated_from_the_stored_runs():
 
 @pytest.mark.parametrize("model", list(TABLE6))
 def test_print_config_has_table6_layers_and_the_papers_lr(model):
-    from run_settings import parse_args, resolve
+    from lab.settings import parse_args, resolve
 
     leaf, zsre, fever, wiki = TABLE6[model]
     for dataset, row in (
@@ -2109,7 +2109,7 @@ def test_cli_gpt_j_offline_fails_fast_in_one_line(tmp_path):
 
 
 def test_resolve_replicate_and_warmup_modes():
-    from run_settings import parse_args, resolve
+    from lab.settings import parse_args, resolve
 
     ue = resolve(
         parse_args(
@@ -2335,7 +2335,7 @@ def test_cli_cache_hits_are_bit_identical_and_any_change_misses(tmp_path, tiny_d
 
 @pytest.mark.slow
 def test_cli_patch_round_trip_and_a_foreign_model_is_refused(tmp_path, tiny_dir):
-    from run_patch import apply_patch
+    from lab.patch import apply_patch
 
     patch = tmp_path / "edit.safetensors"
     r = cli(
@@ -2451,7 +2451,7 @@ def test_saved_model_reloads_in_a_fresh_process_and_answers_with_the_edits(tmp_p
 def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the_lr(
     tmp_path, tiny_dir
 ):
-    from run_outputs import short
+    from lab.outputs import short
 
     base = [a for a in tiny_args(tiny_dir, tmp_path / "s") if a not in ("--lr", "1e-2")]
     r = cli(*base, "--warmup", 20, "--n", 40, "--step-size", "0.01")
@@ -2492,7 +2492,7 @@ def test_cli_step_size_sets_the_relative_update_of_the_first_step_then_holds_the
 
 
 def test_print_config_of_a_model_without_a_preset_shows_its_default_layers(tiny_dir):
-    from run_models import default_layers
+    from lab.models import default_layers
 
     r = cli("--model", tiny_dir, "--print-config")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -2651,7 +2651,7 @@ def test_preset_lr_is_the_calibrated_lr_up_to_its_stream_length_then_falls_as_1_
 
 
 def test_geometry_curve_is_the_same_from_memory_and_from_trajectory_csv(tmp_path):
-    from run_outputs import geometry_curve, write_csv
+    from lab.outputs import geometry_curve, write_csv
 
     nan = float("nan")
     rows = [
@@ -2872,7 +2872,7 @@ def test_cli_resume_across_a_save_every_gap_is_bit_identical(tmp_path, tiny_dir)
 
 
 def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
-    from run_checks import same_layout, seal, unseal
+    from lab.validate import same_layout, seal, unseal
 
     state = {"W": torch.randn(8, 4), "rows": [{"loss": 1.0}], "step": 3}
     sealed = seal(state)
@@ -2895,7 +2895,7 @@ def test_checksum_catches_one_flipped_bit_and_layouts_must_match():
 def test_resume_refuses_a_flipped_bit_another_layout_and_edited_data(
     tmp_path, tiny_dir, facts_file, capsys
 ):
-    from run_checks import seal
+    from lab.validate import seal
 
     out = tmp_path / "run"
     assert cli(*small_args(tiny_dir, facts_file, out)).returncode == 0
@@ -2953,7 +2953,7 @@ def test_a_fresh_run_never_overwrites_another_run(tmp_path, tiny_dir, facts_file
 def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
     from safetensors.torch import load_file, safe_open, save_file
 
-    from run_patch import apply_patch, save_patch
+    from lab.patch import apply_patch, save_patch
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
@@ -2978,7 +2978,9 @@ def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
         (variant("flip.st", flipped, meta), "checksum mismatch"),
         (variant("nan.st", nan, meta), "checksum mismatch"),
         (
-            variant("nan2.st", nan, {**meta, "sha256": __import__("run_checks").digest(nan)}),
+            variant(
+                "nan2.st", nan, {**meta, "sha256": __import__("lab.validate").validate.digest(nan)}
+            ),
             "non-finite",
         ),
         (variant("meta.st", diff, {**meta, "layers": "3"}), "damaged patch metadata"),
@@ -2999,7 +3001,7 @@ def test_a_patch_with_nan_or_a_flipped_bit_or_bad_metadata_is_refused(tmp_path):
 
 
 def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch, capsys):
-    import run_cache
+    from lab import cache as run_cache
 
     monkeypatch.setenv("STABLEEDIT_RUN_CACHE", str(tmp_path))
     entry = {"stats": {"L1": (torch.full((4,), 5.1e-4, dtype=torch.float64),)}, "rows": [1]}
@@ -3017,7 +3019,7 @@ def test_a_changed_cache_entry_is_discarded_and_recomputed(tmp_path, monkeypatch
 def test_ctrl_c_in_the_final_evaluation_saves_and_exits_130(
     tmp_path, tiny_dir, facts_file, monkeypatch, capsys
 ):
-    import run_phases
+    from lab import phases as run_phases
 
     calls = []
     real = run_phases.edit_metrics
@@ -3124,7 +3126,7 @@ def test_a_damaged_model_folder_is_named_in_one_line(tmp_path, tiny_dir, capsys)
 def test_a_full_rank_lora_adapter_is_the_edit_through_peft_and_another_model_refuses_it(
     tmp_path, tiny_dir
 ):
-    from run_lora import load_lora
+    from lab.lora import load_lora
 
     out, lora = tmp_path / "run", tmp_path / "lora"
     r = cli(
@@ -3173,10 +3175,10 @@ def test_a_full_rank_lora_adapter_is_the_edit_through_peft_and_another_model_ref
 
 @pytest.mark.slow
 def test_probe_estimators_recover_known_bias_and_drift():
-    """theory_probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
+    """lab/probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
     for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
     was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
-    import theory_probe
+    from lab import probe as theory_probe
 
     runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
@@ -3194,8 +3196,8 @@ def test_theory_estimation_check_separates_fading_from_persistent_drift():
     """Check 1: the cold tracker's error falls on the fading-drift stream and not on the persistent-drift
     control (evidence); the stationary warm-up shift is labelled a sanity check; every drift size's shift
     is reported without a verdict, and the sign flips between no drift and the fading drift."""
+    from lab.verdicts import EVIDENCE, SANITY
     from theory_checks import DRIFT_SIZES, EST_SHIFT, estimation_check
-    from theory_verdicts import EVIDENCE, SANITY
 
     est, _ = estimation_check(seeds=3)
     by = {c["statement"]: c for c in est["claims"]}
@@ -3215,8 +3217,8 @@ def test_theory_estimation_check_separates_fading_from_persistent_drift():
 def test_theory_claims_fed_their_control_are_never_evidence():
     """Acceptance of the verdicts: give each LN claim the control's run in place of LN's (no LN for the
     update geometry, frozen statistics for the bias term) and no claim may read as evidence."""
+    from lab.verdicts import EVIDENCE
     from theory_checks import bias_check, norm_check, ortho_check
-    from theory_verdicts import EVIDENCE
 
     g = torch.Generator().manual_seed(1)
     noise = lambda: (1 + 0.05 * torch.randn(16, generator=g)).tolist()
@@ -3535,7 +3537,7 @@ def test_imports_have_no_cycle_and_print_config_loads_no_model_code():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
-    assert "run_phases" not in graph["run_settings"] and "editor" not in graph["run_settings"]
+    assert "run_phases" not in graph["lab.settings"] and "editor" not in graph["lab.settings"]
     r = subprocess.run(
         [
             sys.executable,

@@ -15,7 +15,7 @@ otherwise "holds, not discriminating". Sanity checks (true for any correct estim
                                on the model the warm tracker's error is below a cold one's (control:
                                a warm-up from another distribution)
   2 bias_decay    Thm 3.8(a)   the bias term |r_t| |Sigma^{-1/2}(mu_t - m_t)|, mu_t measured by a held-out
-                               probe at the current weights (theory_probe.py), falls along the stream
+                               probe at the current weights (lab/probe.py), falls along the stream
                                (control: the statistics frozen at the boundary)
   3 bounded_norm  Thm 3.8(b)   |Delta_t| stays in a band with LN (control: no LN, same first-step size)
   4 orthogonality Thm 3.8(c)   adjacent updates near-orthogonal with LN (control: no LN); StableEdit
@@ -23,7 +23,7 @@ otherwise "holds, not discriminating". Sanity checks (true for any correct estim
   5 cumulative    Fig. 1b      the later edits score higher after the earlier ones than alone (seeds as
                                the unit)
   6 drift         App. B.3.3/B.6.3  reported only: the probe's drift, the paper's surrogate, cond(Sigma_g)
-Per seed, one model and one synthetic stream (theory_runs.py runs them): stableedit after a
+Per seed, one model and one synthetic stream (lab/theory_runs.py runs them): stableedit after a
 statistics-only warm-up (with shadow trackers: a cold one from the boundary, one warmed up on ZsRE
 questions, one frozen at the boundary), a statistics-only run (weights fixed, so mu is fixed),
 ultraedit without warm-up, no_ln at stableedit's first-step size, and the later half of the stream
@@ -41,22 +41,22 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import theory_probe as P
 from data import load
-from data_request import DataError, ModelError
 from editor import NonFiniteError
-from run_models import PRESETS, load_model, preset_layers, preset_lr
-from run_outputs import plot_geometry, write_json
-from run_settings import OneLineParser, fail
-from theory_plots import plot_cumulative, plot_estimation, plot_probe
-from theory_probe import fading, fading_of, nim_errors, persistent, stationary
-from theory_runs import seed_run, steps_per_seed
-from theory_verdicts import CONTRAST, SANITY, claim, entry
+from lab import probe as P
+from lab.models import PRESETS, load_model, preset_layers, preset_lr
+from lab.outputs import plot_geometry, write_json
+from lab.probe import fading, fading_of, nim_errors, persistent, stationary
+from lab.request import DataError, ModelError
+from lab.settings import OneLineParser, fail
+from lab.theory_plots import plot_cumulative, plot_estimation, plot_probe
+from lab.theory_runs import seed_run, steps_per_seed
+from lab.verdicts import CONTRAST, SANITY, claim, entry
 
 F64 = torch.float64
 
 # Thresholds, fixed before any run and never loosened to make a check pass. A claim passes when its
-# 95 % Student-t interval over seeds (evaluate_intervals.t_interval) lies on the claimed side.
+# 95 % Student-t interval over seeds (lab.intervals.t_interval) lies on the claimed side.
 # cold error, last/first quarter of 60 steps: sampling error alone (1/sqrt(tN)) predicts ~0.33 and
 # the fading drift's lag falls faster (ln t / t); 0.5 fails a tracker that stalls
 EST_FALL = 0.5
@@ -114,7 +114,7 @@ def estimation_check(model_runs=(), d=48, N=50, T=60, W=10, seeds=3, repeats=5, 
     started at the boundary: on a stationary stream this holds for any correct estimator (a sanity
     check); under a fading drift its sign depends on the drift's size, reported for several sizes. On
     the model, the warm tracker's mean error (held-out probe) is below a cold shadow tracker's, and that of
-    a tracker fed ZsRE questions before the same warm-up (the control, theory_runs) is not. Each seed averages `repeats` streams' curves."""
+    a tracker fed ZsRE questions before the same warm-up (the control, lab.theory_runs) is not. Each seed averages `repeats` streams' curves."""
 
     def curves(drift, seed):
         return torch.stack(
@@ -432,7 +432,7 @@ def parse_args(argv=None):
 
 
 def run_seeds(args, size, lr, layers):
-    """theory_runs.seed_run on each seed's stream: (runs, whether the mismatched warm-up arm ran)."""
+    """lab.theory_runs.seed_run on each seed's stream: (runs, whether the mismatched warm-up arm ran)."""
     try:
         mismatch = load("zsre-calib", size["mismatch"], data_dir=args.data_dir)
     except DataError:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from run_outputs import geometry_curve, plot_geometry  # noqa: E402
+from lab.outputs import geometry_curve, plot_geometry  # noqa: E402
 
 R = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 VARIANTS = {

@@ -108,7 +108,7 @@ def seconds(fn, repeats=3):
 def zsre_or_synthetic(n):
     """(name, n requests): the ZsRE calibration split where the data folder has it, else the synthetic stream."""
     from data import load
-    from data_request import DataError
+    from lab.request import DataError
 
     try:
         return "zsre-calib", load("zsre-calib", n)
@@ -129,7 +129,7 @@ def speed(tmp, env):
         for k in ("second", "fresh")
     )
     from evaluate import bench_speed
-    from run_models import load_model
+    from lab.models import load_model
     from whitening import eigen, eigens
 
     covs = [
@@ -176,7 +176,7 @@ def backward(tmp, env):
     from data import load, tokenize
     from editor import Editor
     from evaluate import answer_logits, masked
-    from run_models import load_model, preset_layers
+    from lab.models import load_model, preset_layers
 
     model, tok, preset = load_model("smollm2-135m")
     ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=preset["lr"], alpha=preset["alpha"])
@@ -455,7 +455,7 @@ def main(parts):
     # an empty run cache for the first run; the converted model is shared, not rebuilt
     run_cache = tmp / "cache"
     run_cache.mkdir()
-    from run_cache import home as cache_home
+    from lab.cache import home as cache_home
 
     home = cache_home()
     for m in home.iterdir() if home.exists() else []:

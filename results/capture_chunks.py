@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import capture  # noqa: E402
 import editor  # noqa: E402
 from data import load  # noqa: E402
-from data_request import DataError  # noqa: E402
-from run_models import PRESETS, load_model, preset_layers  # noqa: E402
+from lab.models import PRESETS, load_model, preset_layers  # noqa: E402
+from lab.request import DataError  # noqa: E402
 
 model, tok, _ = load_model("smollm2-135m")
 preset = PRESETS["smollm2-135m"]

@@ -7,7 +7,7 @@ paired gain full - skipped. The seed is the unit: each seed's gain is one value 
 puts a 95 % t-interval over the seeds). ZsRE repeats facts: a later edit whose (subject, target)
 was already edited among the first K is a repeat, helped by its earlier copy rather than by the
 stream; the gains are stored over all later edits, over the new facts only and over the repeats.
-The stream order is rebuilt as run_stream builds it (data.load, then data_stream's seeded shuffle).
+The stream order is rebuilt as run_stream builds it (data.load, then lab.stream's seeded shuffle).
 
     STABLEEDIT_DATA=/path/to/data python results/cumulative.py [results/runs]  # cumulative.json
 """

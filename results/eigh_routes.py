@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import seconds  # noqa: E402  (results/ is this script's folder)
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from run_models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model, preset_layers  # noqa: E402
 from whitening import eigen, eigens, zca  # noqa: E402
 
 

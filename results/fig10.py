@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate_intervals import matched, paired  # noqa: E402
+from lab.intervals import matched, paired  # noqa: E402
 
 runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 keys = ("efficacy", "generalization", "specificity", "retain")

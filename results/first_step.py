@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import transformers  # noqa: E402
 
 import editor  # noqa: E402
-import run_phases  # noqa: E402
 import run_stream  # noqa: E402
-from data_request import DataError, ModelError  # noqa: E402
-from run_settings import fail  # noqa: E402
+from lab import phases as run_phases  # noqa: E402
+from lab.request import DataError, ModelError  # noqa: E402
+from lab.settings import fail  # noqa: E402
 
 
 def clock():

@@ -4,7 +4,7 @@
 
 For ZsRE's evaluation split (1,487 edits) and MedCF (544) on SmolLM2-135M: the default run
 (run_stream.py --dataset D --n N --save-patch), then for each rank r in 8, 32, 128, full the adapter
-run_lora.save_lora makes of its W_T - W_0, loaded through PEFT onto the unedited model and scored on
+lab.lora.save_lora makes of its W_T - W_0, loaded through PEFT onto the unedited model and scored on
 the run's evaluated edits against the exact edited model (per-request paired differences, mean and
 95 % interval, requests the unit); the share of |W_T - W_0|_F each rank keeps, and the sizes. And the
 singular-value spectrum of W_t - W_0 after 100, 500 and 1,487 ZsRE edits (runs of those lengths: the
@@ -26,13 +26,13 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import run_stream  # noqa: E402
-from data_stream import load_stream  # noqa: E402
 from evaluate import edit_metrics, paired  # noqa: E402
-from evaluate_intervals import t_quantile  # noqa: E402
-from run_cache import home  # noqa: E402
-from run_lora import load_lora, save_lora, svd  # noqa: E402
-from run_models import load_model  # noqa: E402
-from run_patch import read_patch  # noqa: E402
+from lab.cache import home  # noqa: E402
+from lab.intervals import t_quantile  # noqa: E402
+from lab.lora import load_lora, save_lora, svd  # noqa: E402
+from lab.models import load_model  # noqa: E402
+from lab.patch import read_patch  # noqa: E402
+from lab.stream import load_stream  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RANKS = (8, 32, 128, "full")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SmolLM2-135M on MedCF (App. B.2, Table 10), the official codes' replicas there, and Table 5/11's
 # warm-up-source question on our data. Run from the repository root (about an hour on 2 idle cores;
-# the pre-edit passes and the synthetic warm-up are computed once, run_cache.py). Page: results/medcf.md.
+# the pre-edit passes and the synthetic warm-up are computed once, lab/cache.py). Page: results/medcf.md.
 set -euo pipefail
 R=${R:-results/runs}
 # 1. the 544-record MedCF sample (data folder), 100 per step, all evaluated (MedCF takes ZsRE's layers, B.2)
@@ -10,7 +10,7 @@ python run_stream.py --overwrite $M --generate                        --out $R/m
 python run_stream.py --overwrite $M --generate --method ultraedit --warmup 0 --out $R/medcf_ultraedit
 python run_stream.py --overwrite $M --generate --method no_ln         --out $R/medcf_no_ln
 python run_stream.py --overwrite $M --generate --method ft --lr 10    --out $R/medcf_ft
-# ... and the official codes replicated (editor_official.py) at their measured lr 3e-4; MedCF has no
+# ... and the official codes replicated (lab/official.py) at their measured lr 3e-4; MedCF has no
 #     records beyond the 544 edited, so StableEdit's in-domain warm-up is the 733 ZsRE calibration records
 python run_stream.py --overwrite --replicate ultraedit-official $M --lr 3e-4 --out $R/replicate_ultraedit_medcf
 python run_stream.py --overwrite --replicate stableedit-official $M --lr 3e-4 --warmup 733 \

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load, tokenize  # noqa: E402
-from run_models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model, preset_layers  # noqa: E402
 
 reqs = load("zsre-calib", 20)
 for name in ("smollm2-135m", "gemma3-270m"):

@@ -5,7 +5,7 @@ expression, evaluated with the helpers below over the stored runs (`results/runs
 `trajectory.csv`, `results/theory/*/theory.json` and the other stored JSON), and replaced by its value.
 An optional first block `<!-- setup ... -->` is Python run before the page (aliases, page-only helpers)
 and is not written. Paired intervals come from the runs' stored `per_request` values
-(evaluate_intervals.py): 95 % Student-t over the requests both runs evaluated.
+(lab/intervals.py): 95 % Student-t over the requests both runs evaluated.
 
     python results/pages.py            # write every page
     python results/pages.py --check    # exit 1 naming each page that differs from its template's output
@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate_intervals import matched, paired, reading, t_interval  # noqa: E402
+from lab.intervals import matched, paired, reading, t_interval  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"

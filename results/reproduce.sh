@@ -7,7 +7,7 @@ set -euo pipefail
 R=${R:-results/runs}
 # 1. the peers' work: first 300 non-empty zsre_calib records, 3 steps, all 300 evaluated
 python run_stream.py --overwrite --dataset zsre-calib --n 300 --eval-n all --out $R/peers_default
-# ... and the official codes replicated (editor_official.py) on the same work, at the peers' lr 3e-4
+# ... and the official codes replicated (lab/official.py) on the same work, at the peers' lr 3e-4
 python run_stream.py --overwrite --replicate ultraedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --out $R/replicate_ultraedit
 python run_stream.py --overwrite --replicate stableedit-official --dataset zsre-calib --n 300 --eval-n all --lr 3e-4 --warmup 300 --out $R/replicate_stableedit
 # what made our old replica 4.8 Eff points short of the official ULTRAEDIT: each difference off in turn

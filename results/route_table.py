@@ -1,6 +1,6 @@
 """The float64 against the float32 eigh of Sigma_g on the runs of results/route_check.sh: each model's
 metrics with both routes, the paired difference (float32 - float64) over the requests both evaluated
-with its 95 % Student-t interval (evaluate_intervals.paired; the requests are the unit), and the
+with its 95 % Student-t interval (lab.intervals.paired; the requests are the unit), and the
 largest relative difference of |W_T - W_0|_F over the edited layers (results.json's weight_drift).
 results/width.md is generated from the same runs and computes the same figures.
 
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evaluate_intervals import matched, paired  # noqa: E402
+from lab.intervals import matched, paired  # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 COLS = ("efficacy", "generalization", "specificity", "retain")

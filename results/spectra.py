@@ -17,7 +17,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from run_models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model, preset_layers  # noqa: E402
 
 QUANTILES = 129
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Does --step-size (run_models.STEP_SIZE, derived from SmolLM2's preset) give Gemma-3-270M
+# Does --step-size (lab.models.STEP_SIZE, derived from SmolLM2's preset) give Gemma-3-270M
 # a working lr without its preset lr? The calibration protocol (zsre-calib, 300 edits, all evaluated).
 set -euo pipefail
 R=${R:-results/runs}

@@ -13,10 +13,10 @@ Each row (the pre-edit ones too) is printed as a table row and appended to resul
 "generalization", "specificity", "retain", "update_norm" (mean ‖Δ‖_F per step and layer), "source"
 (the date)}; results/calibration.md is generated from that file (results/pages.py).
 
-A setting is run_stream.py's flags (resolved by the same run_settings.resolve): lr, alpha (preset), prior (1), method (stableedit),
+A setting is run_stream.py's flags (resolved by the same lab.settings.resolve): lr, alpha (preset), prior (1), method (stableedit),
 pooled (false), layers (preset; indices of the same module type), warmup (2000), wdata
 ("synthetic"; "zsre-calib" means its records 300.. as run_stream does), wmode ("stats", "applied"
-or "paper"), replicate (a run_settings.REPLICAS name: its editor settings, warm-up mode and verbatim
+or "paper"), replicate (a lab.settings.REPLICAS name: its editor settings, warm-up mode and verbatim
 targets), and the Editor's stats / minibatch / eig_floor / verbatim on top of a replica.
 """
 
@@ -31,12 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load  # noqa: E402
-from data_stream import load_stream, plan, warmup_step  # noqa: E402
-from editor_official import verbatim  # noqa: E402
 from evaluate import edit_metrics, locality_tokens  # noqa: E402
-from run_models import load_model, preset_layers  # noqa: E402
-from run_phases import make_editor  # noqa: E402
-from run_settings import parse_args, resolve  # noqa: E402
+from lab.models import load_model, preset_layers  # noqa: E402
+from lab.official import verbatim  # noqa: E402
+from lab.phases import make_editor  # noqa: E402
+from lab.settings import parse_args, resolve  # noqa: E402
+from lab.stream import load_stream, plan, warmup_step  # noqa: E402
 
 # a setting's keys -> run_stream.py flags (layers: indices of the preset's module type)
 FLAGS = {
@@ -52,7 +52,7 @@ FLAGS = {
 
 
 def config(given):
-    """run_stream.py's resolved configuration of a setting (the same rules, run_settings.resolve), with
+    """run_stream.py's resolved configuration of a setting (the same rules, lab.settings.resolve), with
     an official code's stats / minibatch / eig_floor / verbatim set on top where the setting says."""
     argv = ["--model", name, "--dataset", "zsre-calib", "--n", "300", "--eval-n", "all"]
     argv += [a for k, flag in FLAGS.items() if k in given for a in (flag, str(given[k]))]

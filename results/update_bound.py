@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from run_outputs import short  # noqa: E402
+from lab.outputs import short  # noqa: E402
 
 RUNS = Path(__file__).resolve().parent / "runs"
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 from capture import answer_logits  # noqa: E402
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from run_models import (  # noqa: E402
+from lab.models import (  # noqa: E402
     PAPER_CONFIGS,
     PAPER_MODELS,
     PRESETS,
@@ -52,7 +52,7 @@ from run_models import (  # noqa: E402
     preset_layers,  # noqa: E402
     random_model,
 )
-from run_phases import drift_norm  # noqa: E402
+from lab.phases import drift_norm  # noqa: E402
 from whitening import eigen, zca  # noqa: E402
 
 EDITS, RUN_EDITS, WARMUP = 100, 20_000, 2_000  # per step; the headline run; Algorithm 1's warm-up

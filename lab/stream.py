@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from data import load
-from data_request import DataError
+from lab.request import DataError
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;

@@ -1,8 +1,8 @@
 """The figures of theory_checks.py (§3's checks as pictures): NIW estimation error warm vs cold
 (Thm 3.5/3.6, Fig. 4), the probe's bias term and drift (Thm 3.8a, Lemma D.1), the later edits'
-efficacy per arm (Fig. 1b). Each takes what theory_checks / theory_runs computed; nothing is measured here.
+efficacy per arm (Fig. 1b). Each takes what theory_checks / lab.theory_runs computed; nothing is measured here.
 
-    python theory_plots.py            # the estimation figure of a 2-seed synthetic run, in the temp folder
+    python lab/theory_plots.py            # the estimation figure of a 2-seed synthetic run, in the temp folder
 """
 
 import math
@@ -10,7 +10,7 @@ import math
 import matplotlib
 import torch
 
-from run_outputs import atomic_write
+from lab.outputs import atomic_write
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -97,7 +97,7 @@ if __name__ == "__main__":
     import tempfile
     from pathlib import Path
 
-    from theory_probe import nim_errors, stationary  # the synthetic stream's trackers
+    from lab.probe import nim_errors, stationary  # the synthetic stream's trackers
 
     path = Path(tempfile.gettempdir()) / "estimation.png"
     errs = [nim_errors(16, 40, 30, 5, stationary, 0.0, seed) for seed in range(2)]

@@ -2,7 +2,7 @@
 
 Our editor follows the paper's math (§3.1 NIW statistics per layer, a scale-free prior, eigenvalues
 floored relative to the largest); the official codes (`nets.RunningMeanStd`, `editor/ultraedit.py`,
-`editor/stableedit.py`) differ in ways the paper does not mention. `run_settings.REPLICAS` turns each
+`editor/stableedit.py`) differ in ways the paper does not mention. `lab.settings.REPLICAS` turns each
 code's choices on at once, so a comparison with the official numbers is one about the method, not about a
 reimplementation:
 
@@ -20,7 +20,7 @@ reimplementation:
            diagonal standardization of k and g ("train" mode)
 
     tracker = RunningMeanStd(576, full=True, unbiased=False)    # the StableEdit normalizer of g
-    ed = OfficialEditor(model, tok, layers, lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])  # run_settings
+    ed = OfficialEditor(model, tok, layers, lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])  # lab.settings
 """
 
 from dataclasses import replace

@@ -1,8 +1,8 @@
 """Every setting of a run and the rule that set it: run_stream.py's command line (paper A.4.1's
 hyper-parameters, Table 6's layers, Algorithm 1's warm-up, §5's protocol).
 
-A value comes from its flag, else from --replicate (editor_official.py: an official code's settings),
-else from the model's preset (run_models.py: Table 6 for the 7-8B models, our calibration for the
+A value comes from its flag, else from --replicate (lab/official.py: an official code's settings),
+else from the model's preset (lab/models.py: Table 6 for the 7-8B models, our calibration for the
 small ones), else from the defaults here; `resolve` records which rule set each value in
 `origin`, and that object is what --print-config prints and results.json keeps.
 
@@ -17,10 +17,7 @@ from pathlib import Path
 
 import torch
 
-from data_request import DataError
-from data_stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
-from run_checks import device, writable_dir, writable_file
-from run_models import (
+from lab.models import (
     PAPER_MODELS,
     PRESETS,
     default_layers,
@@ -31,9 +28,12 @@ from run_models import (
     preset_warmup,
     table6_row,
 )
+from lab.request import DataError
+from lab.stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
+from lab.validate import device, writable_dir, writable_file
 from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
 
-# --replicate NAME: OfficialEditor keyword arguments (editor_official.py says what each choice does), and the
+# --replicate NAME: OfficialEditor keyword arguments (lab/official.py says what each choice does), and the
 # warm-up of each official code
 REPLICAS = {
     "ultraedit-official": dict(
@@ -159,7 +159,7 @@ def _method_flags(a):
     a(
         "--replicate",
         choices=REPLICAS,
-        help="every setting and algorithmic choice of an official code (editor_official.py)",
+        help="every setting and algorithmic choice of an official code (lab/official.py)",
     )
     a(
         "--lr",
@@ -251,7 +251,7 @@ def _protocol_flags(a):
         "--generate",
         action="store_true",
         help="also exact match of greedy answers and fluency of free "
-        "generations, before and after (evaluate_generation.py)",
+        "generations, before and after (lab/generation.py)",
     )
 
 
@@ -270,7 +270,7 @@ def _run_flags(a):
         "--no-cache",
         action="store_true",
         help="recompute the statistics-only warm-up and the pre-edit "
-        "evaluation instead of reading them from the cache (run_cache.py)",
+        "evaluation instead of reading them from the cache (lab/cache.py)",
     )
     a("--resume", action="store_true", help="continue the run in --out from its editor_state.pt")
     a(
@@ -306,11 +306,11 @@ def _output_flags(a):
     a("--save-model", help="save_pretrained the edited model to this folder")
     a(
         "--save-patch",
-        help="write W_T - W_0 of the edited layers to this safetensors file (run_patch.py)",
+        help="write W_T - W_0 of the edited layers to this safetensors file (lab/patch.py)",
     )
     a(
         "--save-lora",
-        help="write W_T - W_0 of the edited layers as a PEFT LoRA adapter folder (run_lora.py)",
+        help="write W_T - W_0 of the edited layers as a PEFT LoRA adapter folder (lab/lora.py)",
     )
     a(
         "--lora-rank",
@@ -456,7 +456,7 @@ PLAIN = (
 
 def resolve(args):
     """The fully resolved configuration, every value with the rule that set it: a flag, then
-    --replicate (REPLICAS), then the model's preset (run_models.py), then the defaults here.
+    --replicate (REPLICAS), then the model's preset (lab/models.py), then the defaults here.
     This is what --print-config prints and results.json records; nothing is loaded."""
     preset = PRESETS.get(args.model, {})
     rep = REPLICAS.get(args.replicate, {"editor": {}})
@@ -474,7 +474,7 @@ def resolve(args):
     cfg.update({k: getattr(args, k) for k in PLAIN})
     cfg.update(_method(args, preset, rep, rules, n, first))
     cfg["warmup"] = _warmup(args, rep, rules, n, segs, cfg["method"])
-    # an official code's statistics, batching and floor (editor_official.OfficialEditor)
+    # an official code's statistics, batching and floor (lab.official.OfficialEditor)
     official = {
         k: rep["editor"][k] for k in ("stats", "minibatch", "eig_floor") if k in rep["editor"]
     }

@@ -6,10 +6,10 @@ control (no LN, or a stream off the theorem's premise) falls wholly on the other
 threshold, and otherwise "holds, not discriminating". Contrasts (the claim itself compares two arms),
 sanity checks (true for any correct estimator) and reported rows (no verdict) are labelled as such.
 
-    python theory_verdicts.py    # a claim that its control meets too, and one its control does not
+    python lab/verdicts.py    # a claim that its control meets too, and one its control does not
 """
 
-from evaluate_intervals import t_interval
+from lab.intervals import t_interval
 
 # How a sub-claim reads. Evidence needs the same statistic, on the control (no LN, or a stream off
 # the theorem's premise), to fall on the other side of the same threshold.

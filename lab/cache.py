@@ -9,7 +9,7 @@ by a hash of exactly those, so any difference -- one weight bit, one request, on
 niw.py -- is a miss and is recomputed; a hit is bit-identical to recomputing, because the same
 float64 tensors come back. Entries are written atomically with torch.save and read with
 weights_only=True (tensors and plain values, never arbitrary objects), each with a SHA-256 of its
-content (run_checks.seal): an unreadable entry is a miss, and one whose checksum or finiteness check
+content (lab.validate.seal): an unreadable entry is a miss, and one whose checksum or finiteness check
 fails is deleted, reported and recomputed. The library versions are part of every key (another torch may round differently). Entries
 live in $STABLEEDIT_RUN_CACHE, default $STABLEEDIT_CACHE/runs or ~/.cache/stableedit/runs; nothing
 evicts them (a SmolLM2 warm-up's statistics are ~20 MB): delete the folder to reclaim the space.
@@ -25,22 +25,22 @@ from pathlib import Path
 import torch
 import transformers
 
-from data_request import DataError
-from run_checks import clean_tmp, finite, seal, unseal
-from run_outputs import atomic_write
+from lab.outputs import atomic_write
+from lab.request import DataError
+from lab.validate import clean_tmp, finite, seal, unseal
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # the repository: CODE names its files
 # the modules whose code decides what a warm-up or an evaluation computes
 CODE = (
     "capture.py",
     "data.py",
     "editor.py",
     "evaluate.py",
-    "evaluate_generation.py",
+    "lab/generation.py",
     "niw.py",
-    "editor_official.py",
+    "lab/official.py",
     "ridge.py",
-    "data_synthetic.py",
+    "lab/synthetic.py",
     "whitening.py",
 )
 

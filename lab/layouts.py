@@ -29,7 +29,7 @@ Every function takes (record, where) -- `where` names the record in errors, "<fi
 
 import re
 
-from data_request import DataError, Request
+from lab.request import DataError, Request
 
 
 def _str(rec, keys, where, required=True):

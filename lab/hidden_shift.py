@@ -26,7 +26,7 @@ import torch
 
 from data import data_dir as find_data_dir
 from data import pad_id
-from data_request import DataError
+from lab.request import DataError
 
 CHI2_2_95 = 5.991  # 0.95 quantile of chi-square with 2 degrees of freedom
 
@@ -95,7 +95,7 @@ def plot_shift(path, H0, H1, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from run_outputs import atomic_write
+    from lab.outputs import atomic_write
 
     mu = H0.mean(0)
     P = torch.linalg.eigh(torch.cov(H0.T))[1][:, -2:].flip(1)  # (d, 2) top-2 directions

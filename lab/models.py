@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from data_request import ModelError
+from lab.request import ModelError
 
 ULTRA_SCALE = 100_000  # streams this long take the paper's ultra-scale warm-up
 TABLE6_ROWS = ("zsre", "fever", "wikibigedit", "ultraeditbench")
@@ -298,7 +298,7 @@ def _gguf_to_safetensors(name, gguf_dir, gguf_file, dtype):
     """Dequantize a GGUF once (~20-30 s) and keep a safetensors copy that reloads in ~1 s."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from run_cache import home
+    from lab.cache import home
 
     cache = home() / name
     if not (cache / "config.json").exists():

@@ -20,19 +20,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import run_cache
 from data import check_lengths
-from data_request import DataError
-from data_stream import eval_sample, load_stream, plan, segment_means, warmup_step
 from editor import Editor, NonFiniteError, RefusedStepError
-from editor_official import OfficialEditor, verbatim
 from evaluate import edit_metrics, glue_scores, locality_tokens
-from evaluate_generation import generation_metrics
-from evaluate_hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
-from run_checks import clean_tmp, finite, requests_memory, same_layout, seal, stats_memory, unseal
-from run_lora import save_lora
-from run_models import load_model
-from run_outputs import (
+from lab import cache as run_cache
+from lab.generation import generation_metrics
+from lab.hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
+from lab.lora import save_lora
+from lab.models import load_model
+from lab.official import OfficialEditor, verbatim
+from lab.outputs import (
     atomic_write,
     geometry_curve,
     plot_geometry,
@@ -43,8 +40,11 @@ from run_outputs import (
     write_csv,
     write_json,
 )
-from run_patch import save_model, save_patch
-from run_settings import RUN_FILES
+from lab.patch import save_model, save_patch
+from lab.request import DataError
+from lab.settings import RUN_FILES
+from lab.stream import eval_sample, load_stream, plan, segment_means, warmup_step
+from lab.validate import clean_tmp, finite, requests_memory, same_layout, seal, stats_memory, unseal
 
 # what must match for --resume to continue the same stream
 STREAM_KEYS = (
@@ -204,7 +204,7 @@ def make_editor(model, tok, cfg):
 
 
 def layer_widths(model, layers, method):
-    """{layer: (d_out, full covariance?)} of the edited layers the model has (run_checks.stats_memory)."""
+    """{layer: (d_out, full covariance?)} of the edited layers the model has (lab.validate.stats_memory)."""
     named = dict(model.named_modules())
     return {
         n: (Editor._dims(named[n])[1], method == "stableedit")
@@ -245,7 +245,7 @@ def load_editor(run):
 def start(run):
     """A fresh run: the pre-edit evaluation and the leading statistics-only warm-up, each read from the
     cache when a run already computed them (they depend only on the unedited weights and their
-    inputs, run_cache.py), then the first save. A resumed run: its state loaded into the editor."""
+    inputs, lab/cache.py), then the first save. A resumed run: its state loaded into the editor."""
     cfg, ed = run.cfg, run.ed
     if run.resumed:
         run.hits = {"pre": "resumed", "warmup": "resumed"}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from data_request import DataError
+from lab.request import DataError
 
 KEY = "sha256"
 MEMORY_SHARE = 0.5  # the edited layers' statistics may take at most this share of a device

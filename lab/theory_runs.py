@@ -2,7 +2,7 @@
 
 Per seed, one model and one synthetic stream: stableedit after a statistics-only warm-up, with shadow
 trackers fed the same value gradients at no extra forward pass (a cold one from the warm-up's end,
-one fed ZsRE questions before the same warm-up) and probe checkpoints every few steps (theory_probe.py: the bias term
+one fed ZsRE questions before the same warm-up) and probe checkpoints every few steps (lab/probe.py: the bias term
 against mu_t, Lemma D.1's drift); a statistics-only control (weights fixed, so mu is fixed);
 ultraedit without warm-up; no_ln at stableedit's first-step size; and the later half of the stream
 re-run from the unedited weights with the warm-up's statistics (mid-way start) and with the full
@@ -15,10 +15,10 @@ import copy
 
 import torch
 
-import theory_probe as P
 from data import load
 from editor import Editor
 from evaluate import top1
+from lab import probe as P
 from niw import NIW
 from whitening import eigen
 
@@ -100,7 +100,7 @@ def checkpoint(ed, t, halves, batch, rep, prev):
     """Probe point after step t: each tracker's bias^2 against the probe's mean gradient mu_t, the squared
     bias term |r_t|^2 |Sigma^-1/2 (mu_t - m_t)|^2 and the old b-statistic (from step t's report), and the
     per-step drift of mu since the previous point prev = (t_prev, {layer: mu}, {layer: eigen(Sigma_0)}),
-    in the boundary's metric Sigma_0 (theory_probe.py). Returns (point, means, eigens)."""
+    in the boundary's metric Sigma_0 (lab/probe.py). Returns (point, means, eigens)."""
     layers = list(ed.modules)
     mu = probe_means(ed, halves, batch)
     eig = {n: eigen(ed.stats[n][1].covariance) for n in layers}
@@ -261,7 +261,7 @@ def steps_per_seed(size, mismatch):
 if __name__ == "__main__":
     from tqdm import tqdm
 
-    from run_models import PRESETS, load_model, preset_layers, preset_lr
+    from lab.models import PRESETS, load_model, preset_layers, preset_lr
 
     model, tok, _ = load_model("smollm2-135m")
     preset, size = (

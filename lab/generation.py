@@ -117,7 +117,7 @@ def generation_metrics(model, tokenizer, requests, free_prompts, batch_size=32):
 
 if __name__ == "__main__":
     from data import load
-    from run_models import load_model
+    from lab.models import load_model
 
     print(
         f"n-gram entropy of a varied sentence {ngram_entropy('the cat sat on the mat and then it slept'):.2f} "

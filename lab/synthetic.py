@@ -12,7 +12,7 @@ on (seed, i), so any slice of a 2M-request stream is cheap and the same in every
 import math
 import random
 
-from data_request import Request
+from lab.request import Request
 
 
 def _words(s):

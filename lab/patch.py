@@ -8,7 +8,7 @@ every *other* parameter -- the ones an edit never changes -- so a patch is refus
 was not made for, and the same fingerprint serves the edited and the unedited model alike. The
 norms |W_0|_F and |W_T|_F of each edited layer tell which of the two a model holds, so applying a
 patch twice, or reverting one that was never applied, is refused too (unless the update changed no
-norm by 1e-5 of itself). A SHA-256 of the differences and a finiteness check (run_checks) refuse a
+norm by 1e-5 of itself). A SHA-256 of the differences and a finiteness check (lab.validate) refuse a
 damaged or edited patch before it touches a weight.
 
     save_patch("edit.safetensors", model, W0, {"method": "stableedit", "lr": 2.5e-4, "edits": 1000})
@@ -26,12 +26,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
-from data_request import DataError, ModelError
-from run_cache import weights_digest
-from run_checks import digest, finite
-from run_lora import load_lora, save_lora
-from run_models import load_model
-from run_outputs import atomic_write
+from lab.cache import weights_digest
+from lab.lora import load_lora, save_lora
+from lab.models import load_model
+from lab.outputs import atomic_write
+from lab.request import DataError, ModelError
+from lab.validate import digest, finite
 
 FORMAT = "stableedit-patch/1"
 
