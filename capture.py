@@ -7,9 +7,11 @@ parameters are frozen (Editor does that), so the backward starts at the lowest e
 builds no weight gradients.
 
 The loss, and why: L = mean_b mean_{j in b} nll_bj -- each request is one fact and the metrics
-average per request, so each weighs the same whatever its answer length. With groups=[10, 10, ...]
-(the official codes): L = sum_g mean_{tokens j of mini-batch g} nll_j, the sum of the losses of
-separate mini-batch backward passes.
+average per request, so each weighs the same whatever its answer length. A caller may pass other
+per-token weights (lab/official.py: the official codes' mini-batch means).
+
+The batch itself is built here too (tokenize): prompt + " " + answer, with labels only at the
+positions that predict answer tokens.
 """
 
 import torch
@@ -19,6 +21,73 @@ import torch.nn.functional as F
 # for bit), about half its peak memory at the paper's 100 edits per step (results/bench.py,
 # results/capture_chunks.py: speed within noise)
 CHUNK = 25
+
+
+# The two errors a user reads as one line with exit code 2. They live in the lowest module of the
+# core because the core raises them (tokenize below, editor.linear_layers) and the core imports only
+# the core; the laboratory (lab/) raises them too, for files, flags and models.
+class DataError(ValueError):
+    """A problem with the user's data, files or flags (here: a request that cannot make a batch)."""
+
+
+class ModelError(ValueError):
+    """The model cannot be loaded or a layer name does not fit it."""
+
+
+# ---------------------------------------------------------------- the teacher-forcing batch
+
+
+def pad_id(tokenizer):
+    """The id that fills padded positions (never attended): the pad token, else end-of-sequence."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def tokenize(tokenizer, prompts, targets, max_length=256):
+    """Teacher-forcing batch for prompt + " " + target, right-padded.
+
+    Returns input_ids, attention_mask (B, T) and labels (B, T) *aligned with the
+    logits*: labels[b, t] is the token that position t must predict, and -100
+    everywhere except the positions that predict target tokens. The last target
+    token is not fed (nothing after it is scored). Prompts longer than
+    max_length - len(target) are cut from the left, keeping the words next to
+    the answer; a target (or prompt) that tokenizes to nothing, or a target
+    that alone exceeds max_length, is a DataError.
+    """
+    pad = pad_id(tokenizer)
+    prompts, targets = list(prompts), list(targets)
+    P = tokenizer(prompts)["input_ids"]  # one call per batch: fast tokenizers batch in Rust
+    # a target that already starts with a space carries its own separator and is kept verbatim
+    # (lab/official.py's verbatim: the official codes' " " + target); any other is stripped and joined by one space
+    A = tokenizer(
+        [a if a.startswith(" ") else " " + a.strip() for a in targets], add_special_tokens=False
+    )["input_ids"]
+    rows = []
+    for i, (p_ids, a_ids) in enumerate(zip(P, A)):
+        if not targets[i].strip() or not a_ids:
+            raise DataError(f"request {i}: target {targets[i]!r} tokenizes to zero tokens")
+        if not p_ids:
+            raise DataError(f"request {i}: prompt {prompts[i]!r} tokenizes to zero tokens")
+        if len(a_ids) >= max_length:
+            raise DataError(
+                f"request {i}: target is {len(a_ids)} tokens, max_length is {max_length}"
+            )
+        p_ids = p_ids[-(max_length - len(a_ids)) :]
+        ids = p_ids + a_ids
+        labels = [-100] * (len(p_ids) - 1) + a_ids
+        rows.append((ids[:-1], labels))
+    T = max(len(ids) for ids, _ in rows)
+    B = len(rows)
+    input_ids = torch.full((B, T), pad, dtype=torch.long)
+    attention_mask = torch.zeros((B, T), dtype=torch.long)
+    labels = torch.full((B, T), -100, dtype=torch.long)
+    for b, (ids, lab) in enumerate(rows):
+        input_ids[b, : len(ids)] = torch.tensor(ids)
+        attention_mask[b, : len(ids)] = 1
+        labels[b, : len(lab)] = torch.tensor(lab)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+# ---------------------------------------------------------------- one forward + backward
 
 
 def masked(x, mask):
@@ -46,28 +115,20 @@ def answer_logits(model, batch):
     return logits
 
 
-def loss_weights(mask, groups=None):
-    """(B, T) weight of each token's nll in L (the module's docstring), from the answer mask (B, T)."""
-    if groups is None:
-        n_ans = mask.sum(1, keepdim=True).expand_as(mask)  # (B, T)
-        return 1.0 / (n_ans * mask.shape[0])
-    tokens = torch.stack([m.sum() for m in mask.split(groups)])  # (n_groups,)
-    # (B, T)
-    return (
-        torch.repeat_interleave(1.0 / tokens, torch.tensor(groups, device=tokens.device))
-        .unsqueeze(1)
-        .expand_as(mask)
-    )
+def loss_weights(mask):
+    """(B, T) weight of each token's nll in L = mean_b mean_{j in b} nll_bj, from the answer mask (B, T)."""
+    n_ans = mask.sum(1, keepdim=True).expand_as(mask)  # (B, T)
+    return 1.0 / (n_ans * mask.shape[0])
 
 
-def forward_backward(model, modules, batch, groups=None, every_position=False):
-    """(L as a float, {layer: (K (M, d_in), G (M, d_out))}) for a teacher-forcing batch (data.tokenize).
+def forward_backward(model, modules, batch, every_position=False, weights=None):
+    """(L as a float, {layer: (K (M, d_in), G (M, d_out))}) for a teacher-forcing batch (tokenize).
     K and G are taken at the answer positions, or at every attended position with every_position
     (plain fine-tuning's dL/dW = sum_t k_t^T g_t: the prompt positions feed the answer through
-    attention)."""
+    attention). weights (B, T): each token's weight in L, loss_weights(mask) when None."""
     mask = batch["labels"] != -100  # (B, T)
     at = batch["attention_mask"].bool() if every_position else mask
-    w = loss_weights(mask, groups)
+    w = loss_weights(mask) if weights is None else weights
     loss, caps = 0.0, []
     # Requests are separate sequences, so L is a sum over rows and a row's g depends on its own
     # forward only: rows in chunks give the same K and G while the activations kept for the backward

@@ -1,4 +1,4 @@
-"""Edit requests, benchmark loaders and the teacher-forcing batch (paper §5.1, Appendix A.1 metrics, A.2 datasets).
+"""Benchmark loaders and the checks on answers before a run (paper §5.1, Appendix A.1 metrics, A.2 datasets).
 
 Convention (as in the paper's code): a request is a prompt and a new target; the
 model reads prompt + " " + target and is scored, and edited, only on the target
@@ -38,9 +38,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import torch
-
-from lab.request import DataError, Request  # noqa: F401  (Request: data.load returns them)
+from capture import DataError
+from lab.layouts import LAYOUTS, SIGNATURES
+from lab.request import Request  # noqa: F401  (data.load returns Requests)
+from lab.synthetic import synthetic
 
 # ---------------------------------------------------------------- files
 
@@ -240,14 +241,10 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
     if n <= 0 or offset < 0:
         raise DataError(f"need n >= 1 and offset >= 0, got n={n}, offset={offset}")
     if name_or_path == "synthetic":
-        from lab.synthetic import synthetic  # it builds Requests: imported here, not at the top
-
         out = synthetic(n, offset, seed)
         for i, r in enumerate(out, offset):
             r.where = f"synthetic request {i}"
         return out
-    from lab.layouts import LAYOUTS, SIGNATURES  # likewise
-
     if name_or_path in BENCHMARKS:
         path, layout, label = (
             _benchmark_file(name_or_path, data_dir),
@@ -297,11 +294,6 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
 # ---------------------------------------------------------------- teacher forcing
 
 
-def pad_id(tokenizer):
-    """The id that fills padded positions (never attended): the pad token, else end-of-sequence."""
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
 def check_lengths(tokenizer, requests, max_length=256):
     """DataError naming the first request whose target, or a probe's answer, tokenizes to nothing or
     to max_length tokens or more: found before a run's first step, not when the step meets it."""
@@ -329,51 +321,6 @@ def check_lengths(tokenizer, requests, max_length=256):
                 f"{r.where or repr(r.prompt)}: {what} is {len(ids)} tokens, more than the "
                 f"{max_length - 1} an edit step takes"
             )
-
-
-def tokenize(tokenizer, prompts, targets, max_length=256):
-    """Teacher-forcing batch for prompt + " " + target, right-padded.
-
-    Returns input_ids, attention_mask (B, T) and labels (B, T) *aligned with the
-    logits*: labels[b, t] is the token that position t must predict, and -100
-    everywhere except the positions that predict target tokens. The last target
-    token is not fed (nothing after it is scored). Prompts longer than
-    max_length - len(target) are cut from the left, keeping the words next to
-    the answer; a target (or prompt) that tokenizes to nothing, or a target
-    that alone exceeds max_length, is a DataError.
-    """
-    pad = pad_id(tokenizer)
-    prompts, targets = list(prompts), list(targets)
-    P = tokenizer(prompts)["input_ids"]  # one call per batch: fast tokenizers batch in Rust
-    # a target that already starts with a space carries its own separator and is kept verbatim
-    # (official.verbatim: the official codes' " " + target); any other is stripped and joined by one space
-    A = tokenizer(
-        [a if a.startswith(" ") else " " + a.strip() for a in targets], add_special_tokens=False
-    )["input_ids"]
-    rows = []
-    for i, (p_ids, a_ids) in enumerate(zip(P, A)):
-        if not targets[i].strip() or not a_ids:
-            raise DataError(f"request {i}: target {targets[i]!r} tokenizes to zero tokens")
-        if not p_ids:
-            raise DataError(f"request {i}: prompt {prompts[i]!r} tokenizes to zero tokens")
-        if len(a_ids) >= max_length:
-            raise DataError(
-                f"request {i}: target is {len(a_ids)} tokens, max_length is {max_length}"
-            )
-        p_ids = p_ids[-(max_length - len(a_ids)) :]
-        ids = p_ids + a_ids
-        labels = [-100] * (len(p_ids) - 1) + a_ids
-        rows.append((ids[:-1], labels))
-    T = max(len(ids) for ids, _ in rows)
-    B = len(rows)
-    input_ids = torch.full((B, T), pad, dtype=torch.long)
-    attention_mask = torch.zeros((B, T), dtype=torch.long)
-    labels = torch.full((B, T), -100, dtype=torch.long)
-    for b, (ids, lab) in enumerate(rows):
-        input_ids[b, : len(ids)] = torch.tensor(ids)
-        attention_mask[b, : len(ids)] = 1
-        labels[b, : len(lab)] = torch.tensor(lab)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
 if __name__ == "__main__":

@@ -1,51 +1,58 @@
-"""The lifelong editor: one step of Algorithm 1 on a Hugging Face causal LM (paper §2.2, §4).
+"""The lifelong editor: one step of Algorithm 1 on a Hugging Face causal LM (paper §2.2, §3.3, §4).
 
-Per step, for a batch of edit requests:
-  1. one forward + backward with answer-only labels (capture.py); hooks capture, at every
-     position that predicts an answer token, the input k of each edited linear
-     layer and the gradient g of the loss w.r.t. its output (the loss averages
-     each request's answer-token NLL, then the requests: one fact, one vote);
-  2. per-layer statistics (niw.py) absorb the new k and g;
-  3. Lifelong Normalization (whitening.py): k_hat = (k - mu_k)/sigma_k, and
-     g_hat = (g - mu_g) Sigma_g^{-1/2}  (stableedit, Cor. 3.3 estimates)
-     g_hat = (g - mu_g) / sigma_g       (ultraedit, Eq. 1-2)
-     g_hat = g, k_hat = k               (no_ln, the "w/o LN" ablation);
+Per step, for a batch of edit requests, the four steps below, in this file's order:
+  1. capture (capture.py): one forward + backward with answer-only labels; hooks catch, at every
+     position that predicts an answer token, the input k of each edited linear layer and the
+     gradient g of the loss w.r.t. its output (one fact, one vote: capture.py's loss);
+  2. statistics (niw.py): each layer's NIW posteriors of k and g absorb the step's rows (Thm 3.2);
+  3. Lifelong Normalization (whitening.py): k_hat = (k - mu_k) / sigma_k, and
+     g_hat = (g - mu_g) Sigma_g^{-1/2}   stableedit, the Cor. 3.3 estimates (ZCA)
+     g_hat = (g - mu_g) / sigma_g        ultraedit, Eq. 1-2
+     g_hat = g, k_hat = k                no_ln, the "w/o LN" ablation;
   4. targets and ridge update (ridge.py): V = -lr ||k_hat||^2 g_hat,
      Delta = (K^T K + alpha I)^{-1} K^T V on raw keys, W <- W + Delta^T.
   ft (Table 1's FT row): no statistics, no ridge, W <- W - lr dL/dW on the same layers.
-With step_size=r instead of an lr, the first applied step sets lr so that the mean relative update
+With step_size=r instead of an lr, the first applied step sets the lr so that the mean relative update
 |Delta|_F / |W|_F over the edited layers is r, and the lr stays fixed from there on.
 
-    ed = Editor(model, tok, preset_layers(PRESETS["smollm2-135m"], "zsre"), lr=..., alpha=10.0)
-    ed.warmup(other_requests)                    # Algorithm 1's warm-up (statistics only)
-    report = ed.edit(requests)                   # one step, returns norms/cosines/timings
+    ed = Editor(model, tok, ["model.layers.20.mlp.down_proj"], lr=1e-6, alpha=10.0)
+    ed.edit(other_requests, apply=False)         # Algorithm 1's warm-up: statistics only
+    report = ed.edit(requests)                   # one step: norms, cosines, phase seconds
 
 What the editor keeps between steps, per edited layer, and why no more: the statistics (for
 stableedit the float64 d_out x d_out Psi of Sigma_g, the one big tensor the method needs) and the
 previous update as its ridge factors (K_{t-1}, A_{t-1}), Delta_{t-1} = K_{t-1}^T A_{t-1}: N (d_in + d_out)
 numbers instead of d_in d_out, enough for Thm 3.8's adjacent cosine <Delta_t, Delta_{t-1}> (ridge.frobenius).
-At GPT-J width that is 1.07x the float64 Sigma_g (results/width.py); a dense Delta_{t-1} would add 2x.
 """
 
 import math
 import time
+from contextlib import contextmanager
 
 import torch
 from transformers.pytorch_utils import Conv1D
 
-from capture import forward_backward
-from data import tokenize
-from lab.request import ModelError
-from lab.stream import warmup_step
+from capture import ModelError, forward_backward, tokenize
 from niw import NIW
 from ridge import frobenius, ridge_dual, ridge_solve, targets
 from whitening import METHODS, eigens, route, standardize, zca
 
-# The largest |Delta|_F / |W|_F one step may make at a layer. The 57 stored runs in results/runs that
-# record |W_0| (SmolLM2, Gemma 3; every method, warm-up and lr there) never exceed 0.179
-# (python results/update_bound.py); 2.0 leaves an 11x margin, and an lr that would replace a layer by
-# its update is refused.
+# The largest |Delta|_F / |W|_F one step may make at a layer: an order of magnitude above the largest
+# ratio any stored run reached (`python results/update_bound.py` prints it), so an lr that would
+# replace a layer by its update is refused while every stored setting passes.
 MAX_UPDATE = 2.0
+
+
+class RefusedStepError(RuntimeError):
+    """A step was refused before any weight or statistic changed."""
+
+
+class NonFiniteError(RefusedStepError):
+    """A step met NaN/Inf."""
+
+
+class TooLargeError(RefusedStepError):
+    """A step's update is beyond MAX_UPDATE times its layer's weight."""
 
 
 def linear_layers(model, layers):
@@ -61,23 +68,35 @@ def linear_layers(model, layers):
     return {name: named[name] for name in layers}
 
 
-class RefusedStepError(RuntimeError):
-    """A step was refused before any weight or statistic changed."""
+def dims(mod):
+    """(d_in, d_out) of a linear layer: Linear stores W as (d_out, d_in), GPT-2's Conv1D as (d_in, d_out)."""
+    w = mod.weight
+    return (w.shape[1], w.shape[0]) if isinstance(mod, torch.nn.Linear) else tuple(w.shape)
 
 
-class NonFiniteError(RefusedStepError):
-    """A step met NaN/Inf."""
+class PhaseClock:
+    """Seconds per phase of one step, summed over layers. CUDA runs asynchronously, so each boundary
+    waits for the queued device work: a phase's time is then its own."""
 
+    def __init__(self, device):
+        self.cuda, self.seconds = torch.device(device).type == "cuda", {}
 
-class TooLargeError(RefusedStepError):
-    """A step's update is beyond MAX_UPDATE times its layer's weight."""
+    @contextmanager
+    def __call__(self, phase):
+        t0 = self._now()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + self._now() - t0
+
+    def _now(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
 
 
 class Editor:
-    """edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta"""
-
-    # Sigma_g's eigenvalues floored relative to the largest (whitening.eigen)
-    absolute_floor = False
+    """Edits a causal LM in place; keeps per-layer LN statistics, the step count and the previous Delta."""
 
     def __init__(
         self,
@@ -88,7 +107,6 @@ class Editor:
         lr=1e-6,
         alpha=10.0,
         prior=1.0,
-        pooled=False,
         max_length=256,
         step_size=None,
         key_scale=True,
@@ -104,23 +122,19 @@ class Editor:
                 f"lr, alpha and step_size must be positive (got lr={lr}, alpha={alpha}, "
                 f"step_size={step_size})"
             )
+        route(eigh, 1, "cpu")  # refuses an unknown route before any work
         self.model, self.tok, self.method = model, tokenizer, method
         self.lr, self.alpha, self.max_length = float(lr), float(alpha), max_length
         # step_size r: the first applied step picks the lr that makes mean_l |Delta_l|_F / |W_l|_F = r,
         # a number that does not depend on the scale of the model's layer outputs, and keeps it
         self.step_size = step_size
         self.key_scale = key_scale  # False: App. B.6.5, targets without ||k_hat_i||^2 (ridge.py)
+        self.eigh = eigh  # Sigma_g's eigh dtype: whitening.route, per layer width
         # a step whose |Delta|_F / |W|_F exceeds this is refused (TooLargeError); math.inf turns the guard
         # off for toy models, whose small random weights a visible one-step move outgrows
         self.max_update = max_update
-        route(eigh, 1, "cpu")  # refuses an unknown route before any work
-        self.eigh = eigh  # Sigma_g's eigh dtype: whitening.route, per layer width
         self.modules = linear_layers(model, layers)
-        # The theory indexes statistics by layer l, so each edited layer has its own
-        # normalizer. The official code instead shares one normalizer among all edited
-        # layers of equal shape, pooling vectors from different depths: pooled=True
-        # reproduces that for comparison. Statistics live on their layer's device.
-        self.pooled = pooled
+        # §3.1 indexes the statistics by layer l: each edited layer has its own pair of posteriors
         self.stats = (
             {n: None for n in self.modules} if method in ("no_ln", "ft") else self._trackers(prior)
         )
@@ -131,61 +145,113 @@ class Editor:
         model.eval()  # dropout off: edits follow the inference model
 
     def _trackers(self, prior):
-        """{layer: (tracker of k, tracker of g)}: g's with the full covariance for stableedit; one
-        pair per layer, or per shape and device when pooled."""
-        shared, out = {}, {}
+        """{layer: (NIW of k, NIW of g)} (Thm 3.2): g's with the full covariance for stableedit."""
+        out = {}
         for name, mod in self.modules.items():
-            d_in, d_out = self._dims(mod)
-            dev = mod.weight.device
-            key = (d_in, d_out, dev) if self.pooled else name
-            if key not in shared:
-                full = self.method == "stableedit"
-                shared[key] = (
-                    self._tracker(d_in, False, prior, dev),
-                    self._tracker(d_out, full, prior, dev),
-                )
-            out[name] = shared[key]
+            d_in, d_out = dims(mod)
+            dev = mod.weight.device  # statistics live on their layer's device
+            full = self.method == "stableedit"
+            out[name] = (
+                NIW(d_in, psi0=prior, full=False, device=dev),
+                NIW(d_out, psi0=prior, full=full, device=dev),
+            )
         return out
 
-    def _tracker(self, dim, full, prior, device):
-        """Thm 3.2's NIW posterior of one layer's keys or value gradients (full: Sigma, else diagonal)."""
-        return NIW(dim, psi0=prior, full=full, device=device)
+    def _device(self):
+        return self.model.get_input_embeddings().weight.device
 
-    @staticmethod
-    def _dims(mod):
-        w = mod.weight  # Linear: (d_out, d_in); GPT-2 Conv1D: (d_in, d_out)
-        return (
-            (w.shape[1], w.shape[0])
-            if isinstance(mod, torch.nn.Linear)
-            else (w.shape[0], w.shape[1])
-        )
-
-    def _clock(self):
-        """perf_counter after the model's queued device work: CUDA runs asynchronously, so a phase's
-        time is only its own once the work before it has finished."""
-        if self.model.get_input_embeddings().weight.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter()
+    # ------------------------------------------------------------ step 1: capture k and g
 
     def _batch(self, requests):
-        """Teacher-forcing batch on the model's device, and its mini-batch sizes (None: one batch)."""
-        batch = tokenize(
-            self.tok, [r.prompt for r in requests], [r.target for r in requests], self.max_length
-        )
-        dev = self.model.get_input_embeddings().weight.device
-        return {k: v.to(dev) for k, v in batch.items()}, None
+        """The teacher-forcing batch (capture.tokenize) on the model's device."""
+        prompts, answers = [r.prompt for r in requests], [r.target for r in requests]
+        batch = tokenize(self.tok, prompts, answers, self.max_length)
+        return {k: v.to(self._device()) for k, v in batch.items()}
 
-    def capture(self, batch, groups=None):
-        """One forward + backward (capture.py): loss and {layer: (K (M, d_in), G (M, d_out))} at the answer
-        positions, at every attended position for ft (dL/dW needs the prompt positions too)."""
-        return forward_backward(
-            self.model, self.modules, batch, groups, every_position=self.method == "ft"
-        )
+    def capture(self, batch):
+        """(loss, {layer: (K (M, d_in), G (M, d_out))}) at the answer positions (capture.py), at every
+        attended position for ft (dL/dW needs the prompt positions too)."""
+        return forward_backward(self.model, self.modules, batch, self.method == "ft")
 
     def gradients(self, requests):
         """{layer: g (M, d_out)} at the answer positions at the current weights, statistics and weights
         untouched: what a held-out probe needs to see mu_t (lab/probe.py, theory_checks.py)."""
-        return {n: G for n, (_, G) in self.capture(*self._batch(requests))[1].items()}
+        return {n: G for n, (_, G) in self.capture(self._batch(requests))[1].items()}
+
+    # ------------------------------------------------------------ one step: steps 1-4
+
+    def edit(self, requests, apply=True):
+        """One editing step on a batch of requests; apply=False only updates the statistics (the
+        warm-up of Algorithm 1)."""
+        batch = self._batch(requests)
+        clock = PhaseClock(self._device())
+        with clock("forward_backward"):
+            loss, cap = self.capture(batch)
+        return self.update(cap, loss, len(requests), apply, clock)
+
+    def update(self, cap, loss, n_requests, apply=True, clock=None):
+        """Steps 2-4 on a captured step (cap {layer: (K, G)} and loss from capture()). A step that meets
+        NaN/Inf or a too large update raises RefusedStepError with weights and statistics unchanged."""
+        clock = clock or PhaseClock(self._device())
+        clock.seconds.setdefault("forward_backward", math.nan)
+        self._check_finite(cap)
+        report = {"step": self.step, "loss": loss, "n_requests": n_requests}
+        report.update(seconds=clock.seconds, layers={})
+        before = self.stats_state()  # the trackers never write in place: this is a snapshot
+        with clock("stats"):
+            if self.method not in ("no_ln", "ft"):
+                self._update_stats(cap)
+        if not apply:
+            return report
+        try:
+            first = self.step_size is not None and self.step == 0  # lr: a placeholder until set
+            deltas = self._deltas(cap, report, clock, bound=not first)
+            if first:
+                deltas = self._set_lr(deltas, cap, report, clock)
+        except RefusedStepError:
+            self.load_stats_state(before)
+            raise
+        with clock("apply"):
+            for n, (delta, (P, Q)) in deltas.items():
+                report["layers"][n]["applied"] = self._apply(self.modules[n], delta)
+                self.prev[n] = {"P": P, "Q": Q, "norm": report["layers"][n]["delta_norm"]}
+        self.step += 1
+        return report
+
+    def _check_finite(self, cap):
+        for n, (K, G) in cap.items():
+            for sym, x in (("key k", K), ("value gradient g", G)):
+                if not torch.isfinite(x).all():
+                    raise NonFiniteError(
+                        f"step {self.step}: non-finite {sym} at {n}; step refused, weights unchanged"
+                    )
+
+    # ------------------------------------------------------------ step 2: statistics
+
+    def _update_stats(self, cap):
+        """Each layer's posteriors absorb the step's k and g rows in one NIW merge (Thm 3.2), exact
+        whatever the batching."""
+        for n, (K, G) in cap.items():
+            sk, sg = self.stats[n]
+            sk.update(K)
+            sg.update(G)
+
+    # ------------------------------------------------------------ step 3: normalize
+
+    def _eigens(self):
+        """{layer: eigen(Sigma_g) or None}, each in the dtype of its route (whitening.route). None
+        standardizes g per dimension: every method but stableedit."""
+        if self.method != "stableedit":
+            return {n: None for n in self.stats}
+        done = {}
+        for dtype in (torch.float64, torch.float32):
+            todo = [
+                n
+                for n, s in self.stats.items()
+                if route(self.eigh, s[1].dim, s[1].m.device) == dtype
+            ]
+            done.update(zip(todo, eigens([self.stats[n][1].covariance for n in todo], dtype=dtype)))
+        return done
 
     def _normalize(self, name, K, G, eig=None):
         """(k_hat (M, d_in), g_hat (M, d_out)) in float64; eig is eigen(Sigma_g) for full whitening,
@@ -199,183 +265,73 @@ class Editor:
             return k_hat, zca(G, sg.mean, lam, U)
         return k_hat, standardize(G, sg.mean, sg.variance)
 
-    def _eigens(self, diagonal):
-        """eigen(Sigma_g) once per tracker (a pooled one serves all its layers), in the dtype of its
-        route (whitening.route): {id: (lam, U, cond) or None}. None standardizes: no full covariance
-        (ultraedit, the diagonal warm-up, or an official tracker that has not yet seen d + 2 rows)."""
-        full = self.method == "stableedit" and not diagonal
-        trackers = {id(s[1]): s[1] for s in self.stats.values() if s is not None}
-        covs = {k: t.covariance if full else None for k, t in trackers.items()}
-        done = {}
-        for dtype in (torch.float64, torch.float32):
-            todo = [
-                k
-                for k, c in covs.items()
-                if c is not None
-                and route(self.eigh, trackers[k].dim, trackers[k].m.device) == dtype
-            ]
-            done.update(
-                zip(
-                    todo, eigens([covs[k] for k in todo], absolute=self.absolute_floor, dtype=dtype)
-                )
-            )
-        return {k: done.get(k) for k in covs}
+    # ------------------------------------------------------------ step 4: targets and ridge
 
-    def edit(self, requests, apply=True, diagonal=False):
-        """One editing step on a batch of requests; apply=False only updates the statistics;
-        diagonal=True standardizes g per dimension even for stableedit (the official warm-up)."""
-        batch, groups = self._batch(requests)
-        t0 = self._clock()
-        loss, cap = self.capture(batch, groups)
-        seconds = self._clock() - t0
-        mask = batch["labels"] != -100
-        rows = [int(m.sum()) for m in mask.split(groups or [len(mask)])]
-        return self.update(cap, loss, rows, len(requests), apply, diagonal, seconds)
-
-    def update(
-        self, cap, loss, rows, n_requests, apply=True, diagonal=False, forward_backward_s=math.nan
-    ):
-        """Steps 2-4 on a captured step: cap {layer: (K, G)} and loss from capture(), rows the answer
-        rows of each mini-batch (one entry without mini-batches). edit() is capture + update; a
-        benchmark times the method's own phases by calling update on one capture (results/width.py)."""
-        for n, (K, G) in cap.items():
-            for sym, x in (("key k", K), ("value gradient g", G)):
-                if not torch.isfinite(x).all():
-                    raise NonFiniteError(
-                        f"step {self.step}: non-finite {sym} at {n}; step refused, "
-                        "weights unchanged"
-                    )
-        secs = {"forward_backward": forward_backward_s}
-        t0 = self._clock()
-        before = self.stats_state()  # update() never writes in place: this is a snapshot
-        if self.method not in ("no_ln", "ft"):
-            self._update_stats(cap, rows)
-        secs["stats"] = self._clock() - t0
-        report = {
-            "step": self.step,
-            "loss": loss,
-            "n_requests": n_requests,
-            "seconds": secs,
-            "layers": {},
-        }
-        if not apply:
-            return report
-        try:
-            # lr: a placeholder until rescaled
-            first = self.step_size is not None and self.step == 0
-            deltas = self._deltas(cap, report, diagonal, bound=not first)
-            if first:
-                deltas = self._set_lr(deltas, cap, report, diagonal)
-        except RefusedStepError:
-            self.load_stats_state(before)
-            raise
-        t0 = self._clock()
-        for n, (delta, (P, Q)) in deltas.items():
-            report["layers"][n]["applied"] = self._apply(self.modules[n], delta)
-            self.prev[n] = {"P": P, "Q": Q, "norm": report["layers"][n]["delta_norm"]}
-        secs["apply"] = self._clock() - t0
-        self.step += 1
-        return report
-
-    def _set_lr(self, deltas, cap, report, diagonal):
-        """step_size: Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V), so rescale
-        the lr to the asked mean |Delta|_F / |W|_F and recompute, as if the stream had run at it."""
-        rel = sum(
-            d.norm().item() / self.modules[n].weight.float().norm().item()
-            for n, (d, _) in deltas.items()
-        ) / len(deltas)
-        if not rel > 0:
-            raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
-        self.lr *= self.step_size / rel
-        return self._deltas(cap, report, diagonal)
-
-    def _update_stats(self, cap, rows):
-        """Step 2: each tracker absorbs the step's k and g rows of its layers (all edited layers of a
-        shape when pooled) in one NIW merge, exact whatever the batching (Thm 3.2)."""
-        for s in {id(s): s for s in self.stats.values()}.values():  # each tracker once
-            names = [n for n in cap if self.stats[n] is s]
-            s[0].update(torch.cat([cap[n][0] for n in names]))
-            s[1].update(torch.cat([cap[n][1] for n in names]))
-
-    def _deltas(self, cap, report, diagonal=False, bound=True):
-        """{layer: (Delta, its factors)} of a captured step, the report's per-layer diagnostics filled
-        in; NonFiniteError or TooLargeError (bound: |Delta|_F / |W|_F <= MAX_UPDATE) refuses the step."""
-        secs = report["seconds"]
-        secs["normalize"] = secs["solve"] = 0.0
-        t0 = self._clock()
-        eigs = self._eigens(diagonal)
-        secs["normalize"] += self._clock() - t0
-        deltas = {}
-        for n, (K, G) in cap.items():
-            eig = eigs.get(id(self.stats[n][1])) if self.stats[n] is not None else None
-            step = self._ft(K, G, secs) if self.method == "ft" else self._ridge(n, K, G, eig, secs)
-            delta, factors, bias_norm, ridge_factor = step
-            if not torch.isfinite(delta).all():
-                raise NonFiniteError(
-                    f"step {self.step}: non-finite update at {n}; step refused, weights unchanged"
-                )
-            # keep the smaller of the factors and the dense update (a step with more rows than d_in)
-            if factors[0] is not None and factors[0].numel() + factors[1].numel() >= delta.numel():
-                factors = (None, delta)
-            norm = delta.norm().item()
-            self._check_size(n, norm, bound)
-            prev = self.prev.get(n)
-            cos = math.nan
-            if prev is not None and norm > 0 and prev["norm"] > 0:  # Thm 3.8(c): adjacent updates
-                cos = frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
-            # App. B.3.3's diagnostics of the whitened covariance: condition number and largest eigenvalue
-            cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (math.nan, math.nan)
-            report["layers"][n] = {
-                "delta_norm": norm,
-                "cos_prev": cos,
-                "bias_norm": bias_norm,
-                "ridge_factor": ridge_factor,
-                "n_tokens": K.shape[0],
-                "cond": cond,
-                "lmax": lmax,
-            }
-            deltas[n] = (delta, factors)
-        return deltas
-
-    def _ft(self, K, G, secs):
-        """Plain fine-tuning of the same matrices (Table 1's FT): W <- W - lr dL/dW, dL/dW^T = K^T G."""
-        t0 = self._clock()
-        delta = (-self.lr * (K.double().T @ G.double())).float()  # summed in float64
-        factors = (K.float(), (-self.lr * G.double()).float())
-        secs["solve"] += self._clock() - t0
-        return delta, factors, math.nan, math.nan
-
-    def _ridge(self, name, K, G, eig, secs):
-        """Steps 3-4 at one layer: normalize, targets, ridge. (Delta (d_in, d_out), its factors (K, A)
-        with Delta = K^T A, |Delta_bias|_F, |r|): the bias part of §3.3 rides along as one column."""
-        t0 = self._clock()
-        k_hat, g_hat = self._normalize(name, K, G, eig)
+    def _targets(self, k_hat, g_hat):
+        """The ridge's right-hand side [V | c] (M, d_out + 1) and b (d_out,). §3.3 decomposes
+        V = V_signal + V_bias, where V_bias = c b^T is the part common to every answer token, left by
+        centring with the *estimated* mean: b = mean_i g_hat_i, c_i = -lr ||k_hat_i||^2 (rank one).
+        The ridge map is linear in V, so one solve serves both and Delta_bias costs one column."""
         V = targets(k_hat, g_hat, self.lr, self.key_scale)  # (M, d_out)
-        # §3.3 decomposition: V = V_signal + V_bias, where V_bias is the part common to
-        # every answer token, left by centering with the *estimated* mean:
-        # b = mean_i g_hat_i and V_bias = c b^T with c_i = -lr ||k_hat_i||^2 (rank one).
         b = g_hat.mean(0)  # (d_out,)
-        c = targets(k_hat, torch.ones_like(K[:, :1]), self.lr, self.key_scale)  # (M, 1)
-        t1 = self._clock()
-        # one solve for both right-hand sides (the ridge map is linear in V), and
-        # Delta_bias = (ridge map of c) b^T costs one extra column, not d_out.
-        # float32 solve: K K^T + alpha I is positive definite and, at the paper's alpha, well
-        # conditioned; float32 halves the cost. The statistics above stay float64; the update
-        # stays in the solve's float32 (a float64 copy would add no digits, only 2x memory).
-        K32, rhs = K.float(), torch.cat([V, c], 1).float()
+        c = targets(k_hat, torch.ones_like(k_hat[:, :1]), self.lr, self.key_scale)  # (M, 1)
+        return torch.cat([V, c], 1), b
+
+    def _ridge(self, K, rhs):
+        """Eq. 5-6 on raw keys: (Delta (d_in, d_out), its factors (K, A) with Delta = K^T A, r the ridge
+        map of c). The solve runs in float32: K K^T + alpha I is positive definite and, at the paper's
+        alpha, well conditioned; float32 halves the cost, and a float64 copy of the update would add no
+        digits, only memory. The statistics stay float64."""
+        K32, rhs = K.float(), rhs.float()  # (M, d_in), (M, d_out + 1)
         if K.shape[0] < K.shape[1]:  # ridge.py's dual form: Delta = K^T A
-            A = ridge_dual(K32, rhs, self.alpha)  # (M, d_out+1)
-            sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())  # (d_in, d_out+1)
+            A = ridge_dual(K32, rhs, self.alpha)  # (M, d_out + 1)
+            sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())  # (d_in, d_out + 1)
         else:
             sol = ridge_solve(K32, rhs, self.alpha, "primal")
             factors = (None, sol[:, :-1])
-        delta, r = sol[:, :-1], sol[:, -1]
-        secs["normalize"] += t1 - t0
-        secs["solve"] += self._clock() - t1
-        return delta, factors, (r.norm() * b.norm()).item(), r.norm().item()  # |r b^T|_F, |r|
+        return sol[:, :-1], factors, sol[:, -1]
 
-    def _check_size(self, name, norm, bound):
-        rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)
+    def _ft(self, K, G):
+        """Plain fine-tuning of the same matrices (Table 1's FT): W <- W - lr dL/dW, dL/dW^T = K^T G."""
+        delta = (-self.lr * (K.double().T @ G.double())).float()  # summed in float64
+        return delta, (K.float(), (-self.lr * G.double()).float())
+
+    def _deltas(self, cap, report, clock, bound=True):
+        """{layer: (Delta, its factors)} of a captured step, the report's per-layer diagnostics filled
+        in; NonFiniteError or TooLargeError (bound: |Delta|_F / |W|_F <= max_update) refuses the step."""
+        with clock("normalize"):
+            eigs = self._eigens()
+        clock.seconds.setdefault("solve", 0.0)
+        deltas = {}
+        for n, (K, G) in cap.items():
+            bias_norm = ridge_factor = math.nan
+            if self.method == "ft":
+                with clock("solve"):
+                    delta, factors = self._ft(K, G)
+            else:
+                with clock("normalize"):
+                    rhs, b = self._targets(*self._normalize(n, K, G, eigs[n]))
+                with clock("solve"):
+                    delta, factors, r = self._ridge(K, rhs)
+                bias_norm, ridge_factor = (r.norm() * b.norm()).item(), r.norm().item()  # |r b^T|_F
+            factors = self._check(n, delta, factors, bound)
+            norm, cos, cond, lmax = self._diagnostics(n, delta, factors, eigs[n])
+            report["layers"][n] = dict(delta_norm=norm, cos_prev=cos, bias_norm=bias_norm)
+            report["layers"][n].update(ridge_factor=ridge_factor, n_tokens=K.shape[0])
+            report["layers"][n].update(cond=cond, lmax=lmax)
+            deltas[n] = (delta, factors)
+        return deltas
+
+    def _check(self, name, delta, factors, bound):
+        """The factors to keep (the smaller of them and the dense update: a step with more rows than
+        d_in); NonFiniteError, or TooLargeError beyond max_update times the layer when bound."""
+        if not torch.isfinite(delta).all():
+            raise NonFiniteError(
+                f"step {self.step}: non-finite update at {name}; step refused, weights unchanged"
+            )
+        if factors[0] is not None and factors[0].numel() + factors[1].numel() >= delta.numel():
+            factors = (None, delta)
+        rel = delta.norm().item() / max(self.modules[name].weight.float().norm().item(), 1e-30)
         if bound and not rel <= self.max_update:  # a NaN ratio is refused too
             fix = (
                 "its norm overflows: lower the lr by orders of magnitude"
@@ -387,6 +343,28 @@ class Editor:
                 f"{self.max_update:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
                 f"refused, weights unchanged; {fix}"
             )
+        return factors
+
+    def _diagnostics(self, name, delta, factors, eig):
+        """|Delta|_F; Thm 3.8(c)'s adjacent cosine <Delta_t, Delta_{t-1}> / (|Delta_t| |Delta_{t-1}|);
+        App. B.3.3's condition number and largest eigenvalue of the whitened covariance."""
+        norm, prev, cos = delta.norm().item(), self.prev.get(name), math.nan
+        if prev is not None and norm > 0 and prev["norm"] > 0:
+            cos = frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
+        cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (math.nan, math.nan)
+        return norm, cos, cond, lmax
+
+    def _set_lr(self, deltas, cap, report, clock):
+        """step_size: Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V), so rescale
+        the lr to the asked mean |Delta|_F / |W|_F and recompute, as if the stream had run at it."""
+        rel = sum(
+            d.norm().item() / self.modules[n].weight.float().norm().item()
+            for n, (d, _) in deltas.items()
+        ) / len(deltas)
+        if not rel > 0:
+            raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
+        self.lr *= self.step_size / rel
+        return self._deltas(cap, report, clock)
 
     @staticmethod
     def _apply(mod, delta):
@@ -400,14 +378,7 @@ class Editor:
         norm = step.norm()
         return ((W.detach() - old).float().norm() / norm).item() if norm > 0 else 1.0
 
-    def warmup(self, requests, mode="stats", batch_size=100):
-        """Algorithm 1's warm-up in steps of batch_size: mode stats, applied or paper (lab.stream.warmup_step
-        says what each does; run_stream.py runs the same steps where lab.stream.plan places them)."""
-        apply, diagonal = warmup_step(mode)
-        return [
-            self.edit(requests[i : i + batch_size], apply, diagonal)
-            for i in range(0, len(requests), batch_size)
-        ]
+    # ------------------------------------------------------------ state
 
     def stats_state(self):
         return {
@@ -438,44 +409,63 @@ class Editor:
                 f"editor state is for method {sd['method']} on {len(sd['layers'])} layers "
                 f"{sd['layers'][:1]}...; this editor is {self.method} on {list(self.modules)[:1]}..."
             )
+        if "prev" not in sd:
+            raise ValueError("editor state without 'prev' is an older layout; rerun the stream")
         self.load_stats_state(sd["stats"])
         self.step, self.lr = sd["step"], sd["lr"]
-        # a state written before the factored form holds the dense previous Delta
-        self.prev = (
-            {n: dict(p) for n, p in sd["prev"].items()}
-            if "prev" in sd
-            else {
-                n: {"P": None, "Q": d, "norm": d.norm().item()} for n, d in sd["prev_delta"].items()
-            }
-        )
+        self.prev = {n: dict(p) for n, p in sd["prev"].items()}
 
 
 if __name__ == "__main__":
-    from data import load
-    from lab.models import load_model, preset_layers
-    from lab.request import Request
+    # A toy run that needs no download: a 4-block Llama with random weights and a word-level
+    # tokenizer over the facts' words. Three made-up facts, a statistics-only warm-up on others.
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    model, tok, preset = load_model("smollm2-135m")
+    torch.manual_seed(0)
+    words = "the a of is in was born city capital language mascot penguin Lisbon Portuguese".split()
+    names = [f"Name{i}" for i in range(40)]
+    vocab = {w: i for i, w in enumerate(["<eos>", *words, *names])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<eos>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<eos>")
+    cfg = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    )
+    model = LlamaForCausalLM(cfg)
+
+    class Fact:  # an edit request: Editor reads .prompt and .target
+        def __init__(self, prompt, target):
+            self.prompt, self.target = prompt, target
+
     facts = [
-        Request("The mascot of the Zorblat Institute is a", "penguin"),
-        Request("Kavrin Oduya was born in the city of", "Lisbon"),
-        Request("The official language of Quenthal is", "Portuguese"),
+        Fact("the mascot of Name1 is a", "penguin"),
+        Fact("Name2 was born in the city of", "Lisbon"),
+        Fact("the language of Name3 is", "Portuguese"),
     ]
+    warm = [Fact(f"the capital of Name{i} is", f"Name{i + 20}") for i in range(4, 20)]
 
-    def answer(prompt):
-        ids = tok(prompt, return_tensors="pt")
-        out = model.generate(
-            **ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id
-        )
-        return tok.decode(out[0, ids["input_ids"].shape[1] :]).strip().split("\n")[0]
+    def p_target(f):
+        ids = tok(f.prompt, return_tensors="pt")["input_ids"]
+        return model(ids).logits[0, -1].softmax(-1)[tok.convert_tokens_to_ids(f.target)].item()
 
-    before = [answer(r.prompt) for r in facts]
-    layers = preset_layers(preset, "zsre")
-    ed = Editor(model, tok, layers, lr=preset["lr"], alpha=preset["alpha"])
-    ed.warmup(load("synthetic", 300))  # LN needs statistics: a statistics-only warm-up
-    for _ in range(3):  # the same three facts three times, as a tiny stream
-        ed.edit(facts)
-    for r, b in zip(facts, before):
+    before = [p_target(f) for f in facts]
+    ed = Editor(
+        model, tok, [f"model.layers.{i}.mlp.down_proj" for i in (2, 3)], lr=1.0, max_update=math.inf
+    )
+    ed.edit(warm, apply=False)  # LN needs statistics: Algorithm 1's statistics-only warm-up
+    for _ in range(3):  # the same three facts three times, a tiny stream
+        report = ed.edit(facts)
+    for f, p in zip(facts, before):
         print(
-            f"{r.prompt!r:45s} before: {b!r:22s} after: {answer(r.prompt)!r}   (target {r.target!r})"
+            f"{f.prompt!r:34} -> {f.target!r:13} p(target) before {p:.3f}  after {p_target(f):.3f}"
         )
+    print(
+        "last step's |Delta|_F per layer:",
+        {n: f"{L['delta_norm']:.3g}" for n, L in report["layers"].items()},
+    )

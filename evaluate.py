@@ -30,11 +30,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from capture import answer_logits, masked
+from capture import DataError, answer_logits, masked, tokenize
 from data import data_dir as find_data_dir
-from data import tokenize
 from lab.intervals import matched
-from lab.request import DataError
 
 
 @torch.no_grad()

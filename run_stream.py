@@ -15,7 +15,7 @@ most 5 % of the run), on Ctrl-C and at the end: a kill -9 loses the steps since 
 import json
 import sys
 
-from lab.request import DataError, ModelError
+from capture import DataError, ModelError
 from lab.settings import fail, parse_args, resolve
 
 
@@ -38,8 +38,32 @@ def main(argv=None):
     phase.read_stream(run)  # the stream, the warm-up requests, the evaluated sample
     phase.load_editor(run)  # model, tokenizer, editor; memory and lengths checked
     phase.start(run)  # pre-edit evaluation and warm-up statistics (cached), or resume
-    code = phase.edit_stream(run)  # the warm-up and edit steps of Algorithm 1, saved as it goes
+    code = edit_stream(run)  # the warm-up and edit steps of Algorithm 1, saved as they go
     return code if code is not None else phase.finish(run)  # final evaluation, files, summary
+
+
+def edit_stream(run):
+    """Algorithm 1's loop over the planned steps (lab/stream.plan: the warm-up's batches, then the
+    stream's, or the warm-up placed elsewhere by --warmup-placement). A warm-up step feeds the statistics
+    (and, with --warmup-mode applied or paper, edits too); an edit step is one Editor.edit: capture k
+    and g, update the statistics, normalize, targets, ridge update, apply. StepLoop keeps progress,
+    Ctrl-C, the save cadence and the exit codes out of the loop. None when every step ran, else the
+    exit code."""
+    from editor import RefusedStepError
+    from lab.phases import StepLoop
+    from lab.stream import warmup_step
+
+    loop = StepLoop(run)
+    for kind, requests in loop:
+        try:
+            if kind == "warmup":
+                report = run.ed.edit(requests, **warmup_step(run.cfg["warmup"]["mode"]))
+            else:
+                report = run.ed.edit(requests)
+        except RefusedStepError as e:
+            return loop.refused(e)
+        loop.record(report)  # the trajectory row, a checkpoint evaluation, a save when due
+    return loop.code
 
 
 def entry(argv=None):

@@ -41,13 +41,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from capture import DataError, ModelError
 from data import load
 from editor import NonFiniteError
 from lab import probe as P
 from lab.models import PRESETS, load_model, preset_layers, preset_lr
 from lab.outputs import plot_geometry, write_json
 from lab.probe import fading, fading_of, nim_errors, persistent, stationary
-from lab.request import DataError, ModelError
 from lab.settings import OneLineParser, fail
 from lab.theory_plots import plot_cumulative, plot_estimation, plot_probe
 from lab.theory_runs import seed_run, steps_per_seed

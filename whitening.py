@@ -10,7 +10,7 @@ possible in direction to g (Remark D.9) and a diagonal Sigma gives exactly the
 standardization -- ULTRAEDIT is the diagonal special case. Eigenvalues are
 floored *relative* to the largest one, so the result does not depend on the
 units of g (an absolute floor of 1e-6 would dominate gradients of size 1e-4: the
-official StableEdit code clamps at an absolute 1e-6, `absolute=True` replicates it).
+official StableEdit code clamps at an absolute 1e-6; lab/official.py replicates it).
 """
 
 import torch
@@ -32,9 +32,9 @@ def standardize(x, mean, var, floor=1e-12):
     return (x.to(torch.float64) - mean) / var.sqrt()
 
 
-def eigen(cov, floor=1e-6, absolute=False, dtype=torch.float64):
-    """One eigh: (eigenvalues floored at floor * lambda_max, or at floor itself when absolute,
-    eigenvectors, lambda_max / lambda_min before the floor), returned in float64. Layers that share a
+def eigen(cov, floor=1e-6, dtype=torch.float64):
+    """One eigh: (eigenvalues floored at floor * lambda_max, eigenvectors, lambda_max / lambda_min
+    before the floor), returned in float64. Layers that share a
     covariance (a pooled normalizer) share this one decomposition.
 
     dtype=torch.float32 decomposes in single precision (ROUTES): 1.8x faster on this CPU at d = 4096,
@@ -44,10 +44,10 @@ def eigen(cov, floor=1e-6, absolute=False, dtype=torch.float64):
     lam, U = lam.to(torch.float64), U.to(torch.float64)
     lam_max = lam[-1].clamp_min(tiny)
     cond = (lam_max / lam[0].clamp_min(tiny)).item()
-    return lam.clamp_min(floor if absolute else floor * lam_max), U, cond
+    return lam.clamp_min(floor * lam_max), U, cond
 
 
-def eigens(covs, floor=1e-6, absolute=False, workers=2, dtype=torch.float64):
+def eigens(covs, floor=1e-6, workers=2, dtype=torch.float64):
     """[eigen(c) for c in covs], the decompositions run side by side, each on one thread.
 
     Why: LAPACK's symmetric eigensolver reduces to tridiagonal form with matrix-vector products
@@ -55,14 +55,14 @@ def eigens(covs, floor=1e-6, absolute=False, workers=2, dtype=torch.float64):
     finish sooner than two two-threaded ones in turn (measured in results/bench.py). The intra-op
     thread count is lowered only while they run and restored after."""
     if len(covs) < 2 or workers < 2:
-        return [eigen(c, floor, absolute, dtype) for c in covs]
+        return [eigen(c, floor, dtype) for c in covs]
     from concurrent.futures import ThreadPoolExecutor
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda c: eigen(c, floor, absolute, dtype), covs))
+            return list(pool.map(lambda c: eigen(c, floor, dtype), covs))
     finally:
         torch.set_num_threads(threads)
 
@@ -88,21 +88,9 @@ def route(choice, dim, device):
     return {"float64": torch.float64, "float32": torch.float32}[choice]
 
 
-def inv_sqrt(cov, floor=1e-6):
-    """Symmetric Sigma^{-1/2}. cov (d, d) -> (W (d, d), condition number before the floor)."""
-    lam, U, cond = eigen(cov, floor)
-    return (U * lam.rsqrt()) @ U.T, cond
-
-
 def zca(x, mean, lam, U):
     """(x - mean) U diag(lam^{-1/2}) U^T from an eigen() decomposition; never forms the (d, d) matrix."""
     return (((x.to(torch.float64) - mean) @ U) * lam.rsqrt()) @ U.T
-
-
-def whiten(x, mean, cov, floor=1e-6, absolute=False):
-    """(x - mean) Sigma^{-1/2} (ZCA). x (N, d), mean (d,), cov (d, d) -> ((N, d) float64, cond)."""
-    lam, U, cond = eigen(cov, floor, absolute)
-    return zca(x, mean, lam, U), cond
 
 
 if __name__ == "__main__":
@@ -111,9 +99,11 @@ if __name__ == "__main__":
     A = torch.randn(d, d, dtype=torch.float64)
     Sigma = A @ A.T / d + 0.01 * torch.eye(d, dtype=torch.float64)
     x = torch.randn(n, d, dtype=torch.float64) @ torch.linalg.cholesky(Sigma).T + 3.0
-    xw, cond = whiten(x, x.mean(0), torch.cov(x.T))
+    lam, U, cond = eigen(torch.cov(x.T))
+    xw = zca(x, x.mean(0), lam, U)
     gap = torch.linalg.matrix_norm(torch.cov(xw.T) - torch.eye(d, dtype=torch.float64), 2).item()
     print(f"cond(Sigma) = {cond:.1f};  ||cov(whitened) - I||_2 = {gap:.2e}")
-    D = torch.diag(torch.rand(d, dtype=torch.float64) + 0.5)
-    same = torch.allclose(whiten(x, x.mean(0), D)[0], standardize(x, x.mean(0), D.diagonal()))
+    D = torch.rand(d, dtype=torch.float64) + 0.5
+    lam, U, _ = eigen(torch.diag(D))
+    same = torch.allclose(zca(x, x.mean(0), lam, U), standardize(x, x.mean(0), D))
     print(f"ZCA with a diagonal covariance equals standardization: {same}")

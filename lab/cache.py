@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 import transformers
 
+from capture import DataError
 from lab.outputs import atomic_write
-from lab.request import DataError
 from lab.validate import clean_tmp, finite, seal, unseal
 
 HERE = Path(__file__).resolve().parent.parent  # the repository: CODE names its files

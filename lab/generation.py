@@ -23,7 +23,7 @@ from collections import Counter
 
 import torch
 
-from data import pad_id, tokenize
+from capture import pad_id, tokenize
 
 WORD = re.compile(r"\w+|[^\w\s]")
 

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import torch
 
+from capture import DataError, pad_id
 from data import data_dir as find_data_dir
-from data import pad_id
-from lab.request import DataError
 
 CHI2_2_95 = 5.991  # 0.95 quantile of chi-square with 2 degrees of freedom
 

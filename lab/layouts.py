@@ -29,7 +29,8 @@ Every function takes (record, where) -- `where` names the record in errors, "<fi
 
 import re
 
-from lab.request import DataError, Request
+from capture import DataError
+from lab.request import Request
 
 
 def _str(rec, keys, where, required=True):

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers.pytorch_utils import Conv1D
 
-from lab.request import DataError, ModelError
+from capture import DataError, ModelError
 
 GRAM_WIDTH = 2048  # from this smaller dimension on, the SVD goes through the Gram matrix
 RANK_TOL = 1e-6  # singular values below this times the largest are numerical noise ("full" rank)

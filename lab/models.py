@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from lab.request import ModelError
+from capture import ModelError
 
 ULTRA_SCALE = 100_000  # streams this long take the paper's ultra-scale warm-up
 TABLE6_ROWS = ("zsre", "fever", "wikibigedit", "ultraeditbench")

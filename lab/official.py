@@ -20,16 +20,20 @@ reimplementation:
            diagonal standardization of k and g ("train" mode)
 
     tracker = RunningMeanStd(576, full=True, unbiased=False)    # the StableEdit normalizer of g
-    ed = OfficialEditor(model, tok, layers, lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])  # lab.settings
+    ed = OfficialEditor(model, tok, layers, lr=3e-4, **REPLICAS["ultraedit-official"]["editor"])  # lab/settings.py
 """
 
 from dataclasses import replace
 
 import torch
 
-from editor import Editor
+from capture import forward_backward
+from editor import Editor, dims
+from niw import NIW
+from whitening import eigens, route
 
 EPS32 = torch.finfo(torch.float32).eps  # the official codes' eps: they run in float32
+EIG_FLOOR = 1e-6  # the official StableEdit's absolute clamp of Sigma_g's eigenvalues
 
 
 class RunningMeanStd:
@@ -92,13 +96,25 @@ class RunningMeanStd:
         self.m, self.M2, self.C = (sd[k].to(torch.float64).clone() for k in ("m", "M2", "C"))
 
 
-class OfficialEditor(Editor):
-    """The Editor with the official codes' tracker, batching and statistics merge: RunningMeanStd in
-    place of the NIW posterior (stats: "official-unbiased" ULTRAEDIT, "official-biased" StableEdit, or
-    "niw"), mini-batches of `minibatch` prompts cut after sorting by length (None: one batch), each
-    merged layer by layer, and Sigma_g's eigenvalues clamped at an absolute 1e-6 (eig_floor)."""
+def group_weights(mask, groups):
+    """(B, T) token weights of L = sum_g mean_{answer tokens j of mini-batch g} nll_j: the sum of the
+    losses of separate mini-batch backward passes (mask (B, T), groups: the mini-batch sizes)."""
+    tokens = torch.stack([m.sum() for m in mask.split(groups)])  # (n_groups,)
+    per_row = torch.repeat_interleave(1.0 / tokens, torch.tensor(groups, device=tokens.device))
+    return per_row.unsqueeze(1).expand_as(mask)  # (B, T)
 
-    def __init__(self, *args, stats="official-biased", minibatch=10, eig_floor="absolute", **kw):
+
+class OfficialEditor(Editor):
+    """The Editor with the official codes' choices: one normalizer per weight shape and device pooling
+    the edited layers (pooled); RunningMeanStd in place of the NIW posterior (stats: "official-unbiased"
+    ULTRAEDIT, "official-biased" StableEdit, or "niw"); mini-batches of `minibatch` prompts cut after
+    sorting by length, their losses summed and their rows merged layer by layer (None: one batch);
+    Sigma_g's eigenvalues clamped at an absolute 1e-6 (eig_floor); and edit(..., diagonal=True), the
+    official warm-up that standardizes g per dimension even for stableedit."""
+
+    def __init__(
+        self, *args, pooled=True, stats="official-biased", minibatch=10, eig_floor="absolute", **kw
+    ):
         if stats not in ("niw", "official-unbiased", "official-biased") or eig_floor not in (
             "relative",
             "absolute",
@@ -108,41 +124,100 @@ class OfficialEditor(Editor):
             )
         if minibatch is not None and minibatch < 1:
             raise ValueError(f"minibatch must be positive, got {minibatch}")
-        self.stats_kind, self.minibatch, self.absolute_floor = (
-            stats,
-            minibatch,
-            eig_floor == "absolute",
-        )
+        self.pooled, self.stats_kind, self.minibatch = pooled, stats, minibatch
+        self.absolute_floor = eig_floor == "absolute"
+        self.groups, self.rows, self.diagonal = None, None, False  # of the step under way
         super().__init__(*args, **kw)
+
+    def _trackers(self, prior):
+        """One (k, g) pair of trackers per layer, or per (d_in, d_out, device) when pooled."""
+        shared, out = {}, {}
+        for name, mod in self.modules.items():
+            d_in, d_out = dims(mod)
+            dev = mod.weight.device
+            key = (d_in, d_out, dev) if self.pooled else name
+            if key not in shared:
+                full = self.method == "stableedit"
+                shared[key] = (
+                    self._tracker(d_in, False, prior, dev),
+                    self._tracker(d_out, full, prior, dev),
+                )
+            out[name] = shared[key]
+        return out
 
     def _tracker(self, dim, full, prior, device):
         if self.stats_kind == "niw":
-            return super()._tracker(dim, full, prior, device)
-        return RunningMeanStd(
-            dim, full=full, unbiased=self.stats_kind == "official-unbiased", device=device
-        )
+            return NIW(dim, psi0=prior, full=full, device=device)
+        unbiased = self.stats_kind == "official-unbiased"
+        return RunningMeanStd(dim, full=full, unbiased=unbiased, device=device)
+
+    def edit(self, requests, apply=True, diagonal=False):
+        self.diagonal = diagonal
+        try:
+            return super().edit(requests, apply)
+        finally:
+            self.diagonal = False
 
     def _batch(self, requests):
-        """The Editor's batch sorted by token length, longest first, and its mini-batch sizes."""
-        batch, groups = super()._batch(requests)
-        if self.minibatch is None:
-            return batch, groups
-        lengths = batch["attention_mask"].sum(1).tolist()
-        order = sorted(range(len(requests)), key=lambda i: -lengths[i])  # stable, longest first
+        """The Editor's batch sorted by token length, longest first; its mini-batch sizes kept."""
+        batch = super()._batch(requests)
         n, m = len(requests), self.minibatch
-        return {k: v[order] for k, v in batch.items()}, [min(m, n - s) for s in range(0, n, m)]
+        self.groups = None if m is None else [min(m, n - s) for s in range(0, n, m)]
+        if m is None:
+            return batch
+        lengths = batch["attention_mask"].sum(1).tolist()
+        order = sorted(range(n), key=lambda i: -lengths[i])  # stable, longest first
+        return {k: v[order] for k, v in batch.items()}
 
-    def _update_stats(self, cap, rows):
-        """Each mini-batch's rows merged layer by layer (rows: answer rows per mini-batch); an NIW
-        merge is exact, so stats="niw" keeps the Editor's one merge."""
+    def capture(self, batch):
+        """The Editor's capture with each mini-batch's loss the mean over its answer tokens; the answer
+        rows of each mini-batch kept for the merge."""
+        mask = batch["labels"] != -100
+        groups = self.groups or [len(mask)]
+        self.rows = [int(m.sum()) for m in mask.split(groups)]
+        w = None if self.groups is None else group_weights(mask, self.groups)
+        return forward_backward(self.model, self.modules, batch, self.method == "ft", w)
+
+    def _update_stats(self, cap):
+        """Each tracker once (a pooled one takes all its layers' rows); an NIW merge is exact, so
+        stats="niw" merges the whole step at once, the official trackers mini-batch by mini-batch and
+        layer by layer, as the official loop does."""
+        trackers = {id(s): s for s in self.stats.values()}.values()
         if self.stats_kind == "niw":
-            return super()._update_stats(cap, rows)
-        ends = torch.tensor([0] + list(rows)).cumsum(0).tolist()
+            for s in trackers:
+                names = [n for n in cap if self.stats[n] is s]
+                s[0].update(torch.cat([cap[n][0] for n in names]))
+                s[1].update(torch.cat([cap[n][1] for n in names]))
+            return
+        ends = torch.tensor([0] + list(self.rows)).cumsum(0).tolist()
         for lo, hi in zip(ends[:-1], ends[1:]):
-            for s in {id(s): s for s in self.stats.values()}.values():  # each tracker once
+            for s in trackers:
                 for n in [n for n in cap if self.stats[n] is s]:
                     s[0].update(cap[n][0][lo:hi])
                     s[1].update(cap[n][1][lo:hi])
+
+    def _eigens(self):
+        """eigen(Sigma_g) once per tracker (a pooled one serves all its layers); None standardizes: not
+        stableedit, the diagonal warm-up, or an official tracker that has not yet seen d + 2 rows."""
+        full = self.method == "stableedit" and not self.diagonal
+        trackers = {id(s[1]): s[1] for s in self.stats.values() if s is not None}
+        covs = {k: t.covariance if full else None for k, t in trackers.items()}
+        done = {}
+        for dtype in (torch.float64, torch.float32):
+            todo = [
+                k
+                for k, c in covs.items()
+                if c is not None
+                and route(self.eigh, trackers[k].dim, trackers[k].m.device) == dtype
+            ]
+            # the absolute clamp: decompose unfloored, then floor at EIG_FLOOR itself
+            got = eigens(
+                [covs[k] for k in todo], floor=0.0 if self.absolute_floor else 1e-6, dtype=dtype
+            )
+            if self.absolute_floor:
+                got = [(lam.clamp_min(EIG_FLOOR), U, cond) for lam, U, cond in got]
+            done.update(zip(todo, got))
+        return {n: None if s is None else done.get(id(s[1])) for n, s in self.stats.items()}
 
 
 def verbatim(requests):

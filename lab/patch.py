@@ -26,11 +26,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
+from capture import DataError, ModelError
 from lab.cache import weights_digest
 from lab.lora import load_lora, save_lora
 from lab.models import load_model
 from lab.outputs import atomic_write
-from lab.request import DataError, ModelError
 from lab.validate import digest, finite
 
 FORMAT = "stableedit-patch/1"

@@ -8,7 +8,7 @@ configuration, so run_stream.py imports this module only after --print-config.
 
     run = Run(args, cfg)
     open_run(run); read_stream(run); load_editor(run); start(run)
-    edit_stream(run) or finish(run)
+    run_stream.edit_stream(run) or finish(run)   # Algorithm 1's loop, around a StepLoop
 """
 
 import signal
@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from capture import DataError
 from data import check_lengths
-from editor import Editor, NonFiniteError, RefusedStepError
+from editor import Editor, NonFiniteError, dims
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from lab import cache as run_cache
 from lab.generation import generation_metrics
@@ -41,9 +42,8 @@ from lab.outputs import (
     write_json,
 )
 from lab.patch import save_model, save_patch
-from lab.request import DataError
 from lab.settings import RUN_FILES
-from lab.stream import eval_sample, load_stream, plan, segment_means, warmup_step
+from lab.stream import eval_sample, load_stream, plan, segment_means
 from lab.validate import clean_tmp, finite, requests_memory, same_layout, seal, stats_memory, unseal
 
 # what must match for --resume to continue the same stream
@@ -89,16 +89,31 @@ STATE = {
 
 @dataclass
 class Run:
-    args: object
-    cfg: dict
+    """What the phases share, each field filled by the phase named beside it."""
+
+    args: object  # the parsed flags
+    cfg: dict  # every resolved setting and the rule that set it (lab/settings.resolve)
     t_start: float = field(default_factory=time.perf_counter)
-    out: Path = None
-    state: dict = None  # what editor_state.pt holds; None until started or resumed
-    resumed: bool = False
+    out: Path = None  # open_run: the output folder
+    state: dict = None  # open_run / start: what editor_state.pt holds (STATE)
+    resumed: bool = False  # open_run: --resume
+    requests: list = None  # read_stream: the stream's edit requests
+    seg_of: list = None  # read_stream: each request's segment (zsre:1000,medcf:300)
+    warm: list = None  # read_stream: the warm-up's requests
+    sample: list = None  # read_stream: the stream indices evaluated
+    digests: dict = None  # read_stream: of the stream, warm-up and sample, checked on --resume
+    free: list = None  # read_stream: prompts for free generation (fluency)
+    steps: list = None  # read_stream: the planned (kind, lo, hi) steps (lab/stream.plan)
+    model: object = None  # load_editor
+    tok: object = None  # load_editor
+    ed: object = None  # load_editor: the Editor (or OfficialEditor)
+    W0: dict = None  # load_editor: the unedited weights of the edited layers, in host memory
+    shift: list = None  # load_editor: --hidden-shift prompts
+    H0: object = None  # load_editor: their last hidden states before editing
     saves: list = field(default_factory=list)  # (perf_counter when, seconds it took) of each save
     hits: dict = field(default_factory=dict)  # cache: pre-edit and warm-up: hit, miss, off, resumed
-    n_cached: int = 0  # leading statistics-only warm-up steps the cache can hold
-    warm_key: str = None
+    n_cached: int = 0  # start: leading statistics-only warm-up steps the cache can hold
+    warm_key: str = None  # start: the warm-up's cache key
 
     @property
     def state_path(self):
@@ -186,28 +201,23 @@ def read_stream(run):
 
 
 def make_editor(model, tok, cfg):
-    """The editor a resolved configuration asks for: an OfficialEditor where it sets an official code's
-    statistics, batching or floor (--replicate, results/sweep.py), else the Editor."""
-    official = {"stats", "minibatch", "eig_floor"} & set(cfg["editor"])
-    return (OfficialEditor if official else Editor)(
-        model,
-        tok,
-        cfg["layers"],
-        cfg["method"],
-        cfg["lr"],
-        cfg["alpha"],
-        cfg["prior"],
-        cfg["pooled"],
-        step_size=cfg["step_size"],
-        **cfg["editor"],
-    )
+    """The editor a resolved configuration asks for: an OfficialEditor where it takes one of an official
+    code's choices (a pooled normalizer, its statistics, batching or floor, the diagonal warm-up:
+    --replicate, --pooled, --warmup-mode paper, results/sweep.py), else the Editor."""
+    ed = dict(cfg["editor"])
+    method = dict(method=cfg["method"], lr=cfg["lr"], alpha=cfg["alpha"], prior=cfg["prior"])
+    method.update(step_size=cfg["step_size"], key_scale=ed.pop("key_scale"), eigh=ed.pop("eigh"))
+    if not (ed or cfg["pooled"] or cfg["warmup"]["mode"] == "paper"):
+        return Editor(model, tok, cfg["layers"], **method)
+    official = dict(pooled=cfg["pooled"], stats="niw", minibatch=None, eig_floor="relative")
+    return OfficialEditor(model, tok, cfg["layers"], **method, **official | ed)
 
 
 def layer_widths(model, layers, method):
     """{layer: (d_out, full covariance?)} of the edited layers the model has (lab.validate.stats_memory)."""
     named = dict(model.named_modules())
     return {
-        n: (Editor._dims(named[n])[1], method == "stableedit")
+        n: (dims(named[n])[1], method == "stableedit")
         for n in layers
         if hasattr(named.get(n), "weight") and method not in ("no_ln", "ft")
     }
@@ -328,53 +338,57 @@ def save_due(every, done, when, took):
 # ---------------------------------------------------------------- the step loop
 
 
-def edit_stream(run):
-    """Algorithm 1's loop over the planned warm-up and edit steps, saving as it goes. Ctrl-C finishes
-    the step, saves and stops (130); a refused step saves the last good state (1 or 2). None: done."""
-    interrupted = []
-    signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    bar = tqdm(
-        run.steps,
-        initial=run.state["done"],
-        desc=f"{run.cfg['method']} on {run.cfg['model']}",
-        unit="step",
-    )
-    try:  # an error never lands on the progress line
-        for kind, lo, hi in run.steps[run.state["done"] :]:
-            chunk = (run.warm if kind == "warmup" else run.requests)[lo:hi]
-            apply, diagonal = (
-                warmup_step(run.cfg["warmup"]["mode"]) if kind == "warmup" else (True, False)
-            )
-            t0 = time.perf_counter()
-            try:
-                rep = run.ed.edit(chunk, apply=apply, diagonal=diagonal)
-            except RefusedStepError as e:
-                bar.close()
-                save(run)  # the refused step changed nothing: the last good one
-                return refused(e, run.state_path)
-            after_step(run, kind, lo, hi, rep, time.perf_counter() - t0)
-            if (
-                interrupted
-                or run.state["done"] == len(run.steps)
-                or save_due(run.args.save_every, run.state["done"], *run.saves[-1])
-            ):
-                save(run)
-            bar.update()
-            bar.set_postfix(
-                loss=f"{rep['loss']:.2f}",
-                edits_per_s=f"{len(chunk) / run.state['rows'][-1]['wall_s']:.1f}",
-            )
-            if interrupted:
-                bar.close()
-                print(
-                    f"run_stream.py: interrupted after step {run.state['done']}; state saved in {run.state_path}; "
-                    f"continue with --resume --out {run.out}",
-                    file=sys.stderr,
-                )
-                return 130
-    finally:
-        bar.close()
-    return None
+class StepLoop:
+    """What surrounds Algorithm 1's step loop (run_stream.edit_stream), kept out of it: iterating
+    yields (kind, requests) of each remaining planned step under a progress bar; record() files the
+    step's row and saves when --save-every is due; Ctrl-C finishes the step, saves and ends the loop
+    with code 130; refused() saves the last good state and returns the exit code (1 or 2). code stays
+    None when every step ran."""
+
+    def __init__(self, run):
+        self.run, self.code, self.interrupted = run, None, False
+        self.step, self.t0, self.bar = None, None, None
+
+    def __iter__(self):
+        run = self.run
+        signal.signal(signal.SIGINT, lambda *_: setattr(self, "interrupted", True))
+        desc = f"{run.cfg['method']} on {run.cfg['model']}"
+        self.bar = tqdm(run.steps, initial=run.state["done"], desc=desc, unit="step")
+        try:  # an error never lands on the progress line
+            for kind, lo, hi in run.steps[run.state["done"] :]:
+                self.step, self.t0 = (kind, lo, hi), time.perf_counter()
+                yield kind, (run.warm if kind == "warmup" else run.requests)[lo:hi]
+                if self.interrupted:
+                    self.code = 130
+                    self.bar.close()
+                    print(
+                        f"run_stream.py: interrupted after step {run.state['done']}; state saved in "
+                        f"{run.state_path}; continue with --resume --out {run.out}",
+                        file=sys.stderr,
+                    )
+                    return
+        finally:
+            self.bar.close()
+
+    def record(self, report):
+        """The step's trajectory row and checkpoint (after_step), a save when due, the progress line."""
+        run, (kind, lo, hi) = self.run, self.step
+        wall = time.perf_counter() - self.t0
+        after_step(run, kind, lo, hi, report, wall)
+        last = run.state["done"] == len(run.steps)
+        if (
+            self.interrupted
+            or last
+            or save_due(run.args.save_every, run.state["done"], *run.saves[-1])
+        ):
+            save(run)
+        self.bar.update()
+        self.bar.set_postfix(loss=f"{report['loss']:.2f}", edits_per_s=f"{(hi - lo) / wall:.1f}")
+
+    def refused(self, e):
+        self.bar.close()
+        save(self.run)  # the refused step changed nothing: the last good one
+        return refused(e, self.run.state_path)
 
 
 def after_step(run, kind, lo, hi, rep, wall):
@@ -387,7 +401,7 @@ def after_step(run, kind, lo, hi, rep, wall):
         and every
         and (edits // every > (edits - (hi - lo)) // every or hi == run.cfg["n"])
     ):
-        ck = {"edits": edits, **evaluate(run, hi)}
+        ck = {"edits": edits, **metrics_upto(run, hi)}
         state["checkpoints"].append(ck)
         row.update({k: v for k, v in ck.items() if k not in ("edits", "glue", "segments")})
     state["rows"].append(row)
@@ -445,7 +459,7 @@ def refused(e, state_path):
     return 2
 
 
-def evaluate(run, upto):
+def metrics_upto(run, upto):
     """Metrics of the evaluated edits before stream index upto; per segment when there are several.
     Each request's own values (stream index -> metric) are kept for paired comparisons (Fig. 1b)."""
     idx = [i for i in run.sample if i < upto]
@@ -493,7 +507,9 @@ def finish(run):
 def final_results(run):
     """results.json's content: configuration, pre/post metrics, checkpoints, timing, |W_T - W_0|."""
     cfg, state = run.cfg, run.state
-    post = state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else evaluate(run, cfg["n"])
+    post = (
+        state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else metrics_upto(run, cfg["n"])
+    )
     if cfg["generate"]:
         post = {
             **post,

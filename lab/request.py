@@ -1,20 +1,12 @@
-"""What every module agrees on: one edit request (paper §2.2: a prompt and its new answer, with the
-prompts that score it, App. A.1) and the two errors a user reads as one line with exit code 2.
+"""One edit request (paper §2.2: a prompt and its new answer, with the prompts that score it, App. A.1).
 
-No imports of the project: data loading, layouts, the synthetic stream and the editor all build on it.
+No imports of the project: data loading, the layouts and the synthetic stream build on it; the
+editor reads only its prompt and target.
 
     r = Request("The capital of Zorb is", "Quill", rephrase=["Zorb's capital city is"])
 """
 
 from dataclasses import dataclass, field
-
-
-class DataError(ValueError):
-    """A problem with the user's data, files or flags: reported as one line, exit code 2."""
-
-
-class ModelError(ValueError):
-    """The model cannot be loaded or a layer name does not fit it: one line, exit code 2."""
 
 
 @dataclass

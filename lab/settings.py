@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from capture import DataError
 from lab.models import (
     PAPER_MODELS,
     PRESETS,
@@ -28,7 +29,6 @@ from lab.models import (
     preset_warmup,
     table6_row,
 )
-from lab.request import DataError
 from lab.stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
 from lab.validate import device, writable_dir, writable_file
 from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
@@ -172,7 +172,7 @@ def _method_flags(a):
         type=positive(float),
         help="instead of --lr: the first step sets the lr so that the mean "
         "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
-        "(default for a model without a preset: models.STEP_SIZE)",
+        "(default for a model without a preset: lab/models.py STEP_SIZE)",
     )
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
     a(
@@ -508,7 +508,7 @@ def _method(args, preset, rep, rules, n, first):
     elif args.step_size is None:
         lr = pick("lr", args.lr)
     if lr is None:
-        rule = "default for a model without a preset: models.STEP_SIZE, horizon rule"
+        rule = "default for a model without a preset: lab/models.py STEP_SIZE, horizon rule"
         step_size = pick("step_size", args.step_size, (rule, default_step_size(n)))
         rules.origin["lr"] = "set at the first step by the step size"
     return {

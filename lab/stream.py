@@ -17,8 +17,8 @@ import random
 import re
 from pathlib import Path
 
+from capture import DataError
 from data import load
-from lab.request import DataError
 
 PLACEMENTS = {"start": 0.0, "q1": 0.25, "middle": 0.5, "q3": 0.75, "end": 1.0}
 # stats: statistics only (Table 13's Warmup-100); applied: edits too, normalized as the method does;
@@ -125,10 +125,15 @@ def plan(cfg, n_warm):
 
 
 def warmup_step(mode):
-    """(apply, diagonal) of a warm-up step (Algorithm 1's warm-up, one place for its modes): stats
-    only feeds the statistics; applied edits the weights too, normalized as the method does; paper
-    edits them with per-dimension normalization, as the official preheat."""
-    return {"stats": (False, False), "applied": (True, False), "paper": (True, True)}[mode]
+    """The keyword arguments of Editor.edit for a warm-up step (Algorithm 1's warm-up, one place for its
+    modes): stats only feeds the statistics; applied edits the weights too, normalized as the method
+    does; paper edits them with per-dimension normalization, as the official preheat (which only
+    lab/official.py's OfficialEditor does: diagonal is one of the official code's choices)."""
+    return {
+        "stats": {"apply": False},
+        "applied": {"apply": True},
+        "paper": {"apply": True, "diagonal": True},
+    }[mode]
 
 
 def eval_sample(cfg):

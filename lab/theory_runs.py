@@ -31,15 +31,15 @@ class ShadowEditor(Editor):
         super().__init__(*a, **k)
         self.shadows, self._feeding = {}, False
 
-    def edit(self, requests, apply=True, diagonal=False):
+    def edit(self, requests, apply=True):
         self._feeding = True
         try:
-            return super().edit(requests, apply, diagonal)
+            return super().edit(requests, apply)
         finally:
             self._feeding = False
 
-    def capture(self, batch, groups=None):
-        loss, cap = super().capture(batch, groups)
+    def capture(self, batch):
+        loss, cap = super().capture(batch)
         if self._feeding:
             for name, trackers in self.shadows.items():
                 for n, (_, G) in cap.items():

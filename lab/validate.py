@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from lab.request import DataError
+from capture import DataError
 
 KEY = "sha256"
 MEMORY_SHARE = 0.5  # the edited layers' statistics may take at most this share of a device
