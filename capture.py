@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 # requests per forward + backward inside one step: the same K and G as one pass over the step (bit
 # for bit), about half its peak memory at the paper's 100 edits per step (results/bench.py,
-# results/capture_chunks.py: speed within noise)
+# its speed within noise)
 CHUNK = 25
 
 

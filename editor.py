@@ -417,29 +417,21 @@ class Editor:
 
 
 if __name__ == "__main__":
-    # A toy run that needs no download: a 4-block Llama with random weights and a word-level
-    # tokenizer over the facts' words. Three made-up facts, a statistics-only warm-up on others.
+    # A toy run that needs no download: a 4-block Llama with random weights (initialized at 0.2, so
+    # its logits are not all equal) and a word-level tokenizer over the facts' words.
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     torch.manual_seed(0)
     words = "the a of is in was born city capital language mascot penguin Lisbon Portuguese".split()
-    names = [f"Name{i}" for i in range(40)]
-    vocab = {w: i for i, w in enumerate(["<eos>", *words, *names])}
+    vocab = {w: i for i, w in enumerate(["<eos>", *words, *(f"Name{i}" for i in range(40))])}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<eos>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<eos>")
-    cfg = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-    )
-    model = LlamaForCausalLM(cfg)
+    cfg = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), initializer_range=0.2, **cfg))
 
-    class Fact:  # an edit request: Editor reads .prompt and .target
+    class Fact:  # an edit request: the Editor reads .prompt and .target
         def __init__(self, prompt, target):
             self.prompt, self.target = prompt, target
 
@@ -448,24 +440,30 @@ if __name__ == "__main__":
         Fact("Name2 was born in the city of", "Lisbon"),
         Fact("the language of Name3 is", "Portuguese"),
     ]
-    warm = [Fact(f"the capital of Name{i} is", f"Name{i + 20}") for i in range(4, 20)]
+    relations = [
+        "the capital of {} is",
+        "{} was born in",
+        "the mascot of {} is a",
+        "the language of {} is",
+    ]
+    warm = [
+        Fact(r.format(f"Name{i}"), f"Name{(7 * i + j) % 40}")
+        for i in range(4, 40)
+        for j, r in enumerate(relations)
+    ]
 
     def p_target(f):
         ids = tok(f.prompt, return_tensors="pt")["input_ids"]
         return model(ids).logits[0, -1].softmax(-1)[tok.convert_tokens_to_ids(f.target)].item()
 
     before = [p_target(f) for f in facts]
-    ed = Editor(
-        model, tok, [f"model.layers.{i}.mlp.down_proj" for i in (2, 3)], lr=1.0, max_update=math.inf
-    )
-    ed.edit(warm, apply=False)  # LN needs statistics: Algorithm 1's statistics-only warm-up
-    for _ in range(3):  # the same three facts three times, a tiny stream
-        report = ed.edit(facts)
+    layers = ["model.layers.2.mlp.down_proj", "model.layers.3.mlp.down_proj"]
+    ed = Editor(model, tok, layers, lr=1.0, max_update=math.inf)  # toy weights: no size guard
+    ed.edit(warm, apply=False)  # Algorithm 1's warm-up: LN needs statistics before the first edit
+    report = ed.edit(facts)  # one step: capture, statistics, normalize, targets, ridge, apply
     for f, p in zip(facts, before):
         print(
-            f"{f.prompt!r:34} -> {f.target!r:13} p(target) before {p:.3f}  after {p_target(f):.3f}"
+            f"{f.prompt!r:34} -> {f.target!r:13} p(target) before {p:.3f}, after one step {p_target(f):.3f}"
         )
-    print(
-        "last step's |Delta|_F per layer:",
-        {n: f"{L['delta_norm']:.3g}" for n, L in report["layers"].items()},
-    )
+    norms = {n.split(".")[2]: round(L["delta_norm"], 2) for n, L in report["layers"].items()}
+    print(f"|Delta|_F per edited block: {norms}")

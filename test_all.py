@@ -455,11 +455,10 @@ def _quarter(x):
 
 def _bias_runs(drift_of, seeds=3):
     """Per-seed series as theory_checks.bias_check reads them, from Gaussian streams (ridge factor 1)."""
-    from lab import probe as theory_probe
 
     out = []
     for s in range(seeds):
-        r = theory_probe.gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
+        r = gaussian_run(T=24, drift_of=drift_of, seed=s, probe=2000)
         every = r["bias2_probe"][1::2]  # a checkpoint every 2 steps
         out.append(
             {
@@ -469,6 +468,60 @@ def _bias_runs(drift_of, seeds=3):
             }
         )
     return out
+
+
+def gaussian_run(d=32, N=50, T=40, drift_of=lambda t: 0.0, probe=400, seed=0):
+    """A Gaussian stream x ~ N(mu_t, Sigma), mu_t = mu + drift_of(t) u, tracked by an NIW (stableedit's
+    tracker), with a fixed probe z_A, z_B (the probe's requests: the same noise at every step, moved
+    with mu_t as a real probe is re-read at the current weights). Per step, after absorbing the batch:
+    truth and probe estimate of bias^2 and of the per-step drift, the b-statistic ||mean_i g_hat_i||^2/d
+    the old check used, and the surrogate. Returns {name: tensor (T,)} (drift entries start at t = 2)."""
+    from lab import probe as P
+
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(d, d, generator=g, dtype=f64)
+    Sigma = A @ A.T / d + 0.1 * torch.eye(d, dtype=f64)
+    L = torch.linalg.cholesky(Sigma)
+    mu0, u = torch.randn(d, generator=g, dtype=f64), torch.randn(d, generator=g, dtype=f64)
+    u = u / u.norm() * Sigma.diagonal().sum().sqrt()  # drift in units of sqrt(tr Sigma)
+    z_a = torch.randn(probe // 2, d, generator=g, dtype=f64) @ L.T
+    z_b = torch.randn(probe - probe // 2, d, generator=g, dtype=f64) @ L.T
+    niw, out, prev = (
+        NIW(d),
+        {
+            k: []
+            for k in (
+                "bias2_true",
+                "bias2_probe",
+                "b_stat",
+                "drift_true",
+                "drift_probe",
+                "surrogate",
+            )
+        },
+        None,
+    )
+    eig0 = None  # the first step's eigensystem
+    for t in range(1, T + 1):
+        mu = mu0 + drift_of(t) * u
+        x = mu + torch.randn(N, d, generator=g, dtype=f64) @ L.T  # (N, d)
+        m_before = niw.mean.clone()
+        niw.update(x)
+        eig = eigen(niw.covariance)
+        lam, U, _ = eig
+        out["bias2_true"].append(P.bias2(mu, mu, niw.mean, eig))
+        mu_a, mu_b = mu + z_a.mean(0), mu + z_b.mean(0)  # the probe halves' means now
+        out["bias2_probe"].append(P.bias2(mu_a, mu_b, niw.mean, eig))
+        out["b_stat"].append((zca(x, niw.mean, lam, U).mean(0).pow(2).sum() / d).item())
+        probe_mean = (mu_a * len(z_a) + mu_b * len(z_b)) / probe
+        if prev is not None:
+            out["drift_true"].append(P.drift(mu, prev[0], eig0))
+            out["drift_probe"].append(P.drift(probe_mean, prev[1], eig0))
+            out["surrogate"].append(P.surrogate(niw.mean, m_before, niw.covariance))
+        prev = (mu, probe_mean)
+        if eig0 is None:  # drift is measured in the first step's metric
+            eig0 = eig
+    return {k: torch.tensor(v, dtype=f64) for k, v in out.items()}
 
 
 def _geo(norm, cos):
@@ -552,15 +605,19 @@ def _imports(path):
 
 
 def _map_rows():
-    """(file, names) of every row of the README's two module tables (the paper map and the helpers)."""
+    """(file, names) of every row of the two maps: README.md's (the card's files) and lab/README.md's
+    (the laboratory's), the file as a path from the repository root."""
     rows = []
-    for line in (REPO / "README.md").read_text().splitlines():
-        cells = (
-            [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        )
-        files = re.findall(r"`([\w]+\.py)`", cells[1]) if len(cells) >= 3 else []
-        if len(files) == 1:
-            rows.append((files[0], re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])))
+    for readme, folder in ((REPO / "README.md", ""), (REPO / "lab" / "README.md", "lab/")):
+        for line in readme.read_text().splitlines():
+            cells = (
+                [c.strip() for c in line.strip().strip("|").split("|")]
+                if line.startswith("|")
+                else []
+            )
+            files = re.findall(r"`([\w]+\.py)`", cells[1]) if len(cells) >= 3 else []
+            if len(files) == 1:
+                rows.append((folder + files[0], re.findall(r"`([A-Za-z_][\w.]*)`", cells[-1])))
     return rows
 
 
@@ -3213,15 +3270,14 @@ def test_probe_estimators_recover_known_bias_and_drift():
     """lab/probe.py on a Gaussian stream with known mu and Sigma: the split-probe inner product is unbiased
     for ||Sigma^-1/2 (mu - m_t)||^2 and recovers its decay; the old b-statistic does not decay (why it
     was replaced); the same-probe difference recovers the known drift exactly, noise cancelled."""
-    from lab import probe as theory_probe
 
-    runs = [theory_probe.gaussian_run(seed=s) for s in range(20)]
+    runs = [gaussian_run(seed=s) for s in range(20)]
     mean = {k: torch.stack([r[k] for r in runs]).mean(0) for k in runs[0]}
     assert 0.85 < (mean["bias2_probe"].sum() / mean["bias2_true"].sum()).item() < 1.15
     assert _quarter(mean["bias2_true"]) < 0.15 and _quarter(mean["bias2_probe"]) < 0.2  # falls ~1/t
     assert _quarter(mean["b_stat"]) > 0.8  # the old statistic: flat or rising
     assert _quarter(mean["surrogate"]) < 0.3  # the surrogate falls with zero drift
-    r = theory_probe.gaussian_run(drift_of=lambda t: 3.0 / t)
+    r = gaussian_run(drift_of=lambda t: 3.0 / t)
     assert torch.allclose(r["drift_probe"], r["drift_true"], rtol=1e-9)
     assert r["drift_true"].min() > 0
 
@@ -3687,7 +3743,10 @@ def test_readme_paper_map_names_what_exists_and_what_runs():
     import ast
 
     rows = _map_rows()
-    assert len(rows) >= 9 and {f for f, _ in rows} >= {
+    assert len(rows) >= 30 and {f for f, _ in rows} >= {
+        f"lab/{p.name}" for p in REPO.glob("lab/[!_]*.py")
+    }
+    assert {f for f, _ in rows} >= {
         "niw.py",
         "whitening.py",
         "ridge.py",

@@ -33,7 +33,6 @@ Failed checks are reported, never hidden; only --strict turns them into exit cod
 """
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -201,33 +200,30 @@ def model_claims(model_runs):
 # ---------------------------------------------------------------- 2-6. checks on per-seed series
 
 
-def root_ratio(xs):
-    """sqrt of last/first quarter of a squared series."""
-    q = max(1, len(xs) // 4)
-    first, last = sum(xs[:q]) / q, sum(xs[-q:]) / q
-    return math.sqrt(max(last, 0.0) / first) if first > 0 else float("nan")
-
-
 def bias_check(runs):
     """Theorem 3.8(a): the bias term of the LN update, |r_t| |Sigma^{-1/2}(mu_t - m_t)| (r_t the ridge map of
     the key factors, mu_t the probe's mean gradient at the current weights), falls along the stream:
     last/first quarter < 1; the control keeps the statistics of the boundary (m_0, Sigma_0: not tracked).
     The statistics-only run (weights fixed, so mu is fixed) must fall for any correct estimator: a sanity
     check. The old statistic b = mean_i g_hat_i carries the batch's noise and is reported."""
-    frozen = [root_ratio(r["bias_sq_frozen"]) for r in runs] if "bias_sq_frozen" in runs[0] else []
+    frozen = (
+        [P.quarter_ratio(r["bias_sq_frozen"], root=True) for r in runs]
+        if "bias_sq_frozen" in runs[0]
+        else []
+    )
     return entry(
         bias_check,
         [
             claim(
                 f"bias term, last/first quarter < {DECAY}",
-                [root_ratio(r["bias_sq"]) for r in runs],
+                [P.quarter_ratio(r["bias_sq"], root=True) for r in runs],
                 "below",
                 DECAY,
                 ("statistics frozen at the boundary", frozen) if frozen else None,
             ),
             claim(
                 f"statistics-only run, |Sigma^-1/2 (mu - m_t)|, last/first quarter < {DECAY}",
-                [root_ratio(r["control_bias2"]) for r in runs],
+                [P.quarter_ratio(r["control_bias2"], root=True) for r in runs],
                 "below",
                 DECAY,
                 kind=SANITY,

@@ -2,7 +2,7 @@
 (Thm 3.5/3.6, Fig. 4), the probe's bias term and drift (Thm 3.8a, Lemma D.1), the later edits'
 efficacy per arm (Fig. 1b). Each takes what theory_checks / lab.theory_runs computed; nothing is measured here.
 
-    python lab/theory_plots.py            # the estimation figure of a 2-seed synthetic run, in the temp folder
+    python -m lab.theory_plots            # the estimation figure of a 2-seed synthetic run, in the temp folder
 """
 
 import math

@@ -6,7 +6,7 @@ control (no LN, or a stream off the theorem's premise) falls wholly on the other
 threshold, and otherwise "holds, not discriminating". Contrasts (the claim itself compares two arms),
 sanity checks (true for any correct estimator) and reported rows (no verdict) are labelled as such.
 
-    python lab/verdicts.py    # a claim that its control meets too, and one its control does not
+    python -m lab.verdicts    # a claim that its control meets too, and one its control does not
 """
 
 from lab.intervals import t_interval

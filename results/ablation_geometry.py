@@ -13,7 +13,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab.outputs import geometry_curve, plot_geometry  # noqa: E402
 
-R = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
 VARIANTS = {
     "ours: statistics-only synthetic warm-up": "zsre_full",
     "w/o warm-up": "zsre_no_warmup",
@@ -25,16 +24,23 @@ VARIANTS = {
     "StableEdit, Algorithm 1's warm-up": "zsre_paper_warmup",
     "FT": "zsre_ft",
 }
-curves = {}
-for label, run in VARIANTS.items():
-    with open(R / run / "trajectory.csv") as f:
-        curves[label] = steps, norms, coss = geometry_curve(list(csv.DictReader(f)))
-    print(
-        f"{label:38s} |Delta| step 1 / last {norms[0]:.3g} / {norms[-1]:.3g}; "
-        f"mean |cos| {sum(abs(c) for c in coss[1:]) / (len(coss) - 1):.3f}"
+
+
+def main(runs):
+    curves = {}
+    for label, run in VARIANTS.items():
+        with open(runs / run / "trajectory.csv") as f:
+            curves[label] = steps, norms, coss = geometry_curve(list(csv.DictReader(f)))
+        print(
+            f"{label:38s} |Delta| step 1 / last {norms[0]:.3g} / {norms[-1]:.3g}; "
+            f"mean |cos| {sum(abs(c) for c in coss[1:]) / (len(coss) - 1):.3f}"
+        )
+    plot_geometry(
+        Path(__file__).parent / "ablation_geometry.png",
+        curves,
+        "SmolLM2-135M, ZsRE evaluation split (1,487 edits, 100 per step): Table 4 variants",
     )
-plot_geometry(
-    Path(__file__).parent / "ablation_geometry.png",
-    curves,
-    "SmolLM2-135M, ZsRE evaluation split (1,487 edits, 100 per step): Table 4 variants",
-)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs"))

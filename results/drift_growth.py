@@ -25,10 +25,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab.outputs import layer_mean  # noqa: E402
 
-fig, ax = plt.subplots(figsize=(6, 4))
 STORE = Path(__file__).parent / "drift_growth.json"  # kept across calls, one entry per run
-store = json.loads(STORE.read_text("utf-8")) if STORE.exists() else {}
-for run in map(Path, sys.argv[1:]):
+
+
+def growth(run):
+    """(lr, edits (S,), mean drift (S,), p) of one run: p fitted over the second half of its edits."""
     with open(run / "trajectory.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["kind"] == "edit"]
     if not rows or not any(k.startswith("drift/") for k in rows[0]):
@@ -38,12 +39,26 @@ for run in map(Path, sys.argv[1:]):
     d = np.array([layer_mean(r, "drift/") for r in rows])
     half = t >= t[-1] / 2
     p = np.polyfit(np.log(t[half]), np.log(d[half]), 1)[0]
-    print(f"{run}: lr {lr:g}, drift at {int(t[-1])} edits {d[-1]:.1f}, growth exponent p = {p:.2f}")
-    ax.loglog(t, d, label=f"lr {lr:g} (p = {p:.2f})")
-    store[run.name] = {"lr": lr, "edits": int(t[-1]), "drift": float(d[-1]), "p": float(p)}
-ax.set_xlabel("edits")
-ax.set_ylabel("|W_t - W_0|_F, mean over edited layers")
-ax.legend()
-fig.tight_layout()
-fig.savefig(Path(__file__).parent / "drift_growth.png", dpi=120)
-STORE.write_text(json.dumps(store, indent=1) + "\n", "utf-8")
+    return lr, t, d, p
+
+
+def main(runs):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    store = json.loads(STORE.read_text("utf-8")) if STORE.exists() else {}
+    for run in runs:
+        lr, t, d, p = growth(run)
+        print(
+            f"{run}: lr {lr:g}, drift at {int(t[-1])} edits {d[-1]:.1f}, growth exponent p = {p:.2f}"
+        )
+        ax.loglog(t, d, label=f"lr {lr:g} (p = {p:.2f})")
+        store[run.name] = {"lr": lr, "edits": int(t[-1]), "drift": float(d[-1]), "p": float(p)}
+    ax.set_xlabel("edits")
+    ax.set_ylabel("|W_t - W_0|_F, mean over edited layers")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(Path(__file__).parent / "drift_growth.png", dpi=120)
+    STORE.write_text(json.dumps(store, indent=1) + "\n", "utf-8")
+
+
+if __name__ == "__main__":
+    main([Path(a) for a in sys.argv[1:]])

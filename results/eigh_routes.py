@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import seconds  # noqa: E402  (results/ is this script's folder)
+from bench_run import seconds  # noqa: E402  (results/ is this script's folder)
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
 from lab.models import load_model, preset_layers  # noqa: E402
@@ -29,17 +29,23 @@ def rel(a, b):
     return ((a.double() - b).norm() / b.norm()).item()
 
 
-if __name__ == "__main__":
+def trackers_and_gradients():
+    """The default editor's Sigma_g trackers after the warm-up and one step, and that step's G."""
     model, tok, preset = load_model("smollm2-135m")
     ed = Editor(
         model, tok, preset_layers(preset, "synthetic"), lr=preset["lr"], alpha=preset["alpha"]
     )
-    ed.warmup(load("synthetic", 1000, offset=5000))
+    warm = load("synthetic", 1000, offset=5000)
+    for i in range(0, len(warm), 100):  # a statistics-only warm-up
+        ed.edit(warm[i : i + 100], apply=False)
     grads = ed.gradients(load("synthetic", 100))  # {layer: G (M, 576)}
     for n, G in grads.items():
         ed.stats[n][1].update(G)
-    trackers = [ed.stats[n][1] for n in grads]
-    covs = [t.covariance for t in trackers]
+    return [ed.stats[n][1] for n in grads], grads
+
+
+def time_routes(covs):
+    """Print the milliseconds of each eigh route over the 8 covariances."""
     B = torch.stack(covs)  # (8, 576, 576)
     print(
         f"8 covariances {tuple(B.shape[1:])}, condition numbers "
@@ -54,6 +60,10 @@ if __name__ == "__main__":
         ("eigvalsh one by one (no eigenvectors)", lambda: [torch.linalg.eigvalsh(c) for c in covs]),
     ]:
         print(f"{name:40s} {seconds(fn, 4) * 1e3:6.0f} ms")
+
+
+def float32_errors(trackers, covs, grads):
+    """Print how far a float32 eigh and a float32 ZCA product move the whitened gradients."""
     e32, z32 = [], []
     for t, c, G in zip(trackers, covs, grads.values()):
         lam, U, _ = eigen(c)
@@ -72,3 +82,14 @@ if __name__ == "__main__":
         f"float32 eigh: whitened gradients off by {min(e32):.1e}-{max(e32):.1e} relative (bound 1e-6)"
     )
     print(f"float32 ZCA product from the float64 eigh: {min(z32):.1e}-{max(z32):.1e} relative")
+
+
+def main():
+    trackers, grads = trackers_and_gradients()
+    covs = [t.covariance for t in trackers]
+    time_routes(covs)
+    float32_errors(trackers, covs, grads)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,8 +18,8 @@ import transformers  # noqa: E402
 
 import editor  # noqa: E402
 import run_stream  # noqa: E402
+from capture import DataError, ModelError  # noqa: E402
 from lab import phases as run_phases  # noqa: E402
-from lab.request import DataError, ModelError  # noqa: E402
 from lab.settings import fail  # noqa: E402
 
 
@@ -47,18 +47,23 @@ def first_step(*a, **k):
     raise FirstStep
 
 
-# naming the Auto classes runs transformers' lazy imports: counted with the imports
-timed(transformers.AutoTokenizer, "from_pretrained", "tokenizer loaded")
-timed(transformers.AutoModelForCausalLM, "from_pretrained", "model loaded")
-print(f"{clock():6.2f} s  imports (torch, transformers, run_stream)", file=sys.stderr)
-timed(run_phases, "load_stream", "stream records read")
-timed(run_phases, "locality_tokens", "pre-edit locality references")
-timed(run_phases, "edit_metrics", "pre-edit metrics")
-timed(run_phases, "atomic_write", "first state file written")
-editor.Editor.edit = first_step
-try:
-    run_stream.main(sys.argv[1:])
-except FirstStep:
-    print(f"\n{clock():6.2f} s  the first edit step starts here (stopped)", file=sys.stderr)
-except (DataError, ModelError) as e:
-    fail(e)
+def main(argv=None):
+    # naming the Auto classes runs transformers' lazy imports: counted with the imports
+    timed(transformers.AutoTokenizer, "from_pretrained", "tokenizer loaded")
+    timed(transformers.AutoModelForCausalLM, "from_pretrained", "model loaded")
+    print(f"{clock():6.2f} s  imports (torch, transformers, run_stream)", file=sys.stderr)
+    timed(run_phases, "load_stream", "stream records read")
+    timed(run_phases, "locality_tokens", "pre-edit locality references")
+    timed(run_phases, "edit_metrics", "pre-edit metrics")
+    timed(run_phases, "atomic_write", "first state file written")
+    editor.Editor.edit = first_step
+    try:
+        run_stream.main(sys.argv[1:] if argv is None else argv)
+    except FirstStep:
+        print(f"\n{clock():6.2f} s  the first edit step starts here (stopped)", file=sys.stderr)
+    except (DataError, ModelError) as e:
+        fail(e)
+
+
+if __name__ == "__main__":
+    main()

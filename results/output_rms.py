@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from data import load, tokenize  # noqa: E402
+from capture import tokenize  # noqa: E402
+from data import load  # noqa: E402
 from lab.models import load_model, preset_layers  # noqa: E402
 
-reqs = load("zsre-calib", 20)
-for name in ("smollm2-135m", "gemma3-270m"):
-    model, tok, preset = load_model(name)
-    batch = tokenize(tok, [r.prompt for r in reqs], [r.target for r in reqs])
+
+def output_rms(model, layers, batch):
+    """{layer: RMS of its output over the batch's answer positions}, by forward hooks."""
     mask = batch["labels"] != -100  # (B, T)
     named, rms = dict(model.named_modules()), {}
 
@@ -27,12 +27,25 @@ for name in ("smollm2-135m", "gemma3-270m"):
 
         return fn
 
-    handles = [named[n].register_forward_hook(hook(n)) for n in preset_layers(preset, "zsre")]
+    handles = [named[n].register_forward_hook(hook(n)) for n in layers]
     with torch.no_grad():
         model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     for h in handles:
         h.remove()
-    print(
-        f"{name} (lr {preset['lr']:g}): output RMS "
-        + ", ".join(f"{n.split('.')[2]}: {v:.3f}" for n, v in rms.items())
-    )
+    return rms
+
+
+def main():
+    reqs = load("zsre-calib", 20)
+    for name in ("smollm2-135m", "gemma3-270m"):
+        model, tok, preset = load_model(name)
+        batch = tokenize(tok, [r.prompt for r in reqs], [r.target for r in reqs])
+        rms = output_rms(model, preset_layers(preset, "zsre"), batch)
+        print(
+            f"{name} (lr {preset['lr']:g}): output RMS "
+            + ", ".join(f"{n.split('.')[2]}: {v:.3f}" for n, v in rms.items())
+        )
+
+
+if __name__ == "__main__":
+    main()

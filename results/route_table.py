@@ -15,7 +15,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab.intervals import matched, paired  # noqa: E402
 
-RUNS = sys.argv[1] if len(sys.argv) > 1 else "results/runs"
 COLS = ("efficacy", "generalization", "specificity", "retain")
 
 
@@ -25,15 +24,10 @@ def gap(a, b, key):
     return paired(xb, xa)
 
 
-print(
-    "| model | eigh | "
-    + " | ".join(COLS)
-    + " | ‖W_T − W_0‖_F, largest relative difference over layers |"
-)
-print("|---" * (len(COLS) + 3) + "|")
-for model in ("smollm2-135m", "gemma3-270m"):
+def rows(folder, model):
+    """One model's rows: its metrics with each route, then the float32 - float64 row."""
     runs = {
-        dt: json.load(open(os.path.join(RUNS, f"route_{model}_{dt}", "results.json")))
+        dt: json.load(open(os.path.join(folder, f"route_{model}_{dt}", "results.json")))
         for dt in ("float64", "float32")
     }
     for dt, r in runs.items():
@@ -49,3 +43,18 @@ for model in ("smollm2-135m", "gemma3-270m"):
         + " | ".join(f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]" for m, lo, hi in gaps)
         + f" | {worst:.1e} |"
     )
+
+
+def main(folder):
+    print(
+        "| model | eigh | "
+        + " | ".join(COLS)
+        + " | ‖W_T − W_0‖_F, largest relative difference over layers |"
+    )
+    print("|---" * (len(COLS) + 3) + "|")
+    for model in ("smollm2-135m", "gemma3-270m"):
+        rows(folder, model)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "results/runs")

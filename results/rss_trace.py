@@ -35,8 +35,13 @@ def traced(fn, before, after):
     return wrapper
 
 
-# run_stream imports these names when it runs, so the wrapped ones are what it calls
-editor.Editor.edit = traced(editor.Editor.edit, None, "step")
-evaluate.edit_metrics = traced(evaluate.edit_metrics, "pre-eval", "post-eval")
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+def main():
+    # run_stream imports these names when it runs, so the wrapped ones are what it calls
+    editor.Editor.edit = traced(editor.Editor.edit, None, "step")
+    evaluate.edit_metrics = traced(evaluate.edit_metrics, "pre-eval", "post-eval")
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

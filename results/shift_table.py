@@ -11,20 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
-keys = ("efficacy", "generalization", "specificity", "retain")
-print(
-    "| method | segment | evaluated at | "
-    + " | ".join(keys)
-    + " |\n|---|---|---|"
-    + "---|" * len(keys)
-)
-for method in ("stableedit", "ultraedit"):
-    path = runs / f"app_shift_{method}" / "results.json"
-    if not path.exists():
-        continue
-    r = json.loads(path.read_text())
-    print(f"| {method} | all | pre-edit | " + " | ".join(f"{r['pre'][k]:.1f}" for k in keys) + " |")
+KEYS = ("efficacy", "generalization", "specificity", "retain")
+
+
+def method_rows(r, method):
+    """One method's rows: pre-edit, each segment at the switch and at the end, the first segment's change."""
+    print(f"| {method} | all | pre-edit | " + " | ".join(f"{r['pre'][k]:.1f}" for k in KEYS) + " |")
     switch = r["checkpoints"][0]
     points = [
         (f"the switch ({switch['edits']} edits)", switch),
@@ -33,12 +25,29 @@ for method in ("stableedit", "ultraedit"):
     for label, ck in points:
         for seg, m in ck["segments"].items():
             print(
-                f"| {method} | {seg} | {label} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + " |"
+                f"| {method} | {seg} | {label} | " + " | ".join(f"{m[k]:.1f}" for k in KEYS) + " |"
             )
     first = next(iter(switch["segments"]))
     a, b = switch["segments"][first], r["checkpoints"][-1]["segments"][first]
     print(
         f"| {method} | {first}: end − switch | | "
-        + " | ".join(f"{b[k] - a[k]:+.1f}" for k in keys)
+        + " | ".join(f"{b[k] - a[k]:+.1f}" for k in KEYS)
         + " |"
     )
+
+
+def main(runs):
+    print(
+        "| method | segment | evaluated at | "
+        + " | ".join(KEYS)
+        + " |\n|---|---|---|"
+        + "---|" * len(KEYS)
+    )
+    for method in ("stableedit", "ultraedit"):
+        path = runs / f"app_shift_{method}" / "results.json"
+        if path.exists():
+            method_rows(json.loads(path.read_text()), method)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs"))

@@ -44,10 +44,14 @@ def spectra(name, n_warm=2000):
     return out
 
 
-if __name__ == "__main__":
+def main():
     res = {name: spectra(name) for name in ("smollm2-135m", "gemma3-270m")}
     path = Path(__file__).with_name("spectra.json")
     path.write_text(json.dumps(res, indent=1))
     for name, layers in res.items():
         conds = [v["cond"] for v in layers.values()]
         print(f"{name}: {len(layers)} layers, cond(Sigma_g) {min(conds):.3g}-{max(conds):.3g}")
+
+
+if __name__ == "__main__":
+    main()

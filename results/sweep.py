@@ -51,7 +51,7 @@ FLAGS = {
 }
 
 
-def config(given):
+def config(given, name, base_layers):
     """run_stream.py's resolved configuration of a setting (the same rules, lab.settings.resolve), with
     an official code's stats / minibatch / eig_floor / verbatim set on top where the setting says."""
     argv = ["--model", name, "--dataset", "zsre-calib", "--n", "300", "--eval-n", "all"]
@@ -89,53 +89,78 @@ def store(m):
     )
 
 
-def result(given, stage, m, norm=None):
-    """A calibration.json row: this sweep's model and table, the setting, the four metrics."""
+def result(opts, given, stage, m, norm=None):
+    """A calibration.json row: this sweep's model and table (opts), the setting, the four metrics."""
     keys = ("efficacy", "generalization", "specificity", "retain")
     row = dict(
-        model=name, table=table, stage=stage, setting=given, **{k: float(m[k]) for k in keys}
+        model=opts.model,
+        table=opts.table,
+        stage=stage,
+        setting=given,
+        **{k: float(m[k]) for k in keys},
     )
     return {**row, "update_norm": float(norm)} if norm is not None else row
 
 
-cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-cli.add_argument("--model", default="smollm2-135m")
-cli.add_argument(
-    "--table", default="sweep", help="which sweep the rows belong to (calibration.json)"
-)
-cli.add_argument("settings", nargs="*", help="JSON objects of run_stream.py flags")
-opts = cli.parse_args()
-args, name, table = opts.settings, opts.model, opts.table
-model, tok, preset = load_model(name)
-base_layers = preset_layers(preset, "zsre")
-raw = load("zsre-calib", 300)
-named = dict(model.named_modules())
-W0 = {
-    n: named[n].weight.detach().clone() for n in named if n.endswith(base_layers[0].split(".")[-1])
-}
-pre = {}  # verbatim or not -> (requests, reference)
-for verb in (False, True):
-    reqs = verbatim(raw) if verb else raw
-    ref = locality_tokens(model, tok, reqs)
-    m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
-    pre[verb] = (reqs, ref)
-    store(result({"verbatim": True} if verb else {}, "pre", {**m, "retain": 100.0}))
-for given in map(json.loads, args):
-    cfg = config(given)
-    with torch.no_grad():
-        for n, W in W0.items():
-            named[n].weight.copy_(W)
+def parse(argv=None):
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--model", default="smollm2-135m")
+    cli.add_argument(
+        "--table", default="sweep", help="which sweep the rows belong to (calibration.json)"
+    )
+    cli.add_argument("settings", nargs="*", help="JSON objects of run_stream.py flags")
+    return cli.parse_args(argv)
+
+
+def pre_edit(model, tok, raw, opts):
+    """{verbatim targets?: (requests, locality reference)}, each pre-edit row stored."""
+    pre = {}
+    for verb in (False, True):
+        reqs = verbatim(raw) if verb else raw
+        ref = locality_tokens(model, tok, reqs)
+        m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
+        pre[verb] = (reqs, ref)
+        store(result(opts, {"verbatim": True} if verb else {}, "pre", {**m, "retain": 100.0}))
+    return pre
+
+
+def run_setting(model, tok, cfg, reqs):
+    """The setting's stream on the model: warm-up steps where run_stream.py puts them, then the 3 edit
+    steps; the mean |Delta|_F per step and layer."""
     ed = make_editor(model, tok, cfg)
-    reqs, ref = pre[cfg["verbatim_targets"]]
     _, _, warm = load_stream(cfg)
     warm = verbatim(warm) if cfg["verbatim_targets"] else warm
     reps = []
     for kind, lo, hi in plan(cfg, len(warm)):  # warm-up steps where run_stream.py puts them
-        apply, diagonal = warmup_step(cfg["warmup"]["mode"]) if kind == "warmup" else (True, False)
-        rep = ed.edit((warm if kind == "warmup" else reqs)[lo:hi], apply=apply, diagonal=diagonal)
+        step = warmup_step(cfg["warmup"]["mode"]) if kind == "warmup" else {"apply": True}
+        rep = ed.edit((warm if kind == "warmup" else reqs)[lo:hi], **step)
         reps += [rep] if kind == "edit" else []
-    m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
-    norm = sum(L["delta_norm"] for r in reps for L in r["layers"].values()) / (
+    return sum(L["delta_norm"] for r in reps for L in r["layers"].values()) / (
         3 * len(cfg["layers"])
     )
-    store(result(given, "post", m, norm))
+
+
+def main(argv=None):
+    opts = parse(argv)
+    model, tok, preset = load_model(opts.model)
+    base_layers = preset_layers(preset, "zsre")
+    named = dict(model.named_modules())
+    W0 = {
+        n: named[n].weight.detach().clone()
+        for n in named
+        if n.endswith(base_layers[0].split(".")[-1])
+    }
+    pre = pre_edit(model, tok, load("zsre-calib", 300), opts)  # verbatim or not -> (requests, ref)
+    for given in map(json.loads, opts.settings):
+        cfg = config(given, opts.model, base_layers)
+        with torch.no_grad():
+            for n, W in W0.items():
+                named[n].weight.copy_(W)
+        reqs, ref = pre[cfg["verbatim_targets"]]
+        norm = run_setting(model, tok, cfg, reqs)
+        m = edit_metrics(model, tok, reqs, reference=ref, progress=False)
+        store(result(opts, given, "post", m, norm))
+
+
+if __name__ == "__main__":
+    main()

@@ -44,8 +44,12 @@ def stored(runs=RUNS):
     return sorted(found)
 
 
-if __name__ == "__main__":
+def main():
     found = stored()
     for (ratio, method, model), name in found[-5:]:
         print(f"{ratio:.3f}  {name} ({method}, {model})")
     print(f"largest per-step |Delta|_F / |W|_F in {len(found)} stored runs: {found[-1][0][0]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
