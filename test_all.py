@@ -1026,6 +1026,10 @@ def test_editor_state_dict_round_trip(tmp_path):
         Editor(copy.deepcopy(model), CharTok(), layers, method="ultraedit").load_state_dict(
             ed.state_dict()
         )
+    old = {k: v for k, v in ed.state_dict().items() if k != "prev"}  # an older layout
+    old["prev_delta"] = {n: torch.zeros(2, 2) for n in layers}
+    with pytest.raises(ValueError, match="older layout"):
+        twin.load_state_dict(old)
 
 
 @pytest.mark.parametrize("method", ["stableedit", "ultraedit", "no_ln"])

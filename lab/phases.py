@@ -154,6 +154,8 @@ def read_state(path, cfg):
             f"--resume: {path} is not an editor state of this version ({bad[0]!r} is missing or "
             f"not a {STATE[bad[0]].__name__}); {redo}"
         )
+    if "prev" not in state["editor"]:  # the dense previous update of an older layout
+        raise DataError(f"--resume: {path} holds an editor state of an older layout; {redo}")
     for k in STREAM_KEYS:  # a key older states lack reads as its default
         if state["config"].get(k, cfg.get(k) if not cfg.get(k) else None) != cfg.get(k):
             raise DataError(
