@@ -5,7 +5,7 @@ each failing test names. Exit code 0 only when every selected assignment passes.
     python assignments/grade.py            # every assignment
     python assignments/grade.py a1 a3      # some
 
-Runs offline in seconds: the tests build tiny models in code.
+Runs offline in under a minute on a laptop CPU: the tests build tiny models in code.
 """
 
 import os
