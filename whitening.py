@@ -1,4 +1,4 @@
-"""Centering, standardization and ZCA whitening (paper §3.3, Eq. 9; Remark D.9).
+"""Centering, standardization and ZCA whitening (paper §3.3; Eq. 9 as Appendix C restates it; Remark D.9).
 
 Lifelong Normalization maps keys and value gradients to a common scale before
 the ridge update: keys are standardized per dimension, k_hat = (k - mu_k)/sigma_k,

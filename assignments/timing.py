@@ -1,5 +1,6 @@
 """Time each assignment's commands: the "Commands" bash block of its handout (assignments/tasks.py),
-run line by line at the repository root, output discarded, into assignments/timings.json.
+run line by line at the repository root, output discarded, into assignments/timings.json; the time
+table of assignments/README.md is rewritten from it.
 
     python assignments/timing.py            # every assignment
     python assignments/timing.py a1 a3      # some; the others' entries in timings.json are kept
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from assignments.tasks import TASKS  # noqa: E402
 
 OUT = ROOT / "assignments" / "timings.json"
+README = ROOT / "assignments" / "README.md"
 # a heading "Commands" (any level), then the first ```bash fence after it
 BLOCK = re.compile(r"^#+\s*Commands\s*$.*?^```bash\s*$(.*?)^```\s*$", re.M | re.S)
 
@@ -56,6 +58,21 @@ def run(key, cmds):
     return dict(commands=cmds, seconds=seconds, returncodes=codes, total_s=total, cpus=cpus)
 
 
+def row(key, entry):
+    """The README's table row of an assignment, from its stored timing."""
+    minutes = f" ({entry['total_s'] / 60:.1f} min)" if entry["total_s"] >= 60 else ""
+    n = len(entry["commands"])
+    return f"| {key} | {entry['total_s']:.0f} s{minutes}, {n} commands, {entry['cpus']} CPUs |"
+
+
+def write_table(done):
+    """Each assignment's row of README.md's time table rewritten from timings.json."""
+    text = README.read_text(encoding="utf-8")
+    for key, entry in done.items():
+        text = re.sub(rf"^\| {key} \| .*\|$", row(key, entry), text, flags=re.M)
+    README.write_text(text, encoding="utf-8")
+
+
 def main(argv):
     wanted = argv or list(TASKS)
     unknown = [k for k in wanted if k not in TASKS]
@@ -72,6 +89,7 @@ def main(argv):
     for key, cmds in todo.items():
         done[key] = run(key, cmds)
         OUT.write_text(json.dumps(done, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_table(done)
         failed = [c for c, rc in zip(cmds, done[key]["returncodes"]) if rc != 0]
         note = f"; {len(failed)} failed, first: {failed[0]}" if failed else ""
         total, cpus = done[key]["total_s"], done[key]["cpus"]

@@ -32,7 +32,7 @@ WORD = re.compile(r"\w+|[^\w\s]")
 def greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32):
     """Greedy continuations: for each prompt, the list of its first max_new_tokens generated token ids.
 
-    Prompts are tokenized as the teacher-forced batches are (data.tokenize), left-padded, and
+    Prompts are tokenized as the teacher-forced batches are (capture.tokenize), left-padded, and
     batched by length so padding stays small; the KV cache makes each new token one short forward."""
     device, pad = model.get_input_embeddings().weight.device, pad_id(tokenizer)
     ids = tokenizer(list(prompts))["input_ids"]

@@ -24,7 +24,7 @@ from capture import DataError
 from data import check_lengths
 from editor import Editor, NonFiniteError, dims
 from evaluate import edit_metrics, glue_scores, locality_tokens
-from lab import cache as run_cache
+from lab import cache
 from lab.generation import generation_metrics
 from lab.hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
 from lab.lora import save_lora
@@ -179,11 +179,11 @@ def read_stream(run):
     if cfg["verbatim_targets"]:  # the official codes' prompt + " " + target
         run.requests, run.warm = verbatim(run.requests), verbatim(run.warm)
     run.digests = {
-        "stream": run_cache.requests_digest(run.requests),
-        "warm-up": run_cache.requests_digest(run.warm),
-        "evaluation sample": run_cache.key(
+        "stream": cache.requests_digest(run.requests),
+        "warm-up": cache.requests_digest(run.warm),
+        "evaluation sample": cache.key(
             index=run.sample,
-            requests=run_cache.requests_digest([run.requests[i] for i in run.sample]),
+            requests=cache.requests_digest([run.requests[i] for i in run.sample]),
         ),
     }
     for k, v in run.digests.items() if run.resumed else ():
@@ -271,13 +271,13 @@ def start(run):
     evaluated = [run.requests[i] for i in run.sample]
     warm_first = run.steps[0][0] == "warmup" and cfg["warmup"]["mode"] == "stats"
     run.n_cached = sum(k == "warmup" for k, _, _ in run.steps) if warm_first else 0
-    key = run_cache.pre_key(run.model, run.tok, cfg, evaluated) if cfg["cache"] else None
-    got = run_cache.read("pre", key) if key else None
+    key = cache.pre_key(run.model, run.tok, cfg, evaluated) if cfg["cache"] else None
+    got = cache.read("pre", key) if key else None
     run.hits = {"pre": "off" if not key else "hit" if got else "miss", "warmup": "off"}
     if got is None:
         got = pre_edit(run, evaluated)
         if key:
-            run_cache.write("pre", key, got)
+            cache.write("pre", key, got)
     run.state = {
         "config": cfg,
         "data": run.digests,
@@ -288,8 +288,8 @@ def start(run):
         "glue_pre": glue_scores(run.model, run.tok, cfg["data_dir"]) if cfg["glue"] else None,
     }
     if cfg["cache"] and run.n_cached:
-        run.warm_key = run_cache.warmup_key(run.model, run.tok, cfg, run.warm, ed.max_length)
-        warm = run_cache.read("warmup", run.warm_key)
+        run.warm_key = cache.warmup_key(run.model, run.tok, cfg, run.warm, ed.max_length)
+        warm = cache.read("warmup", run.warm_key)
         run.hits["warmup"] = "hit" if warm else "miss"
         if warm is not None:
             ed.load_stats_state(warm["stats"])
@@ -409,9 +409,7 @@ def after_step(run, kind, lo, hi, rep, wall):
     state["rows"].append(row)
     state["done"] += 1
     if run.hits["warmup"] == "miss" and state["done"] == run.n_cached:
-        run_cache.write(
-            "warmup", run.warm_key, {"stats": run.ed.stats_state(), "rows": state["rows"]}
-        )
+        cache.write("warmup", run.warm_key, {"stats": run.ed.stats_state(), "rows": state["rows"]})
 
 
 def drift_norm(W, W0):

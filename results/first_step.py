@@ -2,7 +2,7 @@
 
     python results/first_step.py --dataset ultraeditbench --data-dir D --n 1000 --warmup 0 --eval-n 10 --no-cache --out /tmp/fs
 
-Runs run_stream.main with these arguments (its phases timed in run_phases) and prints, for each phase — imports, reading the
+Runs run_stream.main with these arguments (its phases timed in lab/phases.py) and prints, for each phase — imports, reading the
 stream's records, tokenizer and model load, the pre-edit pass, the first state file — the clock
 (seconds since this script started) at its end and its own seconds; it stops where the first edit
 step would begin. Nothing is edited.
@@ -19,7 +19,7 @@ import transformers  # noqa: E402
 import editor  # noqa: E402
 import run_stream  # noqa: E402
 from capture import DataError, ModelError  # noqa: E402
-from lab import phases as run_phases  # noqa: E402
+from lab import phases  # noqa: E402
 from lab.settings import fail  # noqa: E402
 
 
@@ -52,10 +52,10 @@ def main(argv=None):
     timed(transformers.AutoTokenizer, "from_pretrained", "tokenizer loaded")
     timed(transformers.AutoModelForCausalLM, "from_pretrained", "model loaded")
     print(f"{clock():6.2f} s  imports (torch, transformers, run_stream)", file=sys.stderr)
-    timed(run_phases, "load_stream", "stream records read")
-    timed(run_phases, "locality_tokens", "pre-edit locality references")
-    timed(run_phases, "edit_metrics", "pre-edit metrics")
-    timed(run_phases, "atomic_write", "first state file written")
+    timed(phases, "load_stream", "stream records read")
+    timed(phases, "locality_tokens", "pre-edit locality references")
+    timed(phases, "edit_metrics", "pre-edit metrics")
+    timed(phases, "atomic_write", "first state file written")
     editor.Editor.edit = first_step
     try:
         run_stream.main(sys.argv[1:] if argv is None else argv)
