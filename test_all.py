@@ -3931,3 +3931,27 @@ def test_curves_overlays_runs_labelled_by_what_differs(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         curves.main([str(tmp_path), "--out", str(out)])
     assert e.value.code == 2 and "no results.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["niw", "whitening", "capture", "editor"])
+def test_the_core_demos_run_and_print_what_they_claim(module):
+    """Each core module's demo runs on its own, offline, and prints its claim as true (ridge.py's demo
+    times a GPT-J-width solve: results/, not tests)."""
+    r = subprocess.run(
+        [sys.executable, f"{module}.py"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-1000:]
+    claims = {
+        "niw": lambda out: len(re.findall(r"\|m - mu\|", out)) == 3,
+        "whitening": lambda out: "equals standardization: True" in out,
+        "capture": lambda out: out.strip().endswith("True"),
+        "editor": lambda out: (
+            all(
+                float(a) < 0.5 < float(b)
+                for a, b in re.findall(r"before ([\d.]+), after one step ([\d.]+)", out)
+            )
+            and out.count("after one step") == 3
+        ),
+    }
+    assert claims[module](r.stdout), r.stdout
