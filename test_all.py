@@ -3955,3 +3955,338 @@ def test_the_core_demos_run_and_print_what_they_claim(module):
         ),
     }
     assert claims[module](r.stdout), r.stdout
+
+
+# ------------------------------ issue 41: outputs that collide, adapters that lie, texts that fail
+
+
+@pytest.fixture(scope="module")
+def edited_run(tiny_dir, tmp_path_factory):
+    """One short stream on the tiny model with every output kept: {out, patch, lora, model, facts}."""
+    root = tmp_path_factory.mktemp("edited-run")
+    facts = _facts(root / "facts.json", "mascot", 10)
+    got = {k: root / k for k in ("out", "patch.safetensors", "lora", "model")}
+    r = cli(
+        *small_args(tiny_dir, facts, got["out"], "--n", 10, "--batch", 5),
+        *("--save-patch", got["patch.safetensors"], "--save-lora", got["lora"]),
+        *("--save-model", got["model"]),
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return {**got, "facts": facts}
+
+
+def test_outputs_that_coincide_nest_replace_an_input_or_name_a_file_of_the_run_are_refused(
+    tmp_path, tiny_dir, facts_file, capsys
+):
+    """Every output path is resolved before any work; a file of the run, two outputs at one place or
+    one inside another, and an output over an input are each one line, exit 2, nothing written."""
+    import shutil
+
+    model = tmp_path / "model"  # a copy: a wrong answer here would overwrite its weights
+    shutil.copytree(tiny_dir, model)
+    O, S, E = tmp_path / "O", tmp_path / "S", tmp_path / "E"
+    O.mkdir()  # as a user's run folder may be
+    cases = [
+        (["--out", O, "--save-patch", O / "results.json"], ["results.json", "run's own"]),
+        (["--out", O, "--save-patch", O / "editor_state.pt"], ["editor_state.pt"]),
+        (["--out", O, "--save-model", O / "trajectory.csv"], ["trajectory.csv"]),
+        (["--out", O, "--save-lora", O / "update_geometry.png"], ["update_geometry.png"]),
+        (["--out", O, "--save-model", S, "--save-lora", S], ["same path"]),
+        (["--out", O, "--save-model", S, "--save-patch", S], ["same path"]),
+        (["--out", E, "--save-model", E], ["same path"]),
+        (["--out", O, "--save-model", S, "--save-lora", S / "lora"], ["inside"]),
+        (["--out", S / "run", "--save-model", S], ["inside"]),
+        (["--out", O, "--save-patch", facts_file, "--overwrite"], ["input", "--dataset"]),
+        (
+            ["--out", O, "--save-patch", model / "model.safetensors", "--overwrite"],
+            ["input", "--model"],
+        ),
+        (["--out", model], ["input", "--model"]),
+    ]
+    weights = (model / "model.safetensors").read_bytes()
+    for extra, words in cases:
+        args = small_args(model, facts_file, O, *extra)  # the last --out wins
+        t0 = time.perf_counter()
+        one_line_error(cli(*args), *words)
+        assert time.perf_counter() - t0 < 5  # before the model loads
+        assert not list(O.iterdir()) and not S.exists() and not E.exists(), extra
+    assert (model / "model.safetensors").read_bytes() == weights and facts_file.exists()
+
+
+def test_a_symlinked_out_is_followed_and_a_dangling_one_refused_in_one_line(
+    tmp_path, tiny_dir, facts_file, capsys
+):
+    """--out through a link writes into the link's folder (a second run there is refused as a run
+    already there); a link to nowhere, as --out or as another output, is one line and creates nothing."""
+    dangling, real, link = tmp_path / "dangling", tmp_path / "real", tmp_path / "link"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for extra in ([], ["--save-model", dangling]):
+        out = dangling if not extra else tmp_path / "o"
+        one_line_error(cli(*small_args(tiny_dir, facts_file, out, *extra)), "does not exist")
+    assert dangling.is_symlink() and not (tmp_path / "nowhere").exists()
+    real.mkdir()
+    link.symlink_to(real)
+    assert cli(*small_args(tiny_dir, facts_file, link)).returncode == 0
+    assert (real / "results.json").exists() and link.is_symlink()
+    one_line_error(cli(*small_args(tiny_dir, facts_file, link)), "holds another run")
+    # the run's own file named through the link is the same file
+    one_line_error(
+        cli(
+            *small_args(
+                tiny_dir, facts_file, real, "--resume", "--save-patch", link / "results.json"
+            )
+        ),
+        "run's own results.json",
+    )
+
+
+def test_a_failed_save_removes_its_temporary_folder_and_says_so_in_one_line(tmp_path):
+    """save_model and save_lora write X.tmp<pid> beside X: it goes on every way out (an error while
+    writing, the name taken meanwhile, Ctrl-C), and an OSError is a one-line DataError."""
+    from lab.lora import save_lora
+    from lab.patch import save_model
+
+    def writes_then(exc):
+        def save_pretrained(folder):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / "model.safetensors").write_bytes(b"x" * 1000)
+            if exc:
+                raise exc
+
+        return SimpleNamespace(save_pretrained=save_pretrained)
+
+    tok = writes_then(None)
+    leftovers = lambda: sorted(p.name for p in tmp_path.glob("*.tmp*"))
+    with pytest.raises(DataError, match="could not be written"):
+        save_model(writes_then(OSError(28, "No space left on device")), tok, tmp_path / "m1")
+    assert leftovers() == [] and not (tmp_path / "m1").exists()
+    (tmp_path / "m2").mkdir()
+    (tmp_path / "m2" / "other").write_text("taken while the run went on")
+    with pytest.raises(DataError, match="could not be written"):
+        save_model(tok, tok, tmp_path / "m2")
+    assert leftovers() == [] and (tmp_path / "m2" / "other").exists()
+    with pytest.raises(KeyboardInterrupt):
+        save_model(writes_then(KeyboardInterrupt()), tok, tmp_path / "m3")
+    assert leftovers() == []
+    lin = torch.nn.Sequential(torch.nn.Linear(6, 4))
+    with pytest.raises(DataError, match="could not be written"):
+        save_lora(tmp_path / "m2", {"0": torch.randn(4, 6)}, lin, {"model": "demo"})
+    assert leftovers() == []
+
+
+def _adapter_variant(src, dst, config=None, tensors=None, meta=None, reseal=True):
+    """A copy of the adapter folder src with its config, tensors or metadata changed by the given
+    functions; reseal: its checksum recomputed, as a careful editor of the file would."""
+    import shutil
+
+    from safetensors.torch import load_file, safe_open, save_file
+
+    from lab.validate import digest
+
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "adapter_config.json").read_text())
+    with safe_open(str(dst / "adapter_model.safetensors"), "pt") as f:
+        info = f.metadata() or {}
+    ts = load_file(str(dst / "adapter_model.safetensors"))
+    cfg, ts, info = (
+        (config or (lambda c: c))(cfg),
+        (tensors or (lambda t: t))(ts),
+        (meta or (lambda m: m))(info),
+    )
+    if reseal and "sha256" in info:
+        info["sha256"] = digest(ts)
+    (dst / "adapter_config.json").write_text(json.dumps(cfg))
+    save_file(ts, dst / "adapter_model.safetensors", metadata=info)
+    return dst
+
+
+def test_an_adapter_is_checked_as_strictly_as_a_patch_and_never_half_merged(
+    tmp_path, tiny_dir, edited_run, capsys
+):
+    """A LoRA adapter whose config and tensors disagree (targets cut, a tensor missing, r or
+    rank_pattern or lora_alpha changed, factors of unequal rank, an untargeted factor), whose factors
+    changed after it was written, that an older version made, or that another model made, is one
+    line naming the cause, before any weight is merged; a good one merges to the edited weights."""
+    lora, L1, L2 = edited_run["lora"], TINY_LAYERS[0], TINY_LAYERS[1]
+    key = lambda n, k: f"base_model.model.{n}.lora_{k}.weight"
+    other = tmp_path / "other"  # the same architecture, other weights
+    torch.manual_seed(1)
+    AutoModelForCausalLM.from_config(
+        AutoModelForCausalLM.from_pretrained(tiny_dir).config
+    ).save_pretrained(other)
+    AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(other)
+    cases = [
+        (dict(config=lambda c: {**c, "target_modules": [L1]}), ["target_modules leaves out", L2]),
+        (
+            dict(tensors=lambda t: {k: v for k, v in t.items() if k != key(L2, "B")}),
+            ["no lora_B", L2],
+        ),
+        (
+            dict(config=lambda c: {**c, "rank_pattern": {**c["rank_pattern"], L1: 1}}),
+            ["rank 1", L1],
+        ),
+        (dict(config=lambda c: {**c, "r": 3, "rank_pattern": {}, "alpha_pattern": {}}), ["rank 3"]),
+        (dict(config=lambda c: {**c, "alpha_pattern": {}, "lora_alpha": 1}), ["lora_alpha"]),
+        (dict(tensors=lambda t: {**t, key(L1, "A"): t[key(L1, "A")][:-1]}), ["factors of", L1]),
+        (
+            dict(tensors=lambda t: {**t, key(L1, "A"): 2 * t[key(L1, "A")]}, reseal=False),
+            ["checksum"],
+        ),
+        (dict(meta=lambda m: {k: v for k, v in m.items() if k != "format"}), ["older"]),
+        (
+            dict(
+                tensors=lambda t: {
+                    **t,
+                    key("model.layers.0.mlp.down_proj", "A"): t[key(L1, "A")].clone(),
+                }
+            ),
+            ["model.layers.0.mlp.down_proj", "leaves out"],
+        ),
+    ]
+    for i, (change, words) in enumerate(cases):
+        bad = _adapter_variant(lora, tmp_path / f"v{i}", **change)
+        r = cli("--model", tiny_dir, "--apply-patch", bad, "--save-model", tmp_path / f"m{i}")
+        one_line_error(r, *words)
+        assert "does not have" not in r.stderr and not (tmp_path / f"m{i}").exists()
+    one_line_error(
+        cli("--model", other, "--apply-patch", lora, "--save-model", tmp_path / "o"),
+        "another model",
+    )
+    assert not (tmp_path / "o").exists()
+    # the good adapter merges into the unedited model: the edited weights, every layer
+    assert (
+        cli("--model", tiny_dir, "--apply-patch", lora, "--save-model", tmp_path / "m").returncode
+        == 0
+    )
+    merged = dict(AutoModelForCausalLM.from_pretrained(tmp_path / "m").named_modules())
+    edited = final_weights(edited_run["out"])[0]
+    assert all(rel(merged[n].weight.detach(), edited[n]) < 1e-5 for n in TINY_LAYERS)
+
+
+def test_an_edit_is_never_applied_twice_by_adapter_or_patch(tmp_path, edited_run, capsys):
+    """The saved edited model given its own adapter or its own patch (also on the way to an adapter):
+    refused, "applied already", one line, nothing saved. The patch was refused before; the adapter
+    was merged a second time."""
+    model = edited_run["model"]
+    for src in (edited_run["lora"], edited_run["patch.safetensors"]):
+        r = cli("--model", model, "--apply-patch", src, "--save-model", tmp_path / "x")
+        one_line_error(r, "applied already")
+    r = cli(
+        *("--model", model, "--apply-patch", edited_run["patch.safetensors"]),
+        *("--save-lora", tmp_path / "l"),
+    )
+    one_line_error(r, "applied already")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "l").exists()
+
+
+def test_lora_rank_above_a_layers_rank_reports_the_rank_written(
+    tmp_path, tiny_dir, edited_run, capsys
+):
+    """--lora-rank 100000 on a 64 x 128 layer writes rank 64 and says so; an adapter made from a
+    patch on the unedited model merges back onto it."""
+    lora = tmp_path / "lora"
+    r = cli(
+        "--model",
+        tiny_dir,
+        "--apply-patch",
+        edited_run["patch.safetensors"],
+        "--save-lora",
+        lora,
+        "--lora-rank",
+        100000,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    written = json.loads((lora / "adapter_config.json").read_text())["rank_pattern"]
+    assert set(written.values()) == {64}
+    assert "rank 64" in r.stdout and "rank-100000" not in r.stdout, r.stdout
+    assert (
+        cli("--model", tiny_dir, "--apply-patch", lora, "--save-model", tmp_path / "m").returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "field,words",
+    [
+        ("prompt", ["record 3", "prompt"]),
+        ("target", ["record 3", "target"]),
+        ("rephrase", ["record 3", "rephrase 0"]),
+        ("loc_prompt", ["record 3", "locality prompt 0"]),
+        ("loc_answer", ["record 3", "locality answer 0"]),
+    ],
+)
+def test_a_text_that_does_not_encode_is_named_before_the_work(
+    field, words, tmp_path, tiny_dir, capsys
+):
+    """An unpaired surrogate ("\\ud800" in the JSON) in any text the run tokenizes -- prompts,
+    rephrases, locality prompts, targets, answers -- of a record the evaluation may never read: one
+    line naming the record and the field, before the model loads, and no editor_state.pt."""
+    recs = [
+        {
+            "prompt": f"The mascot of the {c} Institute is a",
+            "target": "lion",
+            "rephrase": [f"The {c} Institute's mascot is a"],
+            "loc_prompt": "The capital of France is",
+            "loc_answer": "Paris",
+        }
+        for c in "ABCDEFGH"
+    ]
+    recs[3][field] = f"The {chr(0xD800)} one" if field != "rephrase" else [f"a {chr(0xD800)} b"]
+    data = tmp_path / "facts.json"
+    data.write_text(json.dumps(recs))  # ensure_ascii: the file spells it "\ud800", as JSON may
+    assert "\\ud800" in data.read_text()
+    out = tmp_path / "run"
+    t0 = time.perf_counter()
+    one_line_error(
+        cli(*small_args(tiny_dir, data, out, "--n", 8, "--batch", 4)), "surrogate", *words
+    )
+    assert time.perf_counter() - t0 < 5 and not (out / "editor_state.pt").exists()
+
+
+def test_rejudge_checks_its_input_in_one_line_before_any_work_and_writes_to_out(
+    tmp_path, monkeypatch
+):
+    """theory_checks.py --rejudge: a missing file, a folder, truncated or non-object JSON, a run
+    without its probe or an arm: one line (DataError) within seconds; --out G writes G/theory.json
+    and leaves the input as it was."""
+    import theory_checks
+
+    stored = (REPO / "results" / "theory" / "smollm2-135m" / "theory.json").read_text()
+    res = json.loads(stored)
+    no_probe, no_arm = copy.deepcopy(res), copy.deepcopy(res)
+    del no_probe["runs"][1]["probe"]
+    del no_arm["runs"][0]["no_ln"]
+    files = {
+        "truncated.json": stored[:1000],
+        "list.json": "[1, 2]",
+        "no_probe.json": json.dumps(no_probe),
+        "no_arm.json": json.dumps(no_arm),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    cases = [
+        ("missing.json", "cannot be read"),
+        ("", "is a folder"),
+        ("truncated.json", "not a JSON file"),
+        ("list.json", "not a theory.json"),
+        ("no_probe.json", "run 1 has no 'probe'"),
+        ("no_arm.json", "no_ln"),
+    ]
+    for name, words in cases:
+        t0 = time.perf_counter()
+        with pytest.raises(DataError, match=re.escape(words)) as e:
+            theory_checks.main(["--rejudge", str(tmp_path / name)])
+        assert "\n" not in str(e.value) and time.perf_counter() - t0 < 5, name
+    good = tmp_path / "theory.json"
+    good.write_text(stored)
+    with pytest.raises(DataError, match="is a file"):
+        theory_checks.main(["--rejudge", str(good), "--out", str(tmp_path / "list.json")])
+    # the judging itself is the stored-verdicts test's: here only where it goes
+    monkeypatch.setattr(
+        theory_checks,
+        "all_checks",
+        lambda runs, seeds: ({"drift": theory_checks.drift_check(runs)}, None),
+    )
+    assert theory_checks.main(["--rejudge", str(good), "--out", str(tmp_path / "G")]) == 0
+    again = json.loads((tmp_path / "G" / "theory.json").read_text())
+    assert set(again["checks"]) == {"drift"} and good.read_text() == stored

@@ -20,6 +20,7 @@ damaged or edited patch before it touches a weight.
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from safetensors.torch import load_file, safe_open, save
 
 from capture import DataError, ModelError
 from lab.cache import weights_digest
-from lab.lora import load_lora, save_lora
+from lab.lora import merge_lora, read_lora, save_lora, written_ranks
 from lab.models import load_model
 from lab.outputs import atomic_write
 from lab.validate import digest, finite
@@ -42,6 +43,24 @@ def fingerprint(model, layers):
     return weights_digest(model, exclude=skip)
 
 
+def layer_info(model, W0):
+    """What a patch or an adapter records of the model it was made on, given the unedited weights
+    W0 {layer: weight} and the model holding the edited ones: the layers, their shapes and dtype, the
+    fingerprint of every other parameter, and |W_0|_F, |W_T|_F per layer (which of the two a model
+    holds, lab.patch.apply_patch and lab.lora.check_fit)."""
+    named = dict(model.named_modules())
+    return {
+        "layers": list(W0),
+        "fingerprint": fingerprint(model, W0),
+        "shapes": {n: list(W.shape) for n, W in W0.items()},
+        "dtype": str(next(iter(W0.values())).dtype),
+        "norms": {
+            n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
+            for n, W in W0.items()
+        },
+    }
+
+
 def save_patch(path, model, W0, meta):
     """W - W0 for each layer in W0 ({layer name: unedited weight}), written atomically."""
     named = dict(model.named_modules())
@@ -53,19 +72,11 @@ def save_patch(path, model, W0, meta):
         for n, W in W0.items()
     }
     finite(diff, f"{path}: the patch to write")
+    made = layer_info(model, W0)
     info = {
         "format": FORMAT,
         "sha256": digest(diff),
-        "layers": json.dumps(list(W0)),
-        "fingerprint": fingerprint(model, W0),
-        "shapes": json.dumps({n: list(W.shape) for n, W in W0.items()}),
-        "dtype": json.dumps(str(next(iter(W0.values())).dtype)),
-        "norms": json.dumps(
-            {
-                n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
-                for n, W in W0.items()
-            }
-        ),
+        **{k: v if k == "fingerprint" else json.dumps(v) for k, v in made.items()},
         **{k: json.dumps(v) for k, v in meta.items()},
     }
     blob = save(diff, metadata=info)
@@ -178,36 +189,46 @@ def apply_patch(model, path, revert=False):
 
 
 def save_model(model, tok, path):
+    """The model and its tokenizer saved into the new folder path: written beside it, then renamed (no
+    half-written folder under the name); the temporary folder is removed on every way out."""
     tmp = Path(f"{path}.tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk, or the name taken while the run went on
+        raise DataError(f"--save-model {path}: could not be written ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def patch_mode(args):
     """--apply-patch: a patch file (read and checked before the model loads) applied and saved, or
-    written as a LoRA adapter; or a LoRA adapter folder merged into the model and saved."""
-    adapter = Path(args.apply_patch).is_dir()
-    diff, meta = (None, None) if adapter else read_patch(args.apply_patch)
+    written as a LoRA adapter; or a LoRA adapter folder (read and checked likewise) merged into the
+    model and saved. Writes to the real paths lab.settings.outputs resolved (args.paths)."""
+    adapter, paths = Path(args.apply_patch).is_dir(), args.paths
+    if adapter:
+        read_lora(args.apply_patch)  # the adapter's parts checked against each other first
+    else:
+        diff, meta = read_patch(args.apply_patch)
     model, tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     if adapter:
-        model = load_lora(model, args.apply_patch).merge_and_unload()
-        save_model(model, tok, args.save_model)
+        model = merge_lora(model, args.apply_patch)  # checks the adapter fits this model
+        save_model(model, tok, paths["--save-model"])
         print(
             f"merged the LoRA adapter {args.apply_patch} into {args.model}; saved in {args.save_model}"
         )
         return 0
     meta = apply_patch(model, args.apply_patch)  # checks the patch fits this model
     if args.save_lora:
-        kept = save_lora(
-            args.save_lora, {n: d.float() for n, d in diff.items()}, model, meta, args.lora_rank
-        )
+        diff = {n: d.float() for n, d in diff.items()}
+        kept = save_lora(paths["--save-lora"], diff, model, meta, args.lora_rank)
         print(
-            f"{args.apply_patch} as a rank-{args.lora_rank} LoRA adapter in {args.save_lora}; share of "
+            f"{args.apply_patch} as {written_ranks(paths['--save-lora'], args.lora_rank)}; share of "
             f"|W_T - W_0|_F kept per layer {min(kept.values()):.4f}-{max(kept.values()):.4f}"
         )
     if args.save_model:
-        save_model(model, tok, args.save_model)
+        save_model(model, tok, paths["--save-model"])
         print(
             f"applied {args.apply_patch} ({meta.get('method')}, {meta.get('edits')} edits of "
             f"{meta.get('dataset')}, {len(meta['layers'])} layers) to {args.model}; saved in {args.save_model}"

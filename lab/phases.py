@@ -41,10 +41,20 @@ from lab.outputs import (
     write_csv,
     write_json,
 )
-from lab.patch import save_model, save_patch
-from lab.settings import RUN_FILES
+from lab.patch import layer_info, save_model, save_patch
+from lab.settings import OUTPUTS
 from lab.stream import eval_sample, load_stream, plan, segment_means
-from lab.validate import clean_tmp, finite, requests_memory, same_layout, seal, stats_memory, unseal
+from lab.validate import (
+    clean_tmp,
+    finite,
+    readable,
+    requests_memory,
+    same_layout,
+    seal,
+    stats_memory,
+    tokenizable,
+    unseal,
+)
 
 # what must match for --resume to continue the same stream
 STREAM_KEYS = (
@@ -70,8 +80,6 @@ STREAM_KEYS = (
     "shuffle",
     "skip",
 )
-# every file a run writes in --out: --overwrite removes them before the new run's first save
-OUTPUTS = (*RUN_FILES, "update_geometry.png", "trajectory.png", "hidden_shift.png")
 # what a state holds, each with its type: anything else is another layout and is not resumed
 STATE = {
     "config": dict,
@@ -125,7 +133,7 @@ class Run:
 
 def open_run(run):
     """The output folder (what a killed write left there removed) and, with --resume, its state."""
-    run.out = Path(run.args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+    run.out = run.args.paths["--out"]  # resolved once, before any work (lab.settings.outputs)
     if run.out.is_dir():
         clean_tmp(run.out)
     if run.args.resume:
@@ -170,6 +178,7 @@ def read_stream(run):
     cfg = run.cfg
     requests_memory(cfg["n"] + cfg["warmup"]["n"])
     run.requests, run.seg_of, run.warm = load_stream(cfg)
+    readable(run.requests + run.warm)  # before the model loads and anything is written
     run.sample = eval_sample(cfg)
     if not run.sample:
         raise DataError(
@@ -232,6 +241,7 @@ def load_editor(run):
     run.model, run.tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     stats_memory(layer_widths(run.model, cfg["layers"], cfg["method"]), args.device)
     run.ed = make_editor(run.model, run.tok, cfg)
+    tokenizable(run.tok, run.requests + run.warm)
     check_lengths(run.tok, run.requests + run.warm, run.ed.max_length)
     if run.resumed:
         where = f"--resume: {run.state_path}"
@@ -580,8 +590,9 @@ def write_outputs(run, results):
         plot_trajectory(
             out / "trajectory.png", run.state["checkpoints"], f"{cfg['method']} on {cfg['model']}"
         )
+    paths = run.args.paths  # resolved before any work (lab.settings.outputs)
     if cfg["save_model"]:
-        save_model(run.model, run.tok, cfg["save_model"])
+        save_model(run.model, run.tok, paths["--save-model"])
     meta = {
         "model": cfg["model"],
         "source": cfg["source"],
@@ -591,8 +602,10 @@ def write_outputs(run, results):
         "dataset": cfg["dataset"],
     }
     if cfg["save_patch"]:
-        save_patch(cfg["save_patch"], run.model, run.W0, meta)
+        save_patch(paths["--save-patch"], run.model, run.W0, meta)
     if cfg["save_lora"]:
         named = dict(run.model.named_modules())
         diff = {n: named[n].weight.detach().cpu().float() - W.float() for n, W in run.W0.items()}
-        save_lora(cfg["save_lora"], diff, run.model, meta, cfg["lora_rank"])
+        # the adapter records |W_0|_F, |W_T|_F and the fingerprint as a patch does: check_fit reads them
+        meta |= layer_info(run.model, run.W0)
+        save_lora(paths["--save-lora"], diff, run.model, meta, cfg["lora_rank"])

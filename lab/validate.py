@@ -5,7 +5,10 @@ back what it wrote (the state of Algorithm 1's loop, cache entries, patches).
     obj = unseal(sealed, "editor_state.pt")   # DataError when one bit changed since seal
     finite(obj, "editor_state.pt")     # DataError naming the first tensor with NaN/Inf
     same_layout(fresh, read, what)     # DataError when keys, shapes or dtypes differ
-    output_dir(path, "--out")          # DataError: a file, under a file, or not writable
+    writable_dir(path, "--out")        # DataError: a file, under a file, or not writable
+    real_path(path, "--out")           # symbolic links followed; DataError: one points nowhere
+    apart(outputs, inputs)             # DataError: two outputs at one place or nested, an input replaced
+    readable(requests)                 # DataError naming a record and field that is no Unicode text
     stats_memory(modules, full, device_bytes)  # DataError: statistics beyond half the memory
 
 A checksum catches what a flipped bit or an edited byte does to a file that still loads: without
@@ -145,6 +148,43 @@ def writable_file(path, flag, overwrite):
     _try_write(p.parent, f"{flag} {path}: its folder {p.parent}")
 
 
+def real_path(path, flag):
+    """The absolute path with every symbolic link in it followed, so that two spellings of one place
+    compare equal; DataError when a link on it points nowhere (a folder cannot be made at a dangling
+    link, and a write through it would replace the link, not reach its target)."""
+    p = Path(path).absolute()
+    for q in (p, *p.parents):
+        if q.is_symlink() and not q.exists():  # a loop, too, reaches no existing path
+            raise DataError(
+                f"{flag} {path}: {q} is a symbolic link to {os.readlink(q)}, which does not exist; "
+                "create its target or name another path"
+            )
+    return p.resolve()
+
+
+def apart(outputs, inputs, files=()):
+    """DataError unless the outputs [(flag, real path)] are apart -- no two the same, none inside
+    another: one would be written into, or replaced by, the other -- and neither they nor the run's
+    own files [(name, real path)] replace an input [(flag, real path)]: are it, or are an existing
+    file inside an input folder."""
+    for i, (a, p) in enumerate(outputs):
+        for b, q in outputs[:i]:
+            if p == q:
+                raise DataError(f"{b} and {a} are the same path {p}: name a separate one for each")
+            if q in p.parents or p in q.parents:
+                (inner, x), (outer, y) = ((a, p), (b, q)) if q in p.parents else ((b, q), (a, p))
+                raise DataError(
+                    f"{inner} {x} lies inside {outer} {y}: one would be written into, or replace, "
+                    "the other; name paths apart"
+                )
+    for a, p in [*outputs, *files]:
+        for b, q in inputs:
+            if p == q or (q in p.parents and p.is_file()):
+                raise DataError(
+                    f"{a} {p} would overwrite {'' if p == q else 'a file in '}the input {b} {q}"
+                )
+
+
 def _try_write(folder, what):
     """DataError unless a file can be made in folder: tried, then removed (os.access says yes to root
     and to read-only file systems alike)."""
@@ -215,6 +255,60 @@ def requests_memory(n, total=None):
             f"--n {n}: the requests alone would need ~{n * REQUEST_BYTES / 1e9:.0f} GB in memory, more "
             f"than {MEMORY_SHARE:.0%} of this machine's {total / 1e9:.1f} GB"
         )
+
+
+def texts(r):
+    """(field, text, is a prompt) of every text of request r that a run tokenizes: prompts before
+    their answers, the fields named as lab.request.Request names them."""
+    yield "prompt", r.prompt, True
+    yield "target", r.target, False
+    yield from ((f"rephrase {i}", p, True) for i, p in enumerate(r.rephrase))
+    yield from ((f"personas {i}", p, True) for i, p in enumerate(r.personas))
+    probes = [(f"locality{' ' + k if k else ''}", ps) for k, ps in r.locality.items()]
+    for kind, pairs in [*probes, ("reasoning", r.reasoning), ("portability", r.portability)]:
+        for i, (p, a) in enumerate(pairs):
+            yield f"{kind} prompt {i}", p, True
+            yield f"{kind} answer {i}", a, False
+
+
+def readable(requests):
+    """DataError naming the first request and field whose text is no string, or no Unicode a tokenizer
+    can read (an unpaired surrogate such as "\\ud800", which JSON can spell): found before the run
+    writes anything, not when a step or an evaluation meets it."""
+    for r in requests:
+        for what, t, _ in texts(r):
+            where = _named(r)
+            if not isinstance(t, str):
+                raise DataError(f"{where}: {what} is a {type(t).__name__}, not text")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise DataError(
+                    f"{where}: {what} holds U+{ord(t[e.start]):04X} at character {e.start}, an "
+                    "unpaired surrogate: not Unicode text a tokenizer reads; fix the record"
+                ) from None
+
+
+def tokenizable(tokenizer, requests):
+    """DataError naming the first request and prompt that the tokenizer refuses or turns into zero
+    tokens (capture.tokenize would refuse it mid-run); answers are data.check_lengths'."""
+    found = [(r, what, t) for r in requests for what, t, prompt in texts(r) if prompt]
+    try:
+        ids = tokenizer([t for _, _, t in found])["input_ids"] if found else []
+    except Exception:  # one text the tokenizer cannot read: find which, one by one
+        ids = None
+    for j, (r, what, t) in enumerate(found):
+        try:
+            got = ids[j] if ids is not None else tokenizer([t])["input_ids"][0]
+        except Exception as e:
+            raise DataError(f"{_named(r)}: the tokenizer refuses {what} {t[:40]!r} ({e})") from None
+        if not got:
+            raise DataError(f"{_named(r)}: {what} {t!r} tokenizes to zero tokens")
+
+
+def _named(r):
+    """Where request r was read ("facts.json record 3"), else the start of its prompt."""
+    return r.where or repr(r.prompt[:40])
 
 
 def clean_tmp(folder):
