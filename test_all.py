@@ -4290,3 +4290,20 @@ def test_rejudge_checks_its_input_in_one_line_before_any_work_and_writes_to_out(
     assert theory_checks.main(["--rejudge", str(good), "--out", str(tmp_path / "G")]) == 0
     again = json.loads((tmp_path / "G" / "theory.json").read_text())
     assert set(again["checks"]) == {"drift"} and good.read_text() == stored
+
+
+def test_the_assignments_times_are_the_measured_ones():
+    """assignments/README.md's time table is assignments/timings.json (python assignments/timing.py),
+    measured with each handout's current commands, every one of which ran (exit 0)."""
+    from assignments import timing
+    from assignments.tasks import TASKS
+
+    done = json.loads(timing.OUT.read_text(encoding="utf-8"))
+    assert set(done) == set(TASKS)
+    text = timing.README.read_text(encoding="utf-8")
+    for key, entry in done.items():
+        assert entry["commands"] == timing.commands(key), (
+            f"{key}: rerun assignments/timing.py {key}"
+        )
+        assert all(rc == 0 for rc in entry["returncodes"]), f"{key}: a command failed"
+        assert timing.row(key, entry) in text, f"{key}: the README's row is not timings.json's"
