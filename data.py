@@ -291,38 +291,6 @@ def load(name_or_path, n, offset=0, seed=0, data_dir=None, encoding=None):
     return out
 
 
-# ---------------------------------------------------------------- teacher forcing
-
-
-def check_lengths(tokenizer, requests, max_length=256):
-    """DataError naming the first request whose target, or a probe's answer, tokenizes to nothing or
-    to max_length tokens or more: found before a run's first step, not when the step meets it."""
-    answers = [(r, "target", r.target) for r in requests]
-    answers += [
-        (r, f"locality answer ({name or 'locality'})", a)
-        for r in requests
-        for name, ps in r.locality.items()
-        for _, a in ps
-    ]
-    answers += [
-        (r, kind, a)
-        for r in requests
-        for kind in ("reasoning", "portability")
-        for _, a in getattr(r, kind)
-    ]
-    texts = [a if a.startswith(" ") else " " + a.strip() for _, _, a in answers]
-    for (r, what, a), ids in zip(
-        answers, tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-    ):
-        if not a.strip() or not ids:
-            raise DataError(f"{r.where or repr(r.prompt)}: {what} {a!r} tokenizes to zero tokens")
-        if len(ids) >= max_length:
-            raise DataError(
-                f"{r.where or repr(r.prompt)}: {what} is {len(ids)} tokens, more than the "
-                f"{max_length - 1} an edit step takes"
-            )
-
-
 if __name__ == "__main__":
     print("synthetic:", load("synthetic", 1)[0])
     try:

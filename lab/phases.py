@@ -21,7 +21,6 @@ import torch
 from tqdm import tqdm
 
 from capture import DataError
-from data import check_lengths
 from editor import Editor, NonFiniteError, dims
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from lab import cache
@@ -241,8 +240,7 @@ def load_editor(run):
     run.model, run.tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     stats_memory(layer_widths(run.model, cfg["layers"], cfg["method"]), args.device)
     run.ed = make_editor(run.model, run.tok, cfg)
-    tokenizable(run.tok, run.requests + run.warm)
-    check_lengths(run.tok, run.requests + run.warm, run.ed.max_length)
+    tokenizable(run.tok, run.requests + run.warm, run.ed.max_length)
     if run.resumed:
         where = f"--resume: {run.state_path}"
         same_layout(run.ed.stats_state(), run.state["editor"].get("stats"), f"{where} statistics")

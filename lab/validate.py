@@ -289,21 +289,41 @@ def readable(requests):
                 ) from None
 
 
-def tokenizable(tokenizer, requests):
-    """DataError naming the first request and prompt that the tokenizer refuses or turns into zero
-    tokens (capture.tokenize would refuse it mid-run); answers are data.check_lengths'."""
-    found = [(r, what, t) for r in requests for what, t, prompt in texts(r) if prompt]
+def tokenizable(tokenizer, requests, max_length=256):
+    """DataError naming the first request and field that the tokenizer refuses or turns into zero
+    tokens, or an answer of max_length tokens or more (capture.tokenize joins " " + answer and would
+    refuse these mid-run): one tokenizer pass over every text, before the run's first step."""
+    found = [
+        (r, what, t if prompt else " " + t.strip(), prompt)
+        for r in requests
+        for what, t, prompt in texts(r)
+    ]
     try:
-        ids = tokenizer([t for _, _, t in found])["input_ids"] if found else []
+        ids = _ids(tokenizer, [(t, p) for _, _, t, p in found])
     except Exception:  # one text the tokenizer cannot read: find which, one by one
         ids = None
-    for j, (r, what, t) in enumerate(found):
+    for j, (r, what, t, prompt) in enumerate(found):
         try:
-            got = ids[j] if ids is not None else tokenizer([t])["input_ids"][0]
+            got = ids[j] if ids is not None else _ids(tokenizer, [(t, prompt)])[0]
         except Exception as e:
             raise DataError(f"{_named(r)}: the tokenizer refuses {what} {t[:40]!r} ({e})") from None
-        if not got:
-            raise DataError(f"{_named(r)}: {what} {t!r} tokenizes to zero tokens")
+        if not got or not t.strip():
+            raise DataError(f"{_named(r)}: {what} {t.strip()!r} tokenizes to zero tokens")
+        if not prompt and len(got) >= max_length:
+            raise DataError(
+                f"{_named(r)}: {what} is {len(got)} tokens, more than the {max_length - 1} an edit "
+                "step takes"
+            )
+
+
+def _ids(tokenizer, texts):
+    """Token ids of (text, is a prompt) pairs: prompts as the model reads them, answers without
+    special tokens (as capture.tokenize appends them)."""
+    prompts = [t for t, p in texts if p]
+    answers = [t for t, p in texts if not p]
+    P = iter(tokenizer(prompts)["input_ids"] if prompts else [])
+    A = iter(tokenizer(answers, add_special_tokens=False)["input_ids"] if answers else [])
+    return [next(P) if p else next(A) for _, p in texts]
 
 
 def _named(r):
