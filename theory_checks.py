@@ -32,7 +32,6 @@ run's statistics at the half (stats arm, `load_stats_state`).
 Failed checks are reported, never hidden; only --strict turns them into exit code 1.
 """
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -46,11 +45,12 @@ from editor import NonFiniteError
 from lab import probe as P
 from lab.models import PRESETS, load_model, preset_layers, preset_lr
 from lab.outputs import plot_geometry, write_json
+from lab.paths import writable_dir
 from lab.probe import fading, fading_of, nim_errors, persistent, stationary
 from lab.settings import OneLineParser, fail
 from lab.theory_plots import plot_cumulative, plot_estimation, plot_probe
 from lab.theory_runs import seed_run, steps_per_seed
-from lab.validate import writable_dir
+from lab.theory_store import read_theory
 from lab.verdicts import CONTRAST, SANITY, claim, entry
 
 F64 = torch.float64
@@ -502,75 +502,6 @@ def summary(checks, seconds, out):
 
 # what --rejudge reads of each stored run (all_checks): series of numbers, per arm too; an arm's
 # per-layer cosines may hold null (the first step has no previous update)
-SERIES = ("bias_sq", "control_bias2", "b_stat", "drift", "full", "mid", "stats")
-ARMS = {"stableedit": ("norm", "cond", "surrogate"), "ultraedit": ("norm",), "no_ln": ("norm",)}
-
-
-def read_theory(path):
-    """A stored theory.json, checked before any work: a readable file holding a JSON object with its
-    seeds, seconds and per-seed runs, each run with every series the checks read; else DataError."""
-    p = Path(path)
-    try:
-        res = json.loads(p.read_text("utf-8"))
-    except IsADirectoryError:
-        raise DataError(f"--rejudge {path}: is a folder; name its theory.json") from None
-    except OSError as e:
-        raise DataError(f"--rejudge {path}: cannot be read ({e.strerror})") from None
-    except (ValueError, RecursionError) as e:  # not JSON (truncated), or not UTF-8 text
-        raise DataError(f"--rejudge {path}: not a JSON file ({str(e)[:80]})") from None
-    if not isinstance(res, dict):
-        raise DataError(
-            f"--rejudge {path}: holds a JSON {type(res).__name__}, not a theory.json object"
-        )
-    runs = res.get("runs")
-    seeds, seconds = res.get("seeds"), res.get("seconds")
-    if not isinstance(seeds, list) or not seeds or not isinstance(seconds, (int, float)):
-        raise DataError(f"--rejudge {path}: no 'seeds' list and 'seconds': not a theory.json")
-    if not isinstance(runs, list) or not runs:
-        raise DataError(f"--rejudge {path}: no per-seed 'runs' to judge: not a theory.json")
-    for i, r in enumerate(runs):
-        why = _bad_run(r)
-        if why:
-            raise DataError(f"--rejudge {path}: run {i} {why}; it cannot be judged")
-    return res
-
-
-def _bad_run(r):
-    """What is missing from one stored run, or None."""
-    numbers = lambda xs, null=False: (
-        isinstance(xs, list)
-        and len(xs) > 0
-        and all(isinstance(x, (int, float)) or (null and x is None) for x in xs)
-    )
-    if not isinstance(r, dict):
-        return "is not an object"
-    probe = r.get("probe")
-    if not isinstance(probe, list) or not all(
-        isinstance(q, dict)
-        and isinstance(q.get("step"), (int, float))
-        and isinstance(q.get("bias2"), dict)
-        and (q["step"] <= 0 or isinstance(q["bias2"].get("cold"), (int, float)))
-        for q in probe
-    ):
-        return "has no 'probe' series (per checkpoint: step, bias2 with the cold tracker's)"
-    for k in [*SERIES, *(["bias_sq_frozen"] if "bias_sq_frozen" in r else [])]:
-        if not numbers(r.get(k)):
-            return f"has no series {k!r}"
-    for arm, keys in ARMS.items():
-        a = r.get(arm)
-        layers = a.get("layers") if isinstance(a, dict) else None
-        if not isinstance(layers, dict) or not layers:
-            return f"has no arm {arm!r} with its per-layer series"
-        if not all(
-            isinstance(s, dict) and numbers(s.get("cos_prev"), True) for s in layers.values()
-        ):
-            return f"has no per-layer 'cos_prev' series in arm {arm!r}"
-        for k in keys:
-            if not numbers(a.get(k)):
-                return f"has no series {arm}/{k}"
-    return None
-
-
 def rejudge(path, out=None):
     """The checks of a stored theory.json judged again from its stored per-seed series (no model),
     written to out/theory.json, or back into path without out; the input is checked before any work."""

@@ -27,7 +27,8 @@ import transformers
 
 from capture import DataError
 from lab.outputs import atomic_write
-from lab.validate import clean_tmp, finite, seal, unseal
+from lab.paths import clean_tmp
+from lab.validate import finite, seal, unseal
 
 HERE = Path(__file__).resolve().parent.parent  # the repository: CODE names its files
 # the modules whose code decides what a warm-up or an evaluation computes

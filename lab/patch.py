@@ -205,7 +205,7 @@ def save_model(model, tok, path):
 def patch_mode(args):
     """--apply-patch: a patch file (read and checked before the model loads) applied and saved, or
     written as a LoRA adapter; or a LoRA adapter folder (read and checked likewise) merged into the
-    model and saved. Writes to the real paths lab.settings.outputs resolved (args.paths)."""
+    model and saved. Writes to the real paths lab.paths.outputs resolved (args.paths)."""
     adapter, paths = Path(args.apply_patch).is_dir(), args.paths
     if adapter:
         read_lora(args.apply_patch)  # the adapter's parts checked against each other first

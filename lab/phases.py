@@ -41,10 +41,9 @@ from lab.outputs import (
     write_json,
 )
 from lab.patch import layer_info, save_model, save_patch
-from lab.settings import OUTPUTS
+from lab.paths import OUTPUTS, clean_tmp
 from lab.stream import eval_sample, load_stream, plan, segment_means
 from lab.validate import (
-    clean_tmp,
     finite,
     readable,
     requests_memory,
@@ -132,7 +131,7 @@ class Run:
 
 def open_run(run):
     """The output folder (what a killed write left there removed) and, with --resume, its state."""
-    run.out = run.args.paths["--out"]  # resolved once, before any work (lab.settings.outputs)
+    run.out = run.args.paths["--out"]  # resolved once, before any work (lab.paths.outputs)
     if run.out.is_dir():
         clean_tmp(run.out)
     if run.args.resume:
@@ -588,7 +587,7 @@ def write_outputs(run, results):
         plot_trajectory(
             out / "trajectory.png", run.state["checkpoints"], f"{cfg['method']} on {cfg['model']}"
         )
-    paths = run.args.paths  # resolved before any work (lab.settings.outputs)
+    paths = run.args.paths  # resolved before any work (lab.paths.outputs)
     if cfg["save_model"]:
         save_model(run.model, run.tok, paths["--save-model"])
     meta = {

@@ -13,7 +13,6 @@ import argparse
 import codecs
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,8 +29,8 @@ from lab.models import (
     preset_warmup,
     table6_row,
 )
+from lab.paths import outputs
 from lab.stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
-from lab.validate import apart, device, real_path, writable_dir, writable_file
 from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
 
 # --replicate NAME: OfficialEditor keyword arguments (lab/official.py says what each choice does), and the
@@ -352,80 +351,6 @@ def parse_args(argv=None):
     except DataError as e:
         p.error(str(e))
     return args
-
-
-RUN_FILES = ("editor_state.pt", "results.json", "trajectory.csv")
-# every file a run writes in --out (--overwrite removes them before the new run's first save)
-OUTPUTS = (*RUN_FILES, "update_geometry.png", "trajectory.png", "hidden_shift.png")
-SAVES = ("--save-model", "--save-patch", "--save-lora")  # what a run or --apply-patch writes
-
-
-def outputs(args):
-    """Every input file and output path and the device, checked before anything is loaded: a run
-    into a folder that holds another run is refused unless --resume or --overwrite. Each output is
-    resolved once (symbolic links followed) into args.paths, which is what the run writes to: no
-    two outputs may coincide or nest, none may be a file of the run or replace an input."""
-    device(args.device)
-    if args.apply_patch:
-        _patch_source(args.apply_patch, args.save_lora)
-    paths = {} if args.apply_patch else {"--out": _default_out(args.out)}
-    for flag in SAVES:
-        if getattr(args, flag[2:].replace("-", "_")):
-            paths[flag] = real_path(getattr(args, flag[2:].replace("-", "_")), flag)
-    own = {paths["--out"] / f: f for f in OUTPUTS} if "--out" in paths else {}
-    for flag, p in paths.items():
-        if p in own:
-            raise DataError(
-                f"{flag} {p}: is the run's own {own[p]} in --out {paths['--out']}; name a path "
-                "outside the run's folder"
-            )
-    if "--out" in paths:
-        out = paths["--out"]
-        writable_dir(out, "--out")
-        held = [f for f in RUN_FILES if (out / f).exists()]
-        if held and not (args.resume or args.overwrite):
-            raise DataError(
-                f"--out {args.out or out} holds another run ({', '.join(held)}); continue it with "
-                "--resume, or pass --overwrite to replace it"
-            )
-    for flag in ("--save-model", "--save-lora"):
-        if flag in paths:
-            if paths[flag].exists():
-                raise DataError(
-                    f"{flag} {paths[flag]} exists; name a new folder (nothing is overwritten)"
-                )
-            writable_dir(paths[flag], flag)
-    if "--save-patch" in paths:
-        writable_file(paths["--save-patch"], "--save-patch", args.overwrite)
-    files = [(f"the run's {f}", p) for p, f in own.items()]
-    apart(list(paths.items()), _inputs(args), files)  # after each path's own checks: the finer word
-    args.paths = paths
-
-
-def _default_out(out):
-    """--out, else runs/<timestamp>, as the real path the run writes to."""
-    return real_path(out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}", "--out")
-
-
-def _patch_source(src, save_lora):
-    """--apply-patch: a patch file, or an adapter folder (which cannot become --save-lora)."""
-    path = Path(src)
-    if not path.exists():
-        raise DataError(f"--apply-patch {src}: no such file or folder")
-    if not path.is_file() and not (path / "adapter_config.json").is_file():
-        raise DataError(f"--apply-patch {src}: neither a patch file nor a LoRA adapter folder")
-    if save_lora and not path.is_file():
-        raise DataError(f"--apply-patch {src} is an adapter already; --save-lora needs a patch")
-
-
-def _inputs(args):
-    """[(flag, real path)] of what the run reads from disk: a local model, data files and folder, the
-    patch or adapter; an output must not replace any of them."""
-    found = [("--model", args.model), ("--apply-patch", args.apply_patch)]
-    found += [("--data-dir", args.data_dir), ("--warmup-data", args.warmup_data)]
-    spec = args.dataset or ""
-    found += [("--dataset", x) for x in (spec, *(s.rsplit(":", 1)[0] for s in spec.split(",")))]
-    return [(flag, Path(x).resolve()) for flag, x in found if x and Path(x).exists()]
 
 
 def eigh_route(args, preset, origin):

@@ -1,13 +1,11 @@
 """Nothing silently wrong: the checks run_stream.py makes before its work and whenever it reads
-back what it wrote (the state of Algorithm 1's loop, cache entries, patches).
+back what it wrote (the state of Algorithm 1's loop, cache entries, patches); where it writes is
+lab/paths.py's.
 
     sealed = seal(obj)                 # obj + "sha256": SHA-256 of every tensor and value in it
     obj = unseal(sealed, "editor_state.pt")   # DataError when one bit changed since seal
     finite(obj, "editor_state.pt")     # DataError naming the first tensor with NaN/Inf
     same_layout(fresh, read, what)     # DataError when keys, shapes or dtypes differ
-    writable_dir(path, "--out")        # DataError: a file, under a file, or not writable
-    real_path(path, "--out")           # symbolic links followed; DataError: one points nowhere
-    apart(outputs, inputs)             # DataError: two outputs at one place or nested, an input replaced
     readable(requests)                 # DataError naming a record and field that is no Unicode text
     stats_memory(modules, full, device_bytes)  # DataError: statistics beyond half the memory
 
@@ -18,8 +16,6 @@ SHA-256 runs at ~1.7 GB/s here (hardware instructions), a few per cent of a save
 
 import hashlib
 import os
-import tempfile
-from pathlib import Path
 
 import torch
 
@@ -118,82 +114,6 @@ def same_layout(fresh, read, what, path=""):
             raise DataError(
                 f"{what}: {where} should be {fresh.dtype} {list(fresh.shape)}, is {got}"
             )
-
-
-def writable_dir(path, flag):
-    """DataError unless `path` is, or can be made as, a writable folder: checked without creating it."""
-    p = Path(path).absolute()
-    if p.exists() and not p.is_dir():
-        raise DataError(f"{flag} {path}: is a file, not a folder")
-    up = p
-    while not up.exists():
-        up = up.parent
-    if not up.is_dir():
-        raise DataError(f"{flag} {path}: {up} is a file, so no folder can be made under it")
-    _try_write(up, f"{flag} {path}: {up}")
-
-
-def writable_file(path, flag, overwrite):
-    """DataError unless a file can be written at `path`: not a folder, not an existing file (unless
-    overwrite), in a writable folder that exists."""
-    p = Path(path).absolute()
-    if p.is_dir():
-        raise DataError(f"{flag} {path}: is a folder; name a file")
-    if p.exists() and not overwrite:
-        raise DataError(
-            f"{flag} {path}: exists; name a new file, or pass --overwrite to replace it"
-        )
-    if not p.parent.is_dir():
-        raise DataError(f"{flag} {path}: its folder {p.parent} does not exist")
-    _try_write(p.parent, f"{flag} {path}: its folder {p.parent}")
-
-
-def real_path(path, flag):
-    """The absolute path with every symbolic link in it followed, so that two spellings of one place
-    compare equal; DataError when a link on it points nowhere (a folder cannot be made at a dangling
-    link, and a write through it would replace the link, not reach its target)."""
-    p = Path(path).absolute()
-    for q in (p, *p.parents):
-        if q.is_symlink() and not q.exists():  # a loop, too, reaches no existing path
-            raise DataError(
-                f"{flag} {path}: {q} is a symbolic link to {os.readlink(q)}, which does not exist; "
-                "create its target or name another path"
-            )
-    return p.resolve()
-
-
-def apart(outputs, inputs, files=()):
-    """DataError unless the outputs [(flag, real path)] are apart -- no two the same, none inside
-    another: one would be written into, or replaced by, the other -- and neither they nor the run's
-    own files [(name, real path)] replace an input [(flag, real path)]: are it, or are an existing
-    file inside an input folder."""
-    for i, (a, p) in enumerate(outputs):
-        for b, q in outputs[:i]:
-            if p == q:
-                raise DataError(f"{b} and {a} are the same path {p}: name a separate one for each")
-            if q in p.parents or p in q.parents:
-                (inner, x), (outer, y) = ((a, p), (b, q)) if q in p.parents else ((b, q), (a, p))
-                raise DataError(
-                    f"{inner} {x} lies inside {outer} {y}: one would be written into, or replace, "
-                    "the other; name paths apart"
-                )
-    for a, p in [*outputs, *files]:
-        for b, q in inputs:
-            if p == q or (q in p.parents and p.is_file()):
-                raise DataError(
-                    f"{a} {p} would overwrite {'' if p == q else 'a file in '}the input {b} {q}"
-                )
-
-
-def _try_write(folder, what):
-    """DataError unless a file can be made in folder: tried, then removed (os.access says yes to root
-    and to read-only file systems alike)."""
-    try:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".stableedit-probe-")
-        os.close(fd)
-        os.unlink(name)
-    except OSError as e:
-        raise DataError(f"{what} is not writable ({e.strerror})") from None
 
 
 def device(name):
@@ -329,24 +249,6 @@ def _ids(tokenizer, texts):
 def _named(r):
     """Where request r was read ("facts.json record 3"), else the start of its prompt."""
     return r.where or repr(r.prompt[:40])
-
-
-def clean_tmp(folder):
-    """Remove the <name>.tmp<pid> files a killed write left in folder (their process is gone)."""
-    for p in Path(folder).glob("*.tmp*"):
-        pid = p.name.rsplit(".tmp", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)) and p.is_file():
-            p.unlink(missing_ok=True)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 if __name__ == "__main__":
