@@ -34,8 +34,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from transformers.pytorch_utils import Conv1D
 
-from capture import DataError, ModelError
-from lab.cache import weights_digest
+from capture import DataError
+from lab.fit import check_fit as fit_check
+from lab.fit import fingerprint
 from lab.validate import digest, finite
 
 GRAM_WIDTH = 2048  # from this smaller dimension on, the SVD goes through the Gram matrix
@@ -75,7 +76,7 @@ def factors(D, rank):
 def save_lora(path, diff, model, meta, rank="full"):
     """A PEFT adapter folder at path: adapter_config.json and adapter_model.safetensors for the edited
     layers {name: W_T - W_0 as the weight is stored}, cut to rank; returns {layer: share kept}. The
-    metadata records what a patch does (lab.patch.layer_info): meta's |W_0|_F, |W_T|_F per layer
+    metadata records what a patch does (lab.fit.layer_info): meta's |W_0|_F, |W_T|_F per layer
     ("norms"; without them the model must hold W_0), the fingerprint of the other parameters, and a
     SHA-256 of the factors, so that check_fit refuses another model, a model that carries the edit
     already, and a changed file."""
@@ -128,7 +129,7 @@ def _made_on(model, diff, meta):
     out["layers"] = list(diff)
     out.setdefault("dtype", str(named[next(iter(diff))].weight.dtype))
     if "fingerprint" not in out:
-        out["fingerprint"] = weights_digest(model, exclude={f"{n}.weight" for n in diff})
+        out["fingerprint"] = fingerprint(model, diff)
     if "norms" not in out:  # the model holds W_0
         W = {n: named[n].weight.detach().double().cpu() for n in diff}
         out["norms"] = {
@@ -277,38 +278,13 @@ def delta(module, A, B):
 
 def check_fit(model, path):
     """(the adapter's {layer: (A, B)}, its metadata) after read_lora, or ModelError (one line) unless
-    every targeted module is a layer of this model with the adapter's shapes and dtype, the other
-    parameters are those of the model it was made on, and each layer holds the unedited weights
-    (|W|_F is |W_0|_F, as lab.patch.apply_patch checks): an edit is never added twice."""
+    the adapter fits the model as a patch must (lab.fit.check_fit): an edit is never added twice."""
     _, pairs, meta = read_lora(path)
-    named = dict(model.named_modules())
-    for n, (A, B) in pairs.items():
-        if n not in named or not hasattr(named[n], "weight"):
-            raise ModelError(f"{path}: the adapter edits {n!r}, which this model does not have")
-        W = named[n].weight
-        shape = tuple(W.shape)[:: -1 if isinstance(named[n], Conv1D) else 1]
-        if (B.shape[0], A.shape[1]) != shape:
-            raise ModelError(
-                f"{path}: the adapter's {n} is {B.shape[0]} x {A.shape[1]}, this model's is "
-                f"{shape[0]} x {shape[1]}: made for another model"
-            )
-        if str(W.dtype) != meta.get("dtype", str(W.dtype)):
-            raise ModelError(
-                f"{path}: the adapter was made on {meta['dtype']} weights, this model is {W.dtype}: "
-                f"load it with --dtype {meta['dtype'].replace('torch.', '')}"
-            )
-    if weights_digest(model, exclude={f"{n}.weight" for n in pairs}) != meta["fingerprint"]:
-        raise ModelError(
-            f"{path}: the adapter was made for another model ({meta.get('model', '?')}): the "
-            "parameters it does not edit differ"
-        )
-    for n in pairs:
-        now, (w0, wt) = named[n].weight.detach().double().norm().item(), meta["norms"][n]
-        if abs(now - w0) > 1e-5 * w0 or abs(now - w0) > abs(now - wt):
-            raise ModelError(
-                f"{path}: layer {n} does not hold the unedited weights: |W|_F is {now:.10g}, not the "
-                f"{w0:.10g} the adapter was made on (edited: {wt:.10g}); the edit is applied already"
-            )
+    meta = {**meta, "layers": list(pairs)}
+    stored = lambda n, m: (pairs[n][1].shape[0], pairs[n][0].shape[1])[
+        :: -1 if isinstance(m, Conv1D) else 1
+    ]  # noqa: E731
+    fit_check(model, path, meta, stored, "adapter")
     return pairs, meta
 
 

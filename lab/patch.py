@@ -28,37 +28,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
 from capture import DataError, ModelError
-from lab.cache import weights_digest
+from lab.fit import check_fit, layer_info
 from lab.lora import merge_lora, read_lora, save_lora, written_ranks
 from lab.models import load_model
 from lab.outputs import atomic_write
 from lab.validate import digest, finite
 
 FORMAT = "stableedit-patch/1"
-
-
-def fingerprint(model, layers):
-    """Digest of every parameter and buffer except the edited layers' weights."""
-    skip = {f"{n}.weight" for n in layers}
-    return weights_digest(model, exclude=skip)
-
-
-def layer_info(model, W0):
-    """What a patch or an adapter records of the model it was made on, given the unedited weights
-    W0 {layer: weight} and the model holding the edited ones: the layers, their shapes and dtype, the
-    fingerprint of every other parameter, and |W_0|_F, |W_T|_F per layer (which of the two a model
-    holds, lab.patch.apply_patch and lab.lora.check_fit)."""
-    named = dict(model.named_modules())
-    return {
-        "layers": list(W0),
-        "fingerprint": fingerprint(model, W0),
-        "shapes": {n: list(W.shape) for n, W in W0.items()},
-        "dtype": str(next(iter(W0.values())).dtype),
-        "norms": {
-            n: [W.double().norm().item(), named[n].weight.detach().double().norm().item()]
-            for n, W in W0.items()
-        },
-    }
 
 
 def save_patch(path, model, W0, meta):
@@ -146,41 +122,10 @@ def _bad_meta(meta, diff):
 @torch.no_grad()
 def apply_patch(model, path, revert=False):
     """W <- W + (W_T - W_0), or W - (W_T - W_0) with revert=True, in place; returns the metadata.
-    Refuses, before touching a weight, a model without the patch's layers, with other shapes, or
-    whose other parameters differ from the model the patch was made on."""
+    check_fit refuses, before touching a weight, a model the patch does not fit."""
     diff, meta = read_patch(path)
-    named = dict(model.named_modules())
-    for n in meta["layers"]:
-        if n not in named or not hasattr(named[n], "weight"):
-            raise ModelError(f"{path}: patch edits layer {n!r}, which this model does not have")
-        if list(named[n].weight.shape) != meta["shapes"][n]:
-            raise ModelError(
-                f"{path}: patch for {n} has shape {meta['shapes'][n]}, this model's is "
-                f"{list(named[n].weight.shape)}"
-            )
-        if str(named[n].weight.dtype) != meta["dtype"]:
-            raise ModelError(
-                f"{path}: patch was made in {meta['dtype']}, this model is {named[n].weight.dtype}: "
-                f"load it with --dtype {meta['dtype'].replace('torch.', '')}"
-            )
-    if fingerprint(model, meta["layers"]) != meta["fingerprint"]:
-        raise ModelError(
-            f"{path}: patch was made for another model ({meta.get('model', '?')}): the "
-            "parameters it does not edit differ"
-        )
-    want, other = (1, 0) if revert else (0, 1)  # which norm the model must hold now
-    for n in meta["layers"]:
-        now, norms = named[n].weight.detach().double().norm().item(), meta["norms"][n]
-        if abs(now - norms[want]) > 1e-5 * norms[want] or abs(now - norms[want]) > abs(
-            now - norms[other]
-        ):
-            raise ModelError(
-                f"{path}: layer {n} does not hold the {'edited' if revert else 'unedited'} weights: "
-                f"|W|_F is {now:.10g}, nearer the {'unedited' if revert else 'edited'} "
-                f"{norms[other]:.10g} than the expected {norms[want]:.10g}; "
-                f"{'revert a patch that was applied' if revert else 'the patch is applied already'}"
-            )
-    sign = -1.0 if revert else 1.0
+    check_fit(model, path, meta, lambda n, _: meta["shapes"][n], "patch", revert)
+    named, sign = dict(model.named_modules()), -1.0 if revert else 1.0
     for n in meta["layers"]:
         W = named[n].weight
         # in float32, then one rounding to the weight dtype: a bf16 model is rounded once, not twice

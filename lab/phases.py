@@ -24,6 +24,7 @@ from capture import DataError
 from editor import Editor, NonFiniteError, dims
 from evaluate import edit_metrics, glue_scores, locality_tokens
 from lab import cache
+from lab.fit import layer_info
 from lab.generation import generation_metrics
 from lab.hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
 from lab.lora import save_lora
@@ -40,7 +41,7 @@ from lab.outputs import (
     write_csv,
     write_json,
 )
-from lab.patch import layer_info, save_model, save_patch
+from lab.patch import save_model, save_patch
 from lab.paths import OUTPUTS, clean_tmp
 from lab.stream import eval_sample, load_stream, plan, segment_means
 from lab.validate import (
