@@ -86,11 +86,16 @@ def blank(source, qualname, key):
     return "".join(lines[: start - 1] + new + lines[fn.end_lineno :])
 
 
-def make(out, only):
-    """Copy the project into out and blank the functions of the assignments in only."""
+def copy_project(out):
+    """Every file of the reference (project_files) copied into out."""
     for f in project_files(ROOT):
         (out / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, out / f)
+
+
+def make(out, only):
+    """Copy the project into out and blank the functions of the assignments in only."""
+    copy_project(out)
     for key in only:
         by_file = {}
         for spec in TASKS[key]["functions"]:

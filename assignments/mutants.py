@@ -62,12 +62,10 @@ MUTANTS = [
 
 def patched_copy(mutant, dest):
     """A copy of the project in dest with the mutant's wrong text in place of the reference's."""
-    from assignments.make import project_files
+    from assignments.make import copy_project
 
     name, _, path, old, new = mutant
-    for f in project_files(ROOT):
-        (dest / f).parent.mkdir(parents=True, exist_ok=True)
-        (dest / f).write_bytes((ROOT / f).read_bytes())
+    copy_project(dest)
     src = (dest / path).read_text()
     if src.count(old) != 1:
         raise SystemExit(f"mutants.py: error: {name!r}: the reference text is not once in {path}")
