@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from capture import DataError
-from lab.outputs import atomic_write, geometry_curve, spectrum_curve
+from lab.outputs import geometry_curve, plot_geometry, spectrum_curve
 
 # settings a label may name, as results.json's config holds them
 LABEL_KEYS = ("model", "dataset", "n", "lr", "alpha", "warmup", "pooled", "editor", "replicate")
@@ -56,39 +56,11 @@ def labels(configs):
 
 
 def plot(path, runs, title=""):
-    """Three panels over edit steps: ||Delta_t||_F (log), the adjacent cosine, cond(Sigma_g) (log);
-    integer step ticks; one legend below the panels, clear of the curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-    for label, rows in runs.items():
-        steps, norms, coss = geometry_curve(rows)
-        _, cond, _ = spectrum_curve(rows)
-        line = axes[0].plot(steps, norms, marker=".", label=label)[0]
-        axes[1].plot(steps, coss, marker=".", color=line.get_color())
-        if any(c == c for c in cond):  # NaN: no full covariance (ultraedit, no_ln, ft)
-            axes[2].plot(steps, cond, marker=".", color=line.get_color())
-    axes[0].set(ylabel="‖Δ$_t$‖$_F$ (mean over layers)", yscale="log", title="update norm")
-    axes[1].set(ylabel="cos(Δ$_t$, Δ$_{t-1}$)", title="adjacent-update cosine")
-    axes[1].axhline(0, color="grey", lw=0.5)
-    if axes[2].lines:
-        axes[2].set(yscale="log")
-    else:  # older runs, or no stableedit among them
-        axes[2].text(0.5, 0.5, "no cond(Σ$_g$) recorded\n(stableedit runs record it)", ha="center",
-                     va="center", transform=axes[2].transAxes)  # fmt: skip
-    axes[2].set(ylabel="cond(Σ$_g$) (mean over layers)", title="whitened covariance")
-    for ax in axes:
-        ax.set_xlabel("edit step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.legend(loc="lower center", ncol=min(3, len(runs)), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(runs) - 1) // 3), 1, 1))
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    """{label: trajectory rows} drawn in one figure: ||Delta_t||_F, the adjacent cosine and, where a
+    run whitened, cond(Sigma_g) over edit steps (lab.outputs.plot_geometry, Fig. 4 / 7)."""
+    curves = {label: geometry_curve(rows) for label, rows in runs.items()}
+    spectra = {label: spectrum_curve(rows) for label, rows in runs.items()}
+    plot_geometry(path, curves, title, spectra)
 
 
 def main(argv=None):

@@ -94,42 +94,42 @@ def spectrum_curve(rows):
 
 
 def plot_geometry(path, curves, title="", spectra=None):
-    """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs step, and with
-    spectra ({label: spectrum_curve(rows)}) a third panel: Sigma_g's condition number and largest
-    eigenvalue (Figure 7 / App. B.3.3). curves: {label: (steps, norms, cosines)}."""
+    """Paper Figure 4 layout: update norm (log) and adjacent-update cosine vs edit step, and with
+    spectra ({label: spectrum_curve(rows)}) a third panel: Sigma_g's condition number (solid) and
+    largest eigenvalue (dashed) (Figure 7 / App. B.3.3). curves: {label: (steps, norms, cosines)}.
+    One colour per run in every panel, integer step ticks, one legend below the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     spectra = {k: v for k, v in (spectra or {}).items() if any(c == c for c in v[1])}
-    fig, axes = plt.subplots(1, 3 if spectra else 2, figsize=(16 if spectra else 11, 3.8))
+    fig, axes = plt.subplots(1, 3 if spectra else 2, figsize=(16 if spectra else 11, 4.2))
     ax1, ax2 = axes[:2]
+    ax3, ax4 = (axes[2], axes[2].twinx()) if spectra else (None, None)
     for label, (steps, norms, coss) in curves.items():
-        ax1.plot(steps, norms, label=label)
-        ax2.plot(steps, coss, label=label)
-    if spectra:
-        ax3, ax4 = axes[2], axes[2].twinx()
-        for label, (steps, cond, lmax) in spectra.items():
-            ax3.plot(steps, cond, label=f"{label}: cond")
-            ax4.plot(steps, lmax, ls="--", label=f"{label}: λ_max")
-        ax3.set(
-            xlabel="edit step",
-            ylabel="cond(Σ_g) (mean over layers)",
-            yscale="log",
-            title="covariance of g",
-        )
-        ax4.set(ylabel="λ_max(Σ_g)", yscale="log")
-        ax3.legend(loc="upper left", fontsize=8)
-        ax4.legend(loc="lower right", fontsize=8)
-    ax1.set(
-        xlabel="edit step", ylabel="||Δ_t||_F (mean over layers)", yscale="log", title="update norm"
-    )
-    ax2.set(xlabel="edit step", ylabel="cos(Δ_t, Δ_{t-1})", title="adjacent-update cosine")
+        color = ax1.plot(steps, norms, marker=".", label=label)[0].get_color()
+        ax2.plot(steps, coss, marker=".", color=color)
+        if label in spectra:
+            s, cond, lmax = spectra[label]
+            ax3.plot(s, cond, color=color)
+            ax4.plot(s, lmax, ls="--", color=color)
+    ax1.set(ylabel="||Δ_t||_F (mean over layers)", yscale="log", title="update norm")
+    ax2.set(ylabel="cos(Δ_t, Δ_{t-1})", title="adjacent-update cosine")
     ax2.axhline(0, color="grey", lw=0.5)
-    ax1.legend()
+    if spectra:
+        ax3.set(ylabel="cond(Σ_g), solid (mean over layers)", yscale="log", title="covariance of g")
+        ax4.set(ylabel="λ_max(Σ_g), dashed")
+        if any(x > 0 for _, _, lmax in spectra.values() for x in lmax):  # log of nothing fails
+            ax4.set(yscale="log")
+    for ax in axes:
+        ax.set_xlabel("edit step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+    rows = (len(curves) + 2) // 3
+    fig.legend(loc="lower center", ncol=min(3, len(curves)), frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))  # the legend's rows below the panels
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
 
