@@ -2121,12 +2121,17 @@ def test_result_pages_are_generated_from_the_stored_runs():
         assert path.read_text("utf-8") == text, f"{path.name} is stale: python results/pages.py"
     for t in pages.TEMPLATES.glob("**/*.md"):
         assert pages.hand_typed(t.read_text("utf-8")) == [], t.name
+        assert "<!-- setup" not in t.read_text("utf-8"), f"{t.name}: Python belongs in its page module"
+        assert callable(pages.module(t).context), t.name
     assert pages.hand_typed("Eff 52.3, Thm 3.8, {{ f(1.25) }}, `2.5e-4`, 95 % and 40 %") == [
         "52.3",
         "40 %",
     ]
     one = "{{ f(v('app_default')) }} {{ D('app_default', 'app_ultraedit') }}"
     assert pages.render(one).startswith(f"{pages.run('app_default')['post']['efficacy']:.1f} +")
+    assert pages.render("{{ x }} and {{ f(x, 2) }}", {"x": 1.5}) == "1.5 and 1.50"
+    with pytest.raises(Exception, match="no_such_name"):  # a name no module defines fails the page
+        pages.render("{{ no_such_name }}")
 
 
 # ------------------------------ run_stream.py and its helpers: settings, checks, resume, cache, patches, outputs

@@ -1,0 +1,163 @@
+"""The names of results/calibration.md: the sweep tables of results/calibration.json that chose the
+defaults, the long-stream runs that chose the lr rule, and Gemma-3-270M's sweep and 3,000-edit runs."""
+
+import json
+import re
+
+from pagekit import J, f, run, s, sweep_row, v
+
+SMOL, GEMMA = "smollm2-135m", "gemma3-270m"
+T, TM, O = "defaults", "token-mean-loss", "official"  # the sweep tables
+D0 = {"lr": 2.5e-4}
+L3 = {"lr": 3e-4}
+N3 = {"warmup": 0, "lr": 3e-4}
+P3 = {"lr": 3e-4, "pooled": True}
+NP3 = {"warmup": 0, "lr": 3e-4, "pooled": True}
+LRS = [2.5e-4, 3e-4, 4e-4, 5e-4, 7e-4, 1e-3]
+UO = {"replicate": "ultraedit-official", "lr": 3e-4}
+US = {"warmup": 0, "lr": 3e-4, "alpha": 1, "method": "ultraedit", "pooled": True}
+S10 = "stream_10k"
+G = {"preset": "gemma_3k", "1e-5": "gemma_3k_lr1e-5", "5e-6": "gemma_3k_lr5e-6"}
+
+
+def cal(table, setting, model=SMOL, stage="post"):
+    return sweep_row(table, setting, model, stage)
+
+
+def pre(model=SMOL, verbatim=False):
+    """The pre-edit row of a model's sweep (the same 300 edits, scored before any edit)."""
+    return sweep_row(None, {"verbatim": True} if verbatim else {}, model, "pre")
+
+
+def c(table, setting, metric="efficacy", model=SMOL):
+    return cal(table, setting, model)[metric]
+
+
+def dc(table, a, b, metric="efficacy", tb=None, model=SMOL):
+    """Signed point difference a − b between two sweep rows (no interval: the sweep stores means)."""
+    return s(c(table, a, metric, model) - c(tb or table, b, metric, model))
+
+
+def num(x):
+    """A setting's number as the commands write it: 2.5e-4, 10, 0.5."""
+    if isinstance(x, float) and 0 < abs(x) < 0.01:
+        mant, exp = f"{x:e}".split("e")
+        return f"{mant.rstrip('0').rstrip('.')}e{int(exp)}"
+    return json.dumps(x)
+
+
+def show(setting):
+    """A setting as `{"lr": 3e-4, "layers": [14, ..., 25]}`."""
+    parts = []
+    for k, x in setting.items():
+        if k == "layers" and x == list(range(x[0], x[-1] + 1)):
+            val = f"[{x[0]}, ..., {x[-1]}]"
+        else:
+            val = num(x)
+        parts.append(f'"{k}": {val}')
+    return "`{" + ", ".join(parts) + "}`"
+
+
+def label(r, with_pre):
+    """A sweep row's first cell: its setting and note, or the pre-edit row (None: left out)."""
+    if r["stage"] == "pre":
+        if not with_pre:
+            return None
+        return "pre-edit" + (" (verbatim targets)" if r["setting"] else "")
+    note = r.get("note", "")
+    note = f" — {note}" if "(" in note else f" ({note})" if note else ""
+    return show(r["setting"]) + note
+
+
+def table(name, model=SMOL, with_pre=False):
+    """A sweep table of calibration.json as markdown rows."""
+    out = ["| setting | Eff | Gen | Spe | retain | mean ‖Δ‖_F |", "|---|---|---|---|---|---|"]
+    rows = [r for r in J("calibration.json") if r["model"] == model and r["table"] == name]
+    rows = [r for r in rows if r is cal(name, r["setting"], model, r["stage"])]  # latest of each
+    for r in rows:
+        first = label(r, with_pre)
+        if first is None:
+            continue
+        norm = f"{r['update_norm']:.3g}" if "update_norm" in r else "–"
+        out.append(
+            f"| {first} | {f(r['efficacy'])} | {f(r['generalization'])} | "
+            f"{f(r['specificity'])} | {f(r['retain'])} | {norm} |"
+        )
+    return "\n".join(out)
+
+
+def sources(name, model=SMOL):
+    """The dates the rows of a table were measured (from their `source`)."""
+    ds = sorted(
+        {
+            re.search(r"\d{4}-\d\d-\d\d", r["source"]).group(0)
+            for r in J("calibration.json")
+            if r["model"] == model and r["table"] == name
+        }
+    )
+    return " and ".join(ds)
+
+
+def ck(name, edits, metric="specificity"):
+    """A run's metric at the checkpoint after `edits` edits."""
+    (x,) = [p[metric] for p in run(name)["checkpoints"] if p["edits"] == edits]
+    return x
+
+
+def drift(name):
+    wd = run(name).get("weight_drift")
+    return f(sum(x["delta_fro"] for x in wd.values()) / len(wd)) if wd else "–"
+
+
+def long_row(name, label):
+    """A row of the 10,000-edit table: Spe at four checkpoints, retain, Eff, mean drift."""
+    spe = " / ".join(f(ck(name, e), 0) for e in (1000, 2000, 5000, 10000))
+    return f"| {label} | {spe} | {f(v(name, 'retain'), 0)} % | {f(v(name), 0)} | {drift(name)} |"
+
+
+def lr_effs():
+    """Eff of the default warm-up's rows at each lr of LRS, joined by ' / '."""
+    return " / ".join(f(c(T, {"lr": x})) for x in LRS)
+
+
+def n_defaults():
+    """How many settings the SmolLM2 sweep tried."""
+    return len(
+        {
+            json.dumps(r["setting"], sort_keys=True)
+            for r in J("calibration.json")
+            if r["model"] == SMOL and r["table"] == T and r["stage"] == "post"
+        }
+    )
+
+
+def tm_best():
+    """The token-mean sweep's highest-efficacy row whose Specificity is not below pre-edit."""
+    local = [
+        r
+        for r in J("calibration.json")
+        if r["table"] == TM and r["specificity"] >= pre()["specificity"]
+    ]
+    return max(local, key=lambda r: r["efficacy"])
+
+
+def context():
+    names = dict(T=T, TM=TM, O=O, D0=D0, L3=L3, N3=N3, P3=P3, NP3=NP3, LRS=LRS, UO=UO, US=US)
+    return dict(
+        names,
+        S10=S10,
+        G=G,
+        GEMMA=GEMMA,
+        n_defaults=n_defaults(),
+        tm_best=tm_best(),
+        cal=cal,
+        pre=pre,
+        c=c,
+        dc=dc,
+        show=show,
+        table=table,
+        sources=sources,
+        ck=ck,
+        long_row=long_row,
+        lr_effs=lr_effs,
+    )

@@ -1,0 +1,166 @@
+"""The names of results/gemma.md: the ablation on Gemma-3-270M, its preset re-checked on the
+calibration split, and its horizon rule on a seed it did not see."""
+
+import math
+
+from page_ablation import d, diffs, reads
+from pagekit import D, f, order, pair, run, s, v
+
+M = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
+EG = ("efficacy", "generalization")
+LEVEL = "95 %"
+CAL = [  # (run, setting)
+    ("gemma_calib_default", "**preset** (lr {}, layers 6–11)"),
+    ("gemma_calib_lr1.4e-5", "lr {}"),
+    ("gemma_calib_lr3.4e-6", "lr {}"),
+    ("gemma_calib_layers10-15", "layers 10–15 at the preset lr {}"),
+]
+ROWS = [  # (run, short name, what it ran, the paper's row)
+    ("gemma_zsre_full", "ours (default)", "**ours (default)**", "StableEdit"),
+    ("gemma_zsre_no_warmup", "without warm-up", "without warm-up (`--warmup 0`)", "w/o Warm-up"),
+    (
+        "gemma_zsre_no_whitening",
+        "diagonal + our warm-up",
+        "diagonal normalization + our warm-up (`--method ultraedit`)",
+        "w/o Whitening",
+    ),
+    ("gemma_zsre_no_ln", "no LN", "no LN (`--method no_ln --warmup 0`)", "w/o LN"),
+    (
+        "gemma_zsre_ultraedit",
+        "ULTRAEDIT, diagonal variant",
+        "this code's diagonal variant of "
+        "ULTRAEDIT: α 10, per-layer NIW statistics, per-request loss, stripped targets (`--method "
+        "ultraedit --warmup 0`)",
+        "ULTRAEDIT (a variant, not the official algorithm)",
+    ),
+]
+LN_ROWS = [n for n, *_ in ROWS if n != "gemma_zsre_no_ln"]
+RULE = "gemma_rule_1500_s1"
+RULE2, RULE_HALF = "gemma_rule_1500_s1_lr6.67e-6", "gemma_rule_1500_s1_lr1.67e-6"
+
+
+def sci(x, d=2):
+    """A setting like 6.8e-6."""
+    e = math.floor(math.log10(x))
+    return f"{round(x / 10**e, d - 1):g}e{e}"
+
+
+def calib_table():
+    """The preset re-checked on the calibration split: single runs, pre-edit first."""
+    cpre = run("gemma_calib_default")["pre"]
+    out = [
+        "| calibration run (zsre-calib, 733 edits, 200 evaluated) | Eff | Gen | Spe | retain |",
+        "|---|---|---|---|---|",
+        "| pre-edit | " + " | ".join(f(cpre[m]) for m in M) + " |",
+    ]
+    for n, label in CAL:
+        lr = "`" + sci(run(n)["config"]["lr"]) + "`"
+        out.append(f"| {label.format(lr)} | " + " | ".join(f(v(n, m)) for m in M) + " |")
+    return "\n".join(out)
+
+
+def cd(a, m):
+    """Single-run difference a − preset on the calibration split (no interval)."""
+    return s(v(a, m) - v("gemma_calib_default", m))
+
+
+def cds(a):
+    return ": " + ", ".join(f"{M[m]} {cd(a, m)}" for m in M)
+
+
+def spe_vs_pre():
+    """Each edited row's Specificity against the no-LN run (the unedited model's answers)."""
+    word = {"ahead": "above it", "behind": "below it"}
+    return "; ".join(
+        f"{short} {d(n, 'gemma_zsre_no_ln', 'specificity')} "
+        f"({word.get(order(n, 'gemma_zsre_no_ln', 'specificity'), 'not distinguishable here')})"
+        for n, short, *_ in ROWS
+        if n in LN_ROWS
+    )
+
+
+def n_evaluated():
+    return pair("gemma_zsre_full", "gemma_zsre_no_warmup")[3]
+
+
+def table():
+    """The ablation on the evaluation split, under the pre-edit row."""
+    zpre = run("gemma_zsre_full")["pre"]
+    out = [
+        "| variant (flags) | paper row | Eff | Gen | Spe | retain |",
+        "|---|---|---|---|---|---|",
+        f"| pre-edit (the {n_evaluated()} evaluated requests) | pre-edited | "
+        + " | ".join(f(zpre[m]) for m in M)
+        + " |",
+    ]
+    for n, _, label, row in ROWS:
+        out.append(f"| {label} | {row} | " + " | ".join(f(v(n, m)) for m in M) + " |")
+    return "\n".join(out)
+
+
+def diff_table():
+    """Each row − ours on the four metrics, paired."""
+    out = ["| row − ours (default) | Eff | Gen | Spe | retain |", "|---|---|---|---|---|"]
+    for n, short, _, _ in ROWS[1:]:
+        out.append(
+            f"| {short} (`{n}`) | " + " | ".join(d(n, "gemma_zsre_full", m) for m in M) + " |"
+        )
+    return "\n".join(out)
+
+
+def rule_table():
+    """The horizon rule's lr against twice and half of it on the seed-1 stream."""
+    out = [
+        "| lr (seed 1, 1,500 edits) | Eff | Gen | Spe | retain | Eff − rule, paired 95 % |",
+        "|---|---|---|---|---|---|",
+        "| pre-edit | " + " | ".join(f(v(RULE, m, "pre")) for m in M) + " | |",
+    ]
+    for r, label in ((RULE, "**the rule**"), (RULE2, "2×"), (RULE_HALF, "½×")):
+        out.append(
+            f"| {label} `{sci(run(r)['config']['lr'])}` | "
+            + " | ".join(f(v(r, m)) for m in M)
+            + f" | {'' if r == RULE else D(r, RULE)} |"
+        )
+    return "\n".join(out)
+
+
+def rule_verdict():
+    """The pre-stated test of the horizon rule, read from the intervals."""
+    loc = ("specificity", "retain")
+    small = order(RULE2, RULE, "efficacy") == "ahead" and all(
+        order(RULE2, RULE, m) != "behind" for m in loc
+    )
+    large = order(RULE_HALF, RULE, "efficacy") != "behind" and any(
+        order(RULE_HALF, RULE, m) == "ahead" for m in loc
+    )
+    if small:
+        return "The rule's lr is too small on this stream."
+    if large:
+        return "The rule's lr is too large on this stream."
+    return "The rule holds on this stream."
+
+
+def context():
+    assert run("gemma_zsre_no_ln")["pre"] == run("gemma_zsre_no_ln")["post"]  # answers as unedited
+    return dict(
+        M=M,
+        EG=EG,
+        LEVEL=LEVEL,
+        RULE=RULE,
+        RULE2=RULE2,
+        RULE_HALF=RULE_HALF,
+        N=n_evaluated(),
+        CTABLE=calib_table(),
+        TABLE=table(),
+        DIFF=diff_table(),
+        RULE_TABLE=rule_table(),
+        cpre=run("gemma_calib_default")["pre"],
+        d=d,
+        diffs=diffs,
+        reads=reads,
+        sci=sci,
+        cd=cd,
+        cds=cds,
+        spe_vs_pre=spe_vs_pre,
+        rule_verdict=rule_verdict,
+    )

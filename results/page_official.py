@@ -1,0 +1,107 @@
+"""The names of results/official.md: our defaults and the replicas of the official codes on the
+calibration split (with the sweep rows that take the gap apart), then on the ZsRE evaluation split
+and on MedCF."""
+
+from pagekit import D, J, f, have, order, pair, s, sweep_row, v
+
+M4 = ("efficacy", "generalization", "specificity", "retain")
+OURS, RU, RS = "peers_default", "replicate_ultraedit", "replicate_stableedit"
+O = "official"
+UO = {"replicate": "ultraedit-official", "lr": 3e-4}
+US = {"method": "ultraedit", "pooled": True, "alpha": 1, "lr": 3e-4, "warmup": 0}
+GAP = [
+    (
+        {"replicate": "ultraedit-official", "lr": 3e-4, "verbatim": False},
+        'target join: ours strips the target (`"verbatim": false`)',
+    ),
+    (
+        {"replicate": "ultraedit-official", "lr": 3e-4, "minibatch": None},
+        'loss: each request weighs the same, ours (`"minibatch": null`)',
+    ),
+    (
+        {"replicate": "ultraedit-official", "lr": 3e-4, "stats": "niw"},
+        'statistics: our NIW with its prior, exact merge (`"stats": "niw"`)',
+    ),
+]
+
+
+def c(table, setting, metric="efficacy"):
+    """A metric of one setting's row in a calibration.json sweep table (the latest, if rerun)."""
+    return [
+        r
+        for r in J("calibration.json")
+        if r["model"] == "smollm2-135m"
+        and r["stage"] == "post"
+        and r["table"] == table
+        and r["setting"] == setting
+    ][-1][metric]
+
+
+def cpre(verbatim=False):
+    return sweep_row(None, {"verbatim": True} if verbatim else {}, stage="pre")
+
+
+def vals(name, stage="post", bold=False):
+    b = "**" if bold else ""
+    return " | ".join(f"{b}{f(v(name, k, stage))}{b}" for k in M4)
+
+
+def srow(table, setting, label):
+    return f"| {label} | " + " | ".join(f(c(table, setting, k)) for k in M4) + " |"
+
+
+def n_settings():
+    return len(
+        {
+            str(r["setting"])
+            for r in J("calibration.json")
+            if r["model"] == "smollm2-135m" and r["table"] == "defaults" and r["stage"] == "post"
+        }
+    )
+
+
+def gap_rows():
+    """The official ULTRAEDIT's differences switched off one at a time, then all three."""
+    rows = [srow(O, UO, "none (the replica)")] + [srow(O, k, lab) for k, lab in GAP]
+    return "\n".join(rows + [srow(O, US, "all three (the official settings on our editor)")])
+
+
+def gd(setting, metric="efficacy"):
+    return s(c(O, setting, metric) - c(O, UO, metric))
+
+
+def rep_row(name, label, stage="post"):
+    """A row of the replicas' tables beyond the calibration split, or a placeholder."""
+    if not have(name):
+        return f"| {label} | not yet run | | | |"
+    return f"| {label} | {vals(name, stage)} |"
+
+
+def dline(a, b, label):
+    """A row of paired differences a − b with their intervals, or a placeholder."""
+    if not (have(a) and have(b)):
+        return f"| {label} | not yet run | | | |"
+    n = pair(a, b)[3]
+    cells = [f"{D(a, b, k)} {order(a, b, k)}" for k in M4]
+    return f"| {label} (n = {n}) | " + " | ".join(cells) + " |"
+
+
+def context():
+    return dict(
+        OURS=OURS,
+        RU=RU,
+        RS=RS,
+        O=O,
+        UO=UO,
+        US=US,
+        GAP=GAP,
+        gap_rows=gap_rows(),
+        c=c,
+        cpre=cpre,
+        vals=vals,
+        srow=srow,
+        n_settings=n_settings,
+        gd=gd,
+        rep_row=rep_row,
+        dline=dline,
+    )
