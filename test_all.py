@@ -2109,6 +2109,40 @@ def test_intervals_use_student_t_over_seeds_and_pair_requests():
     assert reading(0.1, 2) == "ahead" and reading(-2, -0.1) == "behind"
 
 
+def test_p_values_and_holm_match_the_tables():
+    """t_p is the two-sided p of Student's t (t 2.776 with 4 df: 0.05; t 2 with 10 df: 0.0734, as
+    tabled), p_value is the test whose 95 % interval is t_interval (p < 0.05 exactly when it excludes
+    0), and holm steps down: sorted p times (m − k + 1), non-decreasing, capped at 1."""
+    from lab.intervals import holm, p_value, t_interval, t_p
+
+    assert abs(t_p(2.7764451, 1, 4) - 0.05) < 1e-6 and abs(t_p(-2.0, 1, 10) - 0.073388) < 1e-5
+    assert t_p(0, 0, 5) == 1.0 and t_p(1, 0, 5) == 0.0
+    for xs in ([3.0, 5.0, 9.0, 4.0], [1.0, -2.0, 0.5, 0.2, 0.1], [0.1, 0.2, 0.15, 0.3]):
+        _, lo, hi = t_interval(xs)
+        assert (p_value(xs) < 0.05) == (lo > 0 or hi < 0)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([0.2, 0.01]) == pytest.approx([0.2, 0.02])
+
+
+def test_page_readings_mark_marginal_and_holm_dropped_orderings():
+    """A bound within 0.1 of 0 reads 'marginally'; after pagekit.adjust() an ordering whose Holm-adjusted
+    p is not below 0.05 carries ', not after Holm', and family() counts the page's comparisons."""
+    sys.path.insert(0, str(REPO / "results"))
+    import pagekit
+
+    assert pagekit.word(0.05, 3.0) == "marginally ahead" and pagekit.word(-3, -0.2) == "behind"
+    assert pagekit.word(-0.5, 0.4) == "not distinguishable here"
+    pagekit.begin_page()
+    assert pagekit.note("a", 0.5, 2.0, 0.01) == "ahead"  # first rendering: nothing adjusted yet
+    pagekit.note("b", 0.2, 2.0, 0.04)
+    pagekit.note("c", -1.0, 1.0, 0.5)
+    pagekit.adjust()
+    assert pagekit.word(0.5, 2.0, "a") == "ahead"  # 3 × 0.01 = 0.03 < 0.05
+    assert pagekit.word(0.2, 2.0, "b") == "ahead, not after Holm"  # 2 × 0.04 = 0.08
+    assert "3 comparisons" in pagekit.family() and "1 of them keep" in pagekit.family()
+    pagekit.begin_page()
+
+
 def test_result_pages_are_generated_from_the_stored_runs():
     """Every results/*.md is its template's output over the stored runs (python results/pages.py), no
     template types a result number by hand, and both checks fail when their premise is false."""
@@ -2121,7 +2155,9 @@ def test_result_pages_are_generated_from_the_stored_runs():
         assert path.read_text("utf-8") == text, f"{path.name} is stale: python results/pages.py"
     for t in pages.TEMPLATES.glob("**/*.md"):
         assert pages.hand_typed(t.read_text("utf-8")) == [], t.name
-        assert "<!-- setup" not in t.read_text("utf-8"), f"{t.name}: Python belongs in its page module"
+        assert "<!-- setup" not in t.read_text("utf-8"), (
+            f"{t.name}: Python belongs in its page module"
+        )
         assert callable(pages.module(t).context), t.name
     assert pages.hand_typed("Eff 52.3, Thm 3.8, {{ f(1.25) }}, `2.5e-4`, 95 % and 40 %") == [
         "52.3",

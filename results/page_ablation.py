@@ -6,7 +6,8 @@ import math
 
 import pagekit
 from lab.outputs import geometry_curve
-from pagekit import D, f, pair, run, sweep_row, trajectory, v
+from page_calibration import sweep_tried
+from pagekit import D, Dw, f, pair, run, sweep_row, trajectory, v
 
 M = ("efficacy", "generalization", "specificity", "retain")
 # rows whose per-request values are stored in a run of the same configuration (results/appendix.sh)
@@ -105,6 +106,11 @@ def d(a, b, m="efficacy"):
     return D(P(a), P(b), m)
 
 
+def dw(a, b, m="efficacy"):
+    """pagekit.Dw (the interval and, where it excludes 0, its reading) through the twins."""
+    return Dw(P(a), P(b), m)
+
+
 def diffs(a, b, ms=M):
     """pagekit.diffs through the twins."""
     return pagekit.diffs(P(a), P(b), ms)
@@ -142,7 +148,7 @@ def diff_table():
     """Each row − ours on the four metrics, paired through the twins."""
     out = ["| row − ours (default) | Eff | Gen | Spe | retain |", "|---|---|---|---|---|"]
     for n, short, _, _ in ROWS[1:]:
-        out.append(f"| {short} (`{n}`) | " + " | ".join(d(n, "zsre_full", m) for m in M) + " |")
+        out.append(f"| {short} (`{n}`) | " + " | ".join(dw(n, "zsre_full", m) for m in M) + " |")
     return "\n".join(out)
 
 
@@ -222,4 +228,5 @@ def context():
         drift=drift,
         e1=e1,
         pow10=pow10,
+        sweep_tried=sweep_tried,
     )

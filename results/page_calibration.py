@@ -161,3 +161,42 @@ def context():
         long_row=long_row,
         lr_effs=lr_effs,
     )
+
+
+# run_stream.py's defaults for SmolLM2, which every sweep setting overrides (calibration.md)
+SWEEP_DEFAULTS = {
+    "lr": 2.5e-4,
+    "alpha": 10,
+    "warmup": 2000,
+    "layers": list(range(18, 26)),
+    "pooled": False,
+    "method": "stableedit",
+}
+KNOB = {  # how each sweep key reads in a sentence, given its sorted values
+    "lr": lambda xs: f"lr {num(xs[0])} to {num(xs[-1])} in {len(xs)} steps",
+    "alpha": lambda xs: "α " + listing([num(x) for x in xs]),
+    "warmup": lambda xs: "warm-up " + listing([f"{x:,}" for x in xs]) + " synthetic edits",
+    "layers": lambda xs: "layers " + " or ".join(f"{x[0]}–{x[-1]}" for x in xs),
+    "pooled": lambda xs: "per-layer or pooled statistics",
+    "method": lambda xs: "method " + " or ".join(xs),
+}
+
+
+def listing(xs):
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def sweep_tried(table=T, model=SMOL):
+    """'the 21 settings of the sweep (lr 2e-4 to 1e-3 (7 values), α 1, 3 and 10, …)'."""
+    rows = [
+        r["setting"]
+        for r in J("calibration.json")
+        if r["model"] == model and r["table"] == table and r["stage"] == "post"
+    ]
+    parts = []
+    for k, default in SWEEP_DEFAULTS.items():
+        xs = {json.dumps(default)} | {json.dumps(s[k]) for s in rows if k in s}
+        if len(xs) > 1:
+            parts.append(KNOB[k](sorted(json.loads(x) for x in xs)))
+    distinct = {json.dumps(s, sort_keys=True) for s in rows}
+    return f"the {len(distinct)} settings of the calibration sweep ({'; '.join(parts)})"

@@ -4,7 +4,7 @@ calibration split, and its horizon rule on a seed it did not see."""
 import math
 
 from page_ablation import d, diffs, reads
-from pagekit import D, f, order, pair, run, s, v
+from pagekit import D, f, order, ordering, pair, run, s, v
 
 M = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
 EG = ("efficacy", "generalization")
@@ -70,13 +70,13 @@ def cds(a):
 
 def spe_vs_pre():
     """Each edited row's Specificity against the no-LN run (the unedited model's answers)."""
-    word = {"ahead": "above it", "behind": "below it"}
-    return "; ".join(
-        f"{short} {d(n, 'gemma_zsre_no_ln', 'specificity')} "
-        f"({word.get(order(n, 'gemma_zsre_no_ln', 'specificity'), 'not distinguishable here')})"
-        for n, short, *_ in ROWS
-        if n in LN_ROWS
-    )
+    out = []
+    for n, short, *_ in ROWS:
+        if n in LN_ROWS:
+            w = order(n, "gemma_zsre_no_ln", "specificity")
+            w = w.replace("ahead", "above it").replace("behind", "below it")
+            out.append(f"{short} {d(n, 'gemma_zsre_no_ln', 'specificity')} ({w})")
+    return "; ".join(out)
 
 
 def n_evaluated():
@@ -127,11 +127,11 @@ def rule_table():
 def rule_verdict():
     """The pre-stated test of the horizon rule, read from the intervals."""
     loc = ("specificity", "retain")
-    small = order(RULE2, RULE, "efficacy") == "ahead" and all(
-        order(RULE2, RULE, m) != "behind" for m in loc
+    small = ordering(RULE2, RULE, "efficacy") == "ahead" and all(
+        ordering(RULE2, RULE, m) != "behind" for m in loc
     )
-    large = order(RULE_HALF, RULE, "efficacy") != "behind" and any(
-        order(RULE_HALF, RULE, m) == "ahead" for m in loc
+    large = ordering(RULE_HALF, RULE, "efficacy") != "behind" and any(
+        ordering(RULE_HALF, RULE, m) == "ahead" for m in loc
     )
     if small:
         return "The rule's lr is too small on this stream."

@@ -1,7 +1,7 @@
 """The names of results/medcf.md: MedCF (Table 10) with the official codes' replicas, and the
 warm-up's source (Table 5/11) on the ZsRE evaluation split and on MedCF split within each relation."""
 
-from pagekit import D, f, have, order, pair, run, v
+from pagekit import D, Dw, f, have, order, pair, run, v
 
 COLS = [
     "efficacy",
@@ -18,6 +18,7 @@ COLS = [
 ]
 BOLD = {"efficacy", "generalization", "specificity", "efficacy_em"}
 EGS = ("efficacy", "generalization", "specificity")
+M4 = (*EGS, "retain")
 SHORT = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
 DEF, UDIAG, NOLN, FT = "medcf_default", "medcf_ultraedit", "medcf_no_ln", "medcf_ft"
 RU, RS = "replicate_ultraedit_medcf", "replicate_stableedit_medcf"
@@ -47,7 +48,7 @@ def n_pair(a, b):
 
 
 def src_row(name, label, ref):
-    """A warm-up-source row: its four metrics and its Δ Eff / Gen / Spe against the in-domain run."""
+    """A warm-up-source row: its four metrics and its four paired differences to the in-domain run."""
     if not have(name):
         return f"| {label} | not yet run | | | | |"
     vals = " | ".join(f(v(name, k)) for k in (*EGS, "retain"))
@@ -58,7 +59,7 @@ def src_row(name, label, ref):
     elif "per_request" not in run(name):
         delta = "no per-request values stored"
     else:
-        delta = " / ".join(D(name, ref, k) for k in EGS)
+        delta = " / ".join(Dw(name, ref, k) for k in M4)
     return f"| {label} | {vals} | {delta} |"
 
 
@@ -76,8 +77,8 @@ def verdicts(pairs):
         if not (have(a) and have(b)):
             return "(not all runs stored yet)"
         out += [
-            f"{label} {k[:3].capitalize()} {D(a, b, k)}"
-            for k in EGS
+            f"{label} {SHORT[k]} {D(a, b, k)} ({order(a, b, k)})"
+            for k in M4
             if order(a, b, k) != "not distinguishable here"
         ]
     if not out:

@@ -3,7 +3,7 @@ fixed lr (seed 0), the rule on seed 1, and Gemma-3-270M over 3,000 edits."""
 
 import random
 
-from pagekit import D, J, f, have, lmean, order, pair, run, trajectory, v
+from pagekit import D, J, f, have, lmean, order, ordering, pair, run, trajectory, v
 
 M4 = ("efficacy", "generalization", "specificity", "retain")
 P95 = "95 %"
@@ -150,10 +150,10 @@ def seed1_verdict():
     small = [
         f"`{lr(o)}`"
         for o in LARGER
-        if order(o, R, "efficacy") == "ahead" and all(order(o, R, m) != "behind" for m in loc)
+        if ordering(o, R, "efficacy") == "ahead" and all(ordering(o, R, m) != "behind" for m in loc)
     ]
-    large = order(SMALLER, R, "efficacy") != "behind" and any(
-        order(SMALLER, R, m) == "ahead" for m in loc
+    large = ordering(SMALLER, R, "efficacy") != "behind" and any(
+        ordering(SMALLER, R, m) == "ahead" for m in loc
     )
     if small:
         verdict = (

@@ -4,6 +4,13 @@ differences over the requests two runs share and how they read.
 A page's template (results/templates/) calls these by name inside `{{ … }}`; its page module
 (results/page_<name>.py) imports them to build its tables. Paired intervals come from the runs'
 stored `per_request` values (lab/intervals.py): 95 % Student-t over the requests both runs evaluated.
+
+How a difference reads (`word`): "ahead" or "behind" when its 95 % interval excludes 0, "not
+distinguishable here" when it does not; "marginally ahead/behind" when the bound nearest 0 is within
+MARGINAL (0.1 point) of it; and ", not after Holm" when the ordering does not survive Holm's
+correction over every comparison the page reads ("ahead, not after Holm"). The page's comparisons are collected on a first
+rendering (`begin_page`), adjusted (`adjust`), and the page rendered again with the adjusted readings;
+`family()` says how many there were and how many orderings hold after the correction.
 """
 
 import csv
@@ -13,10 +20,15 @@ from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab.intervals import matched, paired, reading, t_interval  # noqa: E402
+from lab.intervals import holm, matched, p_value, paired, reading, t_interval  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHORT = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
+MARGINAL = 0.1  # points: an ordering whose interval's bound is this close to 0 is marginal
+ALPHA = 0.05  # the family-wise error rate of Holm's correction
+HOLM = ", not after Holm"  # the mark of an ordering Holm's correction drops
+# the comparisons of the page being rendered: {key: p}, and after adjust() {key: Holm-adjusted p}
+_PAGE = {"family": {}, "holm": None}
 
 
 @lru_cache(maxsize=None)
@@ -70,13 +82,77 @@ def per_request(name, metric):
     return dict(zip(pr["index"], pr[metric]))
 
 
-def pair(a, b, metric="efficacy"):
-    """(mean, lo, hi, n): a − b over the requests both runs evaluated, 95 % paired t-interval."""
+@lru_cache(maxsize=None)
+def paired_stats(a, b, metric):
+    """(mean, lo, hi, n, p) of a − b over the requests both runs evaluated."""
     xa, xb = matched(run(a)["per_request"], run(b)["per_request"], metric)
     if len(xa) < 2:
         raise ValueError(f"{a} and {b} share {len(xa)} evaluated requests: nothing to pair")
     m, lo, hi = paired(xa, xb)
-    return m, lo, hi, len(xa)
+    return m, lo, hi, len(xa), p_value([x - y for x, y in zip(xa, xb)])
+
+
+def pair(a, b, metric="efficacy"):
+    """(mean, lo, hi, n): a − b over the requests both runs evaluated, 95 % paired t-interval."""
+    return paired_stats(a, b, metric)[:4]
+
+
+def begin_page():
+    """Start collecting the comparisons of a page (its first rendering)."""
+    _PAGE["family"], _PAGE["holm"] = {}, None
+
+
+def adjust():
+    """Holm-adjust the p-values of the comparisons collected since begin_page()."""
+    keys = list(_PAGE["family"])
+    _PAGE["holm"] = dict(zip(keys, holm([_PAGE["family"][k] for k in keys])))
+
+
+def note(key, lo, hi, p):
+    """Count a comparison on this page (its key, interval and p) and return how it reads."""
+    _PAGE["family"][key] = p
+    return word(lo, hi, key)
+
+
+def compared(a, b, metric):
+    """Count the paired comparison a − b on this page; (mean, lo, hi, word)."""
+    m, lo, hi, _, p = paired_stats(a, b, metric)
+    return m, lo, hi, note((*sorted((a, b)), metric), lo, hi, p)
+
+
+def holds(key):
+    """Whether a comparison keeps its ordering after Holm's correction over the page (True on the
+    first rendering, before the page's comparisons are all known)."""
+    adjusted = _PAGE["holm"]
+    return adjusted is None or len(adjusted) < 2 or adjusted[key] < ALPHA
+
+
+def word(lo, hi, key=None):
+    """How an interval of a difference reads: 'ahead', 'marginally behind', 'ahead, not after
+    Holm', 'not distinguishable here'."""
+    raw = reading(lo, hi)
+    if raw == "not distinguishable here":
+        return raw
+    out = ("marginally " if min(abs(lo), abs(hi)) <= MARGINAL else "") + raw
+    return out if key is None or holds(key) else out + HOLM
+
+
+def family():
+    """'This page reads 44 paired comparisons …': how many, and how many orderings hold after
+    Holm's correction over them."""
+    fam, adjusted = _PAGE["family"], _PAGE["holm"] or {}
+    n = len(fam)
+    raw = sum(p < ALPHA for p in fam.values())
+    kept = sum(adjusted.get(k, 1.0) < ALPHA for k in fam)
+    if n < 2:
+        return f"This page reads {n} comparison{'s' * (n != 1)}, so no correction applies."
+    return (
+        f"This page reads {n} comparisons, each with its own 95 % interval; about {f(n * ALPHA, 1)} "
+        f"would exclude 0 by chance alone if no difference were real. {raw} exclude 0; after Holm's "
+        f"correction over the {n} (family-wise 95 %), {kept} of them keep their ordering, and a "
+        'reading marked ", not after Holm" is one that does not. An ordering whose bound is within '
+        f'{f(MARGINAL, 1)} of 0 reads "marginally" ahead or behind: a weak reading, not a finding.'
+    )
 
 
 def interval(m, lo, hi, d=1):
@@ -88,14 +164,27 @@ def interval(m, lo, hi, d=1):
 
 
 def D(a, b, metric="efficacy", d=1):
-    """'+2.7 [−0.7, +6.1]': a − b with its paired 95 % interval."""
-    m, lo, hi, _ = pair(a, b, metric)
+    """'+2.7 [−0.7, +6.1]': a − b with its paired 95 % interval (counted as a comparison)."""
+    m, lo, hi, _ = compared(a, b, metric)
     return interval(m, lo, hi, d)
 
 
+def Dw(a, b, metric="efficacy", d=1):
+    """D with its reading when the interval excludes 0: '+2.7 [+0.7, +6.1] ahead'."""
+    m, lo, hi, w = compared(a, b, metric)
+    return interval(m, lo, hi, d) + ("" if w == "not distinguishable here" else f" {w}")
+
+
 def order(a, b, metric="efficacy"):
-    """'ahead', 'behind' or 'not distinguishable here': how a reads against b on one metric."""
-    _, lo, hi, _ = pair(a, b, metric)
+    """How a reads against b on one metric (word): 'ahead', 'marginally behind', 'not
+    distinguishable here', with ', not after Holm' where the correction drops the ordering."""
+    return compared(a, b, metric)[3]
+
+
+def ordering(a, b, metric="efficacy"):
+    """The raw ordering, 'ahead', 'behind' or 'not distinguishable here' (for a page's pre-stated
+    tests, which were stated on the single intervals); counted as a comparison."""
+    _, lo, hi, _ = compared(a, b, metric)
     return reading(lo, hi)
 
 
@@ -139,7 +228,12 @@ def reads(a, b, metrics=tuple(SHORT)):
     by = {}
     for m in metrics:
         by.setdefault(order(a, b, m), []).append(SHORT[m])
-    out = [f"{w} on {listed(by[w])}" for w in ("ahead", "behind") if w in by]
+    words = sorted(by, key=lambda w: ("behind" in w, w))  # orderings ahead first, then behind
+    out = [
+        f"{w.removesuffix(HOLM)} on {listed(by[w])}{HOLM * w.endswith(HOLM)}"
+        for w in words
+        if w != "not distinguishable here"
+    ]
     if "not distinguishable here" in by:
         out.append(f"{listed(by['not distinguishable here'])} not distinguishable here")
     return "; ".join(out)
@@ -169,7 +263,11 @@ HELPERS = dict(
     per_request=per_request,
     pair=pair,
     D=D,
+    Dw=Dw,
     order=order,
+    ordering=ordering,
+    word=word,
+    family=family,
     ti=ti,
     paper=paper,
     t_interval=t_interval,

@@ -5,7 +5,9 @@ and a page module, `results/page_<page>.py` (`page_readme.py` for results/README
 the front page), whose `context()` returns the names the template uses: its tables, readings and
 page-only helpers. A template holds text and expressions only — `{{ f(v("zsre_full")) }}` — and every
 computation lives in the modules, under ruff and the function-length test. The helpers every page shares
-(stored runs and JSON, number formats, paired intervals and their readings) are in `pagekit.py`.
+(stored runs and JSON, number formats, paired intervals and their readings) are in `pagekit.py`. A page
+is rendered twice: the first pass collects the comparisons it reads, the second reads each of them
+after Holm's correction over all of them (pagekit.family).
 
     python results/pages.py            # write every page
     python results/pages.py --check    # exit 1 naming each page that differs from its template's output
@@ -22,6 +24,7 @@ import jinja2
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
+import choices  # noqa: E402
 import pagekit  # noqa: E402
 from pagekit import run  # noqa: E402, F401  (the tests read a stored run through pages.run)
 
@@ -52,7 +55,7 @@ def module(template):
 def render(template, names=None):
     """A page's text from its template's text: every {{ expression }} evaluated over the shared
     helpers and `names` (a page module's context())."""
-    ns = {**BUILTINS, **pagekit.HELPERS, **(names or {})}
+    ns = {**BUILTINS, **pagekit.HELPERS, "chose": choices.statement, **(names or {})}
     return ENV.from_string(template).render(ns)
 
 
@@ -81,11 +84,19 @@ def targets():
     return out
 
 
+def page(template):
+    """A page's text from its template file, rendered twice: the first rendering collects the
+    comparisons the page reads, the second reads each of them after Holm's correction over all."""
+    text, names = template.read_text("utf-8"), module(template).context
+    pagekit.begin_page()
+    render(text, names())
+    pagekit.adjust()
+    return render(text, names())
+
+
 def pages():
     """{page path: generated text} for every template."""
-    return {
-        page: render(t.read_text("utf-8"), module(t).context()) for t, page in targets().items()
-    }
+    return {path: page(t) for t, path in targets().items()}
 
 
 def main(argv=None):
