@@ -2124,6 +2124,30 @@ def test_p_values_and_holm_match_the_tables():
     assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([0.2, 0.01]) == pytest.approx([0.2, 0.02])
 
 
+def test_peer_scores_are_read_from_the_peers_reports(tmp_path):
+    """results/peers.json is what results/peers.py reads from the peers' reports (each figure with its
+    file and line), and a row of either report's layout is parsed into its three fractions."""
+    sys.path.insert(0, str(REPO / "results"))
+    import peers
+
+    (tmp_path / "ultraedit.md").write_text("| fp32 | 3e-4 | 0.6856 | 0.5669 | 0.2149 | 27.4 s |\n")
+    (tmp_path / "stableedit.md").write_text(
+        "x\nlr 1e-3 `{'ES': 0.6434298, 'GS': 0.5408055, 'LS': 0.1674720}`;\n"
+    )
+    got = peers.read(tmp_path)
+    assert got["ultraedit"]["lr 3e-4"] == {
+        "efficacy": 0.6856,
+        "generalization": 0.5669,
+        "specificity": 0.2149,
+        "source": "ultraedit.md:1",
+    }
+    assert got["stableedit"]["lr 1e-3"]["specificity"] == 0.167472
+    stored = json.loads((REPO / "results" / "peers.json").read_text())
+    if not peers.PEERS.exists():
+        pytest.skip("the peers' reports are not beside the repository")
+    assert {k: x for k, x in stored.items() if k != "source"} == peers.read(peers.PEERS)
+
+
 def test_page_readings_mark_marginal_and_holm_dropped_orderings():
     """A bound within 0.1 of 0 reads 'marginally'; after pagekit.adjust() an ordering whose Holm-adjusted
     p is not below 0.05 carries ', not after Holm', and family() counts the page's comparisons."""

@@ -41,6 +41,29 @@ def cpre(verbatim=False):
     return sweep_row(None, {"verbatim": True} if verbatim else {}, stage="pre")
 
 
+def peer(code, run_name, metric):
+    """A fraction the official code printed (results/peers.json, made by results/peers.py)."""
+    return J("peers.json")[code][run_name][metric]
+
+
+def peer_row(code, run_name, sep=" | ", d=None):
+    """Eff, Gen and Spe of one official run: × 100 to one decimal, or as printed with d decimals."""
+    xs = [peer(code, run_name, k) for k in M4[:3]]
+    return sep.join(f(x * 100) if d is None else f(x, d) for x in xs)
+
+
+def replicas_match():
+    """Whether each replica's Eff, Gen and Spe (and the pre-edit scores) equal the official code's
+    to the five decimals it printed."""
+    checks = [(RU, "ultraedit_check", "lr 3e-4", "post"), (RS, "stableedit", "lr 3e-4", "post")]
+    checks.append((RU, "ultraedit_check", "pre", "pre"))
+    return all(
+        f(v(name, k, stage) / 100, 5) == f(peer(code, key, k), 5)
+        for name, code, key, stage in checks
+        for k in M4[:3]
+    )
+
+
 def vals(name, stage="post", bold=False):
     b = "**" if bold else ""
     return " | ".join(f"{b}{f(v(name, k, stage))}{b}" for k in M4)
@@ -99,6 +122,8 @@ def context():
         c=c,
         cpre=cpre,
         vals=vals,
+        peer_row=peer_row,
+        replicas_match=replicas_match,
         srow=srow,
         n_settings=n_settings,
         gd=gd,
