@@ -84,19 +84,20 @@ CHOICES = {
 
 
 def line(key):
-    """'* **setting:** data — how.'"""
+    """'* **Setting:** data; how.'"""
     setting, data, how = CHOICES[key]
     how = how() if callable(how) else how
     return f"* **{setting[0].upper() + setting[1:]}:** {data}; {how}."
 
 
-def statement(*keys):
+def statement(*keys, base=""):
     """The page's list of the settings it relies on and the data that chose each, ending with those
-    the evaluation split chose."""
+    the evaluation split chose; base prefixes the links to other pages (the front page: 'results/')."""
     on_eval = [CHOICES[k][0] for k in keys if CHOICES[k][1] == EVAL]
     last = (
         "Chosen with the evaluation split in view: " + "; ".join(on_eval) + "."
         if on_eval
         else "The evaluation split chose none of them."
     )
-    return "\n".join(line(k) for k in keys) + "\n\n" + last + "\n"
+    text = "\n".join(line(k) for k in keys) + "\n\n" + last + "\n"
+    return text.replace("](", "](" + base)

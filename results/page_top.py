@@ -1,7 +1,7 @@
 """The names of the front page (README.md, from templates/top/README.md): the ablation table of the
 Results section and the largest per-step update of the stored runs."""
 
-from pagekit import D, f, order, v
+from pagekit import D, J, f, order, v
 from update_bound import stored
 
 M = ("efficacy", "generalization", "specificity", "retain")
@@ -49,5 +49,12 @@ def table():
     return "\n".join(out)
 
 
+def width_ratio(key):
+    """StableEdit's seconds per edit over ULTRAEDIT's on the whole SmolLM2-135M (width.json's
+    validation: 'measured_s_per_edit' or 'projected_s_per_edit')."""
+    x = J("width.json")["validation"][key]
+    return x["stableedit"] / x["ultraedit"]
+
+
 def context():
-    return dict(LARGEST=stored()[-1][0][0], table=table)
+    return dict(LARGEST=stored()[-1][0][0], table=table, width_ratio=width_ratio)

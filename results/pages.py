@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 import choices  # noqa: E402
 import pagekit  # noqa: E402
+import rules  # noqa: E402
 from pagekit import run  # noqa: E402, F401  (the tests read a stored run through pages.run)
 
 TEMPLATES = HERE / "templates"
@@ -55,7 +56,8 @@ def module(template):
 def render(template, names=None):
     """A page's text from its template's text: every {{ expression }} evaluated over the shared
     helpers and `names` (a page module's context())."""
-    ns = {**BUILTINS, **pagekit.HELPERS, "chose": choices.statement, **(names or {})}
+    shared = {"chose": choices.statement, "rule_caveat": rules.caveat}
+    ns = {**BUILTINS, **pagekit.HELPERS, **shared, **(names or {})}
     return ENV.from_string(template).render(ns)
 
 

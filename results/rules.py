@@ -118,3 +118,20 @@ def retest():
     return f"re-tested on seed {seed}, run after the criterion was written: " + summary(
         GEMMA_RETEST
     )
+
+
+def caveat(test=SMOL_SEED1):
+    """A clause for wherever a rule is presented: how its pre-stated test on a stream that did not
+    choose it came out."""
+    if not stored(test):
+        return "its test on a stream that did not choose it is not stored yet"
+    kind, _ = verdict(test)
+    if kind == "holds":
+        return "its pre-stated test on a stream that did not choose it holds"
+    holm_kind, _ = verdict(test, corrected=True)
+    after = "also" if holm_kind == kind else "but not"
+    return (
+        f"its pre-stated test on a stream that did not choose it failed (the rule's lr {kind} there, "
+        f"read from the single intervals; {after} after Holm's correction over the test's "
+        f"{n_comparisons(test)} comparisons)"
+    )
