@@ -27,6 +27,8 @@ python run_stream.py --overwrite $Z --method ultraedit --warmup 0          --out
 # the official codes replicated on the same edits, at the lr they were run at on the calibration split
 python run_stream.py --overwrite $Z --replicate ultraedit-official --lr 3e-4 --out $R/replicate_ultraedit_zsre
 python run_stream.py --overwrite $Z --replicate stableedit-official --lr 3e-4 --warmup 733 --out $R/replicate_stableedit_zsre
+# ... and the StableEdit replica at lr 1e-3, where the official code scored higher on the calibration split
+python run_stream.py --overwrite $Z --replicate stableedit-official --lr 1e-3 --warmup 733 --out $R/replicate_stableedit_zsre_lr1e-3
 python run_stream.py --overwrite $Z --warmup-mode applied                   --out $R/zsre_applied_warmup
 python run_stream.py --overwrite $Z --warmup 733 --warmup-data zsre-calib  --out $R/zsre_indomain_warmup
 python run_stream.py --overwrite $Z --warmup-mode paper --warmup 733       --out $R/zsre_paper_warmup
