@@ -49,10 +49,9 @@ CHOICES = {
         "Gemma-3-270M's `lr_edits = 500` (lr · 500 / n beyond 500 edits)",
         "the synthetic 3,000-edit stream of seed 0 (`results/runs/gemma_3k*`)",
         lambda: (
-            "after its runs at `1e-5` and `5e-6`, the stream it is reported on. The test of it on "
-            "the seed-1 1,500-edit stream was written down (commit `95f040b`) after that stream's runs "
-            f"had been stored (commits `b9bca31`, `acd4344`): {rules.summary(rules.GEMMA_SEED1)}; "
-            f"{rules.retest()} ([gemma.md](gemma.md))"
+            "after its runs at `1e-5` and `5e-6`, the stream it is reported on. On the seed-1 "
+            "1,500-edit stream (runs stored in commits `b9bca31` and `acd4344`, the test written in "
+            f"`95f040b`), {rules.summary(rules.GEMMA_SEED1)}; {rules.retest()} ([gemma.md](gemma.md))"
         ),
     ),
     "ft_lr": ("FT's lr 10", CALIB, "from lr 1, 10, 100 and 1000"),

@@ -115,6 +115,15 @@ def long_row(name, label):
     return f"| {label} | {spe} | {f(v(name, 'retain'), 0)} % | {f(v(name), 0)} | {drift(name)} |"
 
 
+LONG = ["stream_10k", "stream_10k_lr5e-5", "stream_10k_lr1e-4", "stream_10k_lr2.5e-4"]  # lr rising
+
+
+def spe_falls_with_lr():
+    """Whether Specificity at 10,000 edits falls as the lr of the seed-0 runs rises."""
+    spe = [ck(n, 10000) for n in LONG]
+    return all(b < a for a, b in zip(spe, spe[1:]))
+
+
 def lr_effs():
     """Eff of the default warm-up's rows at each lr of LRS, joined by ' / '."""
     return " / ".join(f(c(T, {"lr": x})) for x in LRS)
@@ -160,6 +169,7 @@ def context():
         ck=ck,
         long_row=long_row,
         lr_effs=lr_effs,
+        spe_falls_with_lr=spe_falls_with_lr,
     )
 
 

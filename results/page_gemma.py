@@ -3,8 +3,9 @@ calibration split, and its horizon rule on a seed it did not see."""
 
 import math
 
-from page_ablation import d, diffs, reads
-from pagekit import D, f, order, ordering, pair, run, s, v
+import rules
+from page_ablation import d, diffs, dw, reads
+from pagekit import D, f, order, pair, run, s, v
 
 M = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
 EG = ("efficacy", "generalization")
@@ -103,7 +104,7 @@ def diff_table():
     out = ["| row − ours (default) | Eff | Gen | Spe | retain |", "|---|---|---|---|---|"]
     for n, short, _, _ in ROWS[1:]:
         out.append(
-            f"| {short} (`{n}`) | " + " | ".join(d(n, "gemma_zsre_full", m) for m in M) + " |"
+            f"| {short} (`{n}`) | " + " | ".join(dw(n, "gemma_zsre_full", m) for m in M) + " |"
         )
     return "\n".join(out)
 
@@ -125,19 +126,21 @@ def rule_table():
 
 
 def rule_verdict():
-    """The pre-stated test of the horizon rule, read from the intervals."""
-    loc = ("specificity", "retain")
-    small = ordering(RULE2, RULE, "efficacy") == "ahead" and all(
-        ordering(RULE2, RULE, m) != "behind" for m in loc
-    )
-    large = ordering(RULE_HALF, RULE, "efficacy") != "behind" and any(
-        ordering(RULE_HALF, RULE, m) == "ahead" for m in loc
-    )
-    if small:
-        return "The rule's lr is too small on this stream."
-    if large:
-        return "The rule's lr is too large on this stream."
-    return "The rule holds on this stream."
+    """The test on the seed-1 stream, read from the single intervals and after Holm's correction
+    over its own comparisons (results/rules.py)."""
+    kind, _ = rules.verdict(rules.GEMMA_SEED1)
+    holm_kind, _ = rules.verdict(rules.GEMMA_SEED1, corrected=True)
+    n = rules.n_comparisons(rules.GEMMA_SEED1)
+    text = "The rule holds on this stream" if kind == "holds" else f"The rule's lr is {kind} here"
+    if holm_kind == kind:
+        return text + f" (the same after Holm's correction over the test's {n} comparisons)."
+    return text + f"; after Holm's correction over the test's {n} comparisons it {holm_kind}."
+
+
+def retest():
+    """The criterion on a fresh seed, run after it was written (capitalized as a sentence)."""
+    text = rules.retest()
+    return text[0].upper() + text[1:]
 
 
 def context():
@@ -163,4 +166,5 @@ def context():
         cds=cds,
         spe_vs_pre=spe_vs_pre,
         rule_verdict=rule_verdict,
+        retest=retest,
     )
