@@ -7,6 +7,7 @@ import math
 import pagekit
 from lab.outputs import geometry_curve
 from page_calibration import sweep_tried
+from page_official import against_better
 from pagekit import D, Dw, f, pair, run, sweep_row, trajectory, v
 
 M = ("efficacy", "generalization", "specificity", "retain")
@@ -63,6 +64,12 @@ ROWS = [  # (run, short name, what it ran, the paper's row it stands for)
         "replica of the official StableEdit "
         "code with Algorithm 1's warm-up on the 733 calibration records, applied (`--replicate "
         "stableedit-official --lr 3e-4 --warmup 733`)",
+        "StableEdit (the official code)",
+    ),
+    (
+        "replicate_stableedit_zsre_lr1e-3",
+        "official StableEdit, replica, lr 1e-3",
+        "the same replica at lr `1e-3` (`--replicate stableedit-official --lr 1e-3 --warmup 733`)",
         "StableEdit (the official code)",
     ),
     (
@@ -229,4 +236,5 @@ def context():
         e1=e1,
         pow10=pow10,
         sweep_tried=sweep_tried,
+        against_better=against_better,
     )

@@ -1,6 +1,7 @@
 """The names of results/medcf.md: MedCF (Table 10) with the official codes' replicas, and the
 warm-up's source (Table 5/11) on the ZsRE evaluation split and on MedCF split within each relation."""
 
+from page_official import against_better
 from pagekit import D, Dw, f, have, order, pair, run, v
 
 COLS = [
@@ -22,6 +23,7 @@ M4 = (*EGS, "retain")
 SHORT = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
 DEF, UDIAG, NOLN, FT = "medcf_default", "medcf_ultraedit", "medcf_no_ln", "medcf_ft"
 RU, RS = "replicate_ultraedit_medcf", "replicate_stableedit_medcf"
+RS3 = "replicate_stableedit_medcf_lr1e-3"  # the official StableEdit at its other lr
 Z = {k: f"zsre_warm544_{k}" for k in ("synthetic", "zsre-calib", "medcf")}
 H = {k: f"medcf_split_warm_{k}" for k in ("medcf", "synthetic", "zsre-calib")}
 H0 = "medcf_split_no_warmup"
@@ -87,7 +89,7 @@ def verdicts(pairs):
 
 
 def context():
-    names = dict(DEF=DEF, UDIAG=UDIAG, NOLN=NOLN, FT=FT, RU=RU, RS=RS, Z=Z, H=H, H0=H0)
+    names = dict(DEF=DEF, UDIAG=UDIAG, NOLN=NOLN, FT=FT, RU=RU, RS=RS, RS3=RS3, Z=Z, H=H, H0=H0)
     return dict(
         names,
         mrow=mrow,
@@ -96,4 +98,5 @@ def context():
         src_row=src_row,
         mean_abs=mean_abs,
         verdicts=verdicts,
+        against_better=against_better,
     )

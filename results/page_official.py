@@ -2,7 +2,7 @@
 calibration split (with the sweep rows that take the gap apart), then on the ZsRE evaluation split
 and on MedCF."""
 
-from pagekit import D, J, f, have, order, pair, s, sweep_row, v
+from pagekit import D, J, better, diffs, egs, f, have, lr_of, order, pair, reads, s, sweep_row, v
 
 M4 = ("efficacy", "generalization", "specificity", "retain")
 OURS, RU, RS = "peers_default", "replicate_ultraedit", "replicate_stableedit"
@@ -23,6 +23,27 @@ GAP = [
         'statistics: our NIW with its prior, exact merge (`"stats": "niw"`)',
     ),
 ]
+
+
+# the official StableEdit's replica at the two lrs its code was run at, and our default, per split
+SE_REPLICAS = {
+    "ZsRE": ("replicate_stableedit_zsre", "replicate_stableedit_zsre_lr1e-3"),
+    "MedCF": ("replicate_stableedit_medcf", "replicate_stableedit_medcf_lr1e-3"),
+}
+OURS_ON = {"ZsRE": "app_default", "MedCF": "medcf_default"}
+
+
+def against_better(split):
+    """'ZsRE: the better lr is `3e-4` (…); ours against it: ahead on Eff and Gen; … (Eff …)'."""
+    runs = SE_REPLICAS[split]
+    best, ours = better(*runs), OURS_ON[split]
+    others = [n for n in runs if have(n) and n != best]
+    crit = " against ".join(f"{f(egs(n))} at lr `{lr_of(n)}`" for n in [best, *others])
+    missing = "".join(f"; `{n}` not stored yet" for n in runs if not have(n))
+    return (
+        f"{split}: the better lr is `{lr_of(best)}` (mean of Eff, Gen and Spe {crit}{missing}); "
+        f"ours against it: {reads(ours, best)} ({diffs(ours, best)})"
+    )
 
 
 def c(table, setting, metric="efficacy"):
@@ -129,4 +150,5 @@ def context():
         gd=gd,
         rep_row=rep_row,
         dline=dline,
+        against_better=against_better,
     )

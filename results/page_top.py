@@ -31,6 +31,11 @@ ROWS = [
         "--warmup 733`)",
         "replicate_stableedit_zsre",
     ),
+    (
+        "the same replica at lr `1e-3`, where its code scored higher on the calibration split "
+        "(`--lr 1e-3`)",
+        "replicate_stableedit_zsre_lr1e-3",
+    ),
     ("no LN (`--method no_ln --warmup 0`)", "app_no_ln"),
     ("plain fine-tuning of the same 8 matrices (`--method ft --lr 10`)", "app_ft"),
 ]

@@ -247,6 +247,23 @@ def lmean(row, prefix, absval=False):
     return sum(xs) / len(xs) if xs else None
 
 
+def egs(name):
+    """The mean of a run's post-edit Eff, Gen and Spe: the criterion by which the better of two stored
+    runs of one code (a replica's two lrs) is picked."""
+    return sum(v(name, m) for m in ("efficacy", "generalization", "specificity")) / 3
+
+
+def better(*names):
+    """The stored run among `names` with the highest egs()."""
+    return max((n for n in names if have(n)), key=egs)
+
+
+def lr_of(name):
+    """A run's lr as the commands write it: 3e-4, 2.5e-4, 3.75e-5."""
+    m, e = f"{run(name)['config']['lr']:.2e}".split("e")
+    return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+
+
 def paper(text):
     """A number quoted from the paper (not measured here): written as given."""
     return str(text)
@@ -272,6 +289,9 @@ HELPERS = dict(
     paper=paper,
     t_interval=t_interval,
     have=have,
+    egs=egs,
+    better=better,
+    lr_of=lr_of,
     sweep_row=sweep_row,
     diffs=diffs,
     listed=listed,
