@@ -1,8 +1,25 @@
 """The names of results/appendix.md: App. B.6.5, B.5, B.3.3 and B.6.4, Figure 1b (cumulative.json)
 and Figure 10 on SmolLM2-135M and the ZsRE evaluation split."""
 
-from lab.intervals import reading, t_interval
-from pagekit import D, J, f, lmean, order, pair, per_request, run, s, ti, trajectory, v
+from lab.intervals import p_value, t_interval
+from pagekit import (
+    SHORT,
+    D,
+    Dw,
+    J,
+    f,
+    grouped,
+    lmean,
+    note,
+    order,
+    pair,
+    per_request,
+    run,
+    s,
+    ti,
+    trajectory,
+    v,
+)
 
 M4 = ("efficacy", "generalization", "specificity", "retain")
 P95 = "95 %"
@@ -107,12 +124,20 @@ def segments():
     return dict(SEG=seg, MEDCF=(0, seg[0][1]), ZSRE=(seg[0][1], seg[0][1] + seg[1][1]))
 
 
-def seg_pair(metric, lo, hi, a="app_shift_stableedit", b="app_shift_ultraedit"):
-    """('+1.2 [+0.3, +2.1] (ahead)', pairs): a − b over the evaluated edits of a segment."""
+def seg_stats(metric, segment, a="app_shift_stableedit", b="app_shift_ultraedit"):
+    """(mean, lo, hi, pairs, word): a − b over the evaluated edits of a segment, counted as one of
+    the page's comparisons."""
     ra, rb = per_request(a, metric), per_request(b, metric)
-    c = [i for i in sorted(set(ra) & set(rb)) if lo <= i < hi]
-    m, low, high = t_interval([ra[i] - rb[i] for i in c])
-    return f"{s(m)} [{s(low)}, {s(high)}] ({reading(low, high)})", len(c)
+    c = [i for i in sorted(set(ra) & set(rb)) if segment[0] <= i < segment[1]]
+    diffs = [ra[i] - rb[i] for i in c]
+    m, low, high = t_interval(diffs)
+    return m, low, high, len(c), note(("segment", *segment, metric), low, high, p_value(diffs))
+
+
+def seg_pair(metric, lo, hi):
+    """('+1.2 [+0.3, +2.1] (ahead)', pairs) for one metric of the segment [lo, hi)."""
+    m, low, high, n, w = seg_stats(metric, (lo, hi))
+    return f"{s(m)} [{s(low)}, {s(high)}] ({w})", n
 
 
 def seg_cells(segment):
@@ -120,11 +145,29 @@ def seg_cells(segment):
     return " | ".join(seg_pair(m, *segment)[0] for m in M4)
 
 
+def seg_reads(segment):
+    """'ahead on Eff, Gen and retain; Spe not distinguishable here' for one segment."""
+    return grouped([(SHORT[m], seg_stats(m, segment)[4]) for m in M4])
+
+
+def holds_at(segment):
+    """Whether StableEdit is ahead of ULTRAEDIT on Eff and Gen on a segment (the paper's claim)."""
+    return all(seg_stats(m, segment)[4] == "ahead" for m in ("efficacy", "generalization"))
+
+
 def cum(subset, m):
     """The seed-level mean gain of a subset on one metric with its t-interval."""
     c = J("cumulative.json")
     mean, lo, hi = t_interval([c["seeds"][sd][subset][m] for sd in seeds()])
     return f"{s(mean)} [{s(lo)}, {s(hi)}]"
+
+
+def cum_word(subset, m):
+    """How the seed-level gain reads (seeds the unit), counted as one of the page's comparisons."""
+    gains = [J("cumulative.json")["seeds"][sd][subset][m] for sd in seeds()]
+    _, lo, hi = t_interval(gains)
+    w = note(("cumulative", subset, m), lo, hi, p_value(gains))
+    return w.replace("ahead", "above 0").replace("behind", "below 0")
 
 
 def seeds():
@@ -152,6 +195,23 @@ def every_seed(subset):
     return "every seed positive on both" if min(gains) > 0 else "not every seed positive"
 
 
+def none_of(words):
+    """Whether none of the readings is an ordering."""
+    return all(w == "not distinguishable here" for w in words)
+
+
+def factor_words():
+    """B.6.5: how dropping the ‖k̂‖² factor reads on each metric."""
+    return [order("app_no_key_scale", "app_default", m) for m in M4]
+
+
+def size_improves():
+    """Whether each warm-up size is ahead of the next smaller one on Eff (Figure 10's 'consistently
+    improves')."""
+    sizes = [W(f"size{n}") for n in (0, 250, 500, 733)]
+    return all(order(b, a) == "ahead" for a, b in zip(sizes, sizes[1:]))
+
+
 def fig10_rows():
     """Figure 10's table: each run's metrics and its Eff / Gen / Spe against no warm-up."""
     out = []
@@ -159,7 +219,7 @@ def fig10_rows():
         gap = (
             "(the baseline)"
             if name == "app_warm_size0"
-            else " / ".join(D(name, "app_warm_size0", m) for m in M4[:3])
+            else " / ".join(Dw(name, "app_warm_size0", m) for m in M4)
         )
         out.append(f"| {label} | {row(name)} | {gap} |")
     return "\n".join(out)
@@ -186,6 +246,12 @@ def context():
         shift_rows=shift_rows,
         seg_pair=seg_pair,
         seg_cells=seg_cells,
+        seg_reads=seg_reads,
+        holds_at=holds_at,
+        cum_word=cum_word,
+        none_of=none_of,
+        factor_words=factor_words,
+        size_improves=size_improves,
         cum=cum,
         cum_rows=cum_rows,
         every_seed=every_seed,

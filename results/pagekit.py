@@ -225,9 +225,14 @@ def listed(xs):
 
 def reads(a, b, metrics=tuple(SHORT)):
     """How a reads against b: 'ahead on Eff and Gen; Spe and retain not distinguishable here'."""
+    return grouped([(SHORT[m], order(a, b, m)) for m in metrics])
+
+
+def grouped(words):
+    """[(metric's short name, word)] as 'ahead on Eff and Gen; Spe not distinguishable here'."""
     by = {}
-    for m in metrics:
-        by.setdefault(order(a, b, m), []).append(SHORT[m])
+    for short, w in words:
+        by.setdefault(w, []).append(short)
     words = sorted(by, key=lambda w: ("behind" in w, w))  # orderings ahead first, then behind
     out = [
         f"{w.removesuffix(HOLM)} on {listed(by[w])}{HOLM * w.endswith(HOLM)}"
@@ -296,5 +301,6 @@ HELPERS = dict(
     diffs=diffs,
     listed=listed,
     reads=reads,
+    grouped=grouped,
     SHORT=SHORT,
 )
