@@ -1,8 +1,8 @@
 """The names of results/lora.md: what each LoRA rank keeps of the edit (results/lora.json), with
 paired t-intervals from the stored mean and standard error of each difference."""
 
-from lab.intervals import reading, t_quantile
-from pagekit import J, f, run, s
+from lab.intervals import t_p, t_quantile
+from pagekit import J, f, note, run, s
 
 METRICS = ("efficacy", "generalization", "specificity", "retain")
 DATA = {"zsre": "ZsRE", "medcf": "MedCF"}
@@ -26,6 +26,21 @@ def cell(r, k):
     return f"{s(m, 2)} [{s(lo, 2)}, {s(hi, 2)}]"
 
 
+def judged(r, k):
+    """How adapter − exact edit reads on metric k (counted as one of the page's comparisons; the
+    p-value from the stored mean and SE, with the evaluated requests − 1 degrees of freedom)."""
+    m, lo, hi = ci(r, k)
+    se = r[f"diff_{k}"][1]
+    p = t_p(m, se, evaluated(r["dataset"], r["edits"]) - 1)
+    return note(("lora", r["dataset"], r["rank"], k), lo, hi, p)
+
+
+def worded(r, k):
+    """A table cell: the interval and, where it excludes 0, its reading."""
+    w = judged(r, k)
+    return cell(r, k) + ("" if w == "not distinguishable here" else f" {w}")
+
+
 def row(dataset, rank):
     return next(r for r in J("lora.json")["rows"] if r["dataset"] == dataset and r["rank"] == rank)
 
@@ -42,7 +57,7 @@ def table():
         lines.append(
             f"| {r['dataset']} ({r['edits']}) | {r['rank']} | {f(r['adapter_mb'])} "
             f"({f(r['patch_mb'])}) | {f(r['kept_mean'], 4)}, {f(r['kept_min'], 4)} | "
-            + " | ".join(cell(r, k) for k in METRICS)
+            + " | ".join(worded(r, k) for k in METRICS)
             + " |"
         )
     return "\n".join(lines)
@@ -54,14 +69,12 @@ def cut(dataset):
 
 def all_read(k, want):
     """Whether every cut rank on both datasets reads `want` against the exact edit on metric k."""
-    return all(reading(*ci(r, k)[1:]) == want for d in DATA for r in cut(d))
+    return all(judged(r, k) == want for d in DATA for r in cut(d))
 
 
 def readings(dataset, k):
     """'rank 8: ahead, +1.63 [+0.44, +2.82]; ...' for one dataset and metric."""
-    return "; ".join(
-        f"rank {r['rank']} {reading(*ci(r, k)[1:])} ({cell(r, k)})" for r in cut(dataset)
-    )
+    return "; ".join(f"rank {r['rank']} {judged(r, k)} ({cell(r, k)})" for r in cut(dataset))
 
 
 def share(key):
