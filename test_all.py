@@ -2148,6 +2148,30 @@ def test_peer_scores_are_read_from_the_peers_reports(tmp_path):
     assert {k: x for k, x in stored.items() if k != "source"} == peers.read(peers.PEERS)
 
 
+def test_horizon_rule_test_fails_either_way_and_choices_render():
+    """results/rules.decide: the rule's lr is too small when a larger lr is ahead on Eff and behind on
+    neither Spe nor retain, too large when the smaller lr is not behind on Eff and ahead on Spe or
+    retain, and holds otherwise; every entry of results/choices.py renders, and the statement names
+    the entries chosen on the evaluation split."""
+    sys.path.insert(0, str(REPO / "results"))
+    import choices
+    import rules
+
+    nd = "not distinguishable here"
+    base = {(o, m): nd for o in ("big", "small") for m in rules.METRICS}
+    assert rules.decide(base, ["big"], "small") == ("holds", [])
+    assert rules.decide({**base, ("big", "efficacy"): "ahead"}, ["big"], "small")[0] == "too small"
+    worse = {**base, ("big", "efficacy"): "ahead", ("big", "retain"): "behind"}
+    assert rules.decide(worse, ["big"], "small")[0] == "holds"
+    assert rules.decide({**base, ("small", "retain"): "ahead"}, ["big"], "small")[0] == "too large"
+    costly = {**base, ("small", "retain"): "ahead", ("small", "efficacy"): "behind"}
+    assert rules.decide(costly, ["big"], "small")[0] == "holds"
+    text = choices.statement(*choices.CHOICES)
+    assert text.count("\n* ") == len(choices.CHOICES) - 1
+    assert "lr_edits = 1500" in text.split("Chosen with the evaluation split in view:")[1]
+    assert choices.statement("ft_lr").endswith("The evaluation split chose none of them.\n")
+
+
 def test_page_readings_mark_marginal_and_holm_dropped_orderings():
     """A bound within 0.1 of 0 reads 'marginally'; after pagekit.adjust() an ordering whose Holm-adjusted
     p is not below 0.05 carries ', not after Holm', and family() counts the page's comparisons."""

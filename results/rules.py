@@ -56,7 +56,12 @@ def readings(test, corrected=False):
 def verdict(test, corrected=False):
     """('too small', [deciding larger lr runs]) | ('too large', [the smaller lr run]) | ('holds', [])."""
     rule, larger, smaller, _ = test
-    r = readings(test, corrected)
+    return decide(readings(test, corrected), larger, smaller)
+
+
+def decide(r, larger, smaller):
+    """The test on readings r {(other lr run, metric): 'ahead' | 'behind' | 'not distinguishable
+    here'}, each other lr − the rule."""
     small = [
         o for o in larger if r[o, "efficacy"] == "ahead" and all(r[o, m] != "behind" for m in LOC)
     ]
