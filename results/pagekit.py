@@ -303,4 +303,5 @@ HELPERS = dict(
     reads=reads,
     grouped=grouped,
     SHORT=SHORT,
+    MARGINAL=MARGINAL,
 )
