@@ -197,7 +197,9 @@ class Editor:
         self._check_finite(cap)
         report = {"step": self.step, "loss": loss, "n_requests": n_requests}
         report.update(seconds=clock.seconds, layers={})
-        before = self.stats_state()  # the trackers never write in place: this is a snapshot
+        # a refused step restores this snapshot (the trackers never write in place); a statistics-only
+        # step cannot be refused, and without the snapshot each layer's old Psi is freed as it goes
+        before = self.stats_state() if apply else None
         with clock("stats"):
             if self.method not in ("no_ln", "ft"):
                 self._update_stats(cap)
@@ -205,16 +207,14 @@ class Editor:
             return report
         try:
             first = self.step_size is not None and self.step == 0  # lr: a placeholder until set
-            deltas = self._deltas(cap, report, clock, bound=not first)
+            steps = self._deltas(cap, clock, bound=not first)
             if first:
-                deltas = self._set_lr(deltas, cap, report, clock)
+                steps = self._set_lr(steps, cap, clock)
         except RefusedStepError:
             self.load_stats_state(before)
             raise
-        with clock("apply"):
-            for n, (delta, (P, Q)) in deltas.items():
-                report["layers"][n]["applied"] = self._apply(self.modules[n], delta)
-                self.prev[n] = {"P": P, "Q": Q, "norm": report["layers"][n]["delta_norm"]}
+        for n, st in steps.items():  # every layer passed: now the weights move, one layer at a time
+            self._apply_step(n, st, report, clock)
         self.step += 1
         return report
 
@@ -238,20 +238,29 @@ class Editor:
 
     # ------------------------------------------------------------ step 3: normalize
 
-    def _eigens(self):
-        """{layer: eigen(Sigma_g) or None}, each in the dtype of its route (whitening.route). None
-        standardizes g per dimension: every method but stableedit."""
+    def _groups(self):
+        """The layers in the groups whose Sigma_g are decomposed together: two at a time, as
+        whitening.eigens runs two solves side by side. Only a group's d_out x d_out eigenvectors are
+        alive at once (all 17 of GPT-J's float64 ones would be 2.3 GB)."""
+        names = list(self.modules)
+        return [names[i : i + 2] for i in range(0, len(names), 2)]
+
+    def _eigens(self, names=None):
+        """{layer: eigen(Sigma_g) or None} of some layers (all by default), each in the dtype of its
+        route (whitening.route). None standardizes g per dimension: every method but stableedit."""
+        names = list(self.modules) if names is None else names
         if self.method != "stableedit":
-            return {n: None for n in self.stats}
+            return {n: None for n in names}
         done = {}
         for dtype in (torch.float64, torch.float32):
-            todo = [
-                n
-                for n, s in self.stats.items()
-                if route(self.eigh, s[1].dim, s[1].m.device) == dtype
-            ]
+            todo = [n for n in names if route(self.eigh, *self._width(n)) == dtype]
             done.update(zip(todo, eigens([self.stats[n][1].covariance for n in todo], dtype=dtype)))
         return done
+
+    def _width(self, name):
+        """(d_out, device) of a layer's Sigma_g: what whitening.route decides by."""
+        sg = self.stats[name][1]
+        return sg.dim, sg.m.device
 
     def _normalize(self, name, K, G, eig=None):
         """(k_hat (M, d_in), g_hat (M, d_out)) in float64; eig is eigen(Sigma_g) for full whitening,
@@ -278,60 +287,103 @@ class Editor:
         return torch.cat([V, c], 1), b
 
     def _ridge(self, K, rhs):
-        """Eq. 5-6 on raw keys: (Delta (d_in, d_out), its factors (K, A) with Delta = K^T A, r the ridge
-        map of c). The solve runs in float32: K K^T + alpha I is positive definite and, at the paper's
-        alpha, well conditioned; float32 halves the cost, and a float64 copy of the update would add no
-        digits, only memory. The statistics stay float64."""
+        """Eq. 5-6 on raw keys: (P, A) with [Delta | r] = P^T A, r the ridge map of c: (K (M, d_in),
+        A (M, d_out + 1)) in the dual form, (None, [Delta | r] (d_in, d_out + 1)) in the primal one. The solve runs in float32: K K^T + alpha I is
+        positive definite and, at the paper's alpha, well conditioned; float32 halves the cost, and a
+        float64 copy of the update would add no digits, only memory. The statistics stay float64."""
         K32, rhs = K.float(), rhs.float()  # (M, d_in), (M, d_out + 1)
         if K.shape[0] < K.shape[1]:  # ridge.py's dual form: Delta = K^T A
-            A = ridge_dual(K32, rhs, self.alpha)  # (M, d_out + 1)
-            sol, factors = K32.T @ A, (K32, A[:, :-1].contiguous())  # (d_in, d_out + 1)
-        else:
-            sol = ridge_solve(K32, rhs, self.alpha, "primal")
-            factors = (None, sol[:, :-1])
-        return sol[:, :-1], factors, sol[:, -1]
+            return K32, ridge_dual(K32, rhs, self.alpha)  # (M, d_out + 1)
+        return None, ridge_solve(K32, rhs, self.alpha, "primal")  # (d_in, d_out + 1)
 
     def _ft(self, K, G):
         """Plain fine-tuning of the same matrices (Table 1's FT): W <- W - lr dL/dW, dL/dW^T = K^T G."""
         delta = (-self.lr * (K.double().T @ G.double())).float()  # summed in float64
         return delta, (K.float(), (-self.lr * G.double()).float())
 
-    def _deltas(self, cap, report, clock, bound=True):
-        """{layer: (Delta, its factors)} of a captured step, the report's per-layer diagnostics filled
-        in; NonFiniteError or TooLargeError (bound: |Delta|_F / |W|_F <= max_update) refuses the step."""
-        with clock("normalize"):
-            eigs = self._eigens()
+    def _deltas(self, cap, clock, bound=True):
+        """{layer: its step} of a captured step: the update as its ridge factors (`solve`), checked
+        (NonFiniteError, or TooLargeError beyond max_update when bound) before any weight moves. The
+        dense (d_in, d_out) Delta is formed only when applied, one layer at a time: all 17 of GPT-J's
+        at once would be 4.6 GB."""
         clock.seconds.setdefault("solve", 0.0)
-        deltas = {}
-        for n, (K, G) in cap.items():
-            bias_norm = ridge_factor = math.nan
-            if self.method == "ft":
-                with clock("solve"):
-                    delta, factors = self._ft(K, G)
-            else:
-                with clock("normalize"):
-                    rhs, b = self._targets(*self._normalize(n, K, G, eigs[n]))
-                with clock("solve"):
-                    delta, factors, r = self._ridge(K, rhs)
-                bias_norm, ridge_factor = (r.norm() * b.norm()).item(), r.norm().item()  # |r b^T|_F
-            factors = self._check(n, delta, factors, bound)
-            norm, cos, cond, lmax = self._diagnostics(n, delta, factors, eigs[n])
-            report["layers"][n] = dict(delta_norm=norm, cos_prev=cos, bias_norm=bias_norm)
-            report["layers"][n].update(ridge_factor=ridge_factor, n_tokens=K.shape[0])
-            report["layers"][n].update(cond=cond, lmax=lmax)
-            deltas[n] = (delta, factors)
-        return deltas
+        steps = {}
+        for group in self._groups():
+            with clock("normalize"):
+                eigs = self._eigens(group)
+            for n in group:
+                K, G = cap[n]
+                st = {"b": None, "tokens": K.shape[0]}
+                if self.method == "ft":
+                    with clock("solve"):
+                        st["dense"], st["ft"] = self._ft(K, G)
+                else:
+                    with clock("normalize"):
+                        rhs, st["b"] = self._targets(*self._normalize(n, K, G, eigs[n]))
+                    with clock("solve"):
+                        st["K"], st["A"] = self._ridge(K, rhs)
+                st["eig"] = None if eigs[n] is None else (eigs[n][2], eigs[n][0][-1].item())
+                self._check(n, self._norm(st), bound)
+                steps[n] = st
+        return steps
 
-    def _check(self, name, delta, factors, bound):
-        """The factors to keep (the smaller of them and the dense update: a step with more rows than
-        d_in); NonFiniteError, or TooLargeError beyond max_update times the layer when bound."""
-        if not torch.isfinite(delta).all():
+    @staticmethod
+    def _solution(st):
+        """(Delta (d_in, d_out), r (d_in,) or None) of a step: [Delta | r] = K^T A, formed here."""
+        if "dense" in st:
+            return st["dense"], None
+        sol = st["A"] if st["K"] is None else st["K"].T @ st["A"]  # (d_in, d_out + 1)
+        return sol[:, :-1], sol[:, -1]
+
+    @staticmethod
+    def _norm(st):
+        """|Delta|_F of a step without forming Delta: sum((K K^T) * (A A^T)) in float64 (ridge.frobenius)."""
+        if "dense" in st:
+            return st["dense"].norm().item()
+        f = (st["K"], st["A"][:, :-1])  # (None, Delta) in the primal form
+        sq = frobenius(f, f)
+        return math.sqrt(sq) if math.isfinite(sq) else math.nan
+
+    def _apply_step(self, n, st, report, clock):
+        """Form one layer's Delta, file its diagnostics, apply it and keep its factors for the next
+        step's cosine (Thm 3.8(c))."""
+        with clock("solve"):
+            delta, r = self._solution(st)
+            factors = self._factors(st, delta)
+        norm, cos = self._diagnostics(n, delta, factors)
+        bias_norm = ridge_factor = math.nan
+        if r is not None:
+            bias_norm, ridge_factor = (
+                (r.norm() * st["b"].norm()).item(),
+                r.norm().item(),
+            )  # |r b^T|_F
+        cond, lmax = st["eig"] or (math.nan, math.nan)
+        L = report["layers"][n] = dict(delta_norm=norm, cos_prev=cos, bias_norm=bias_norm)
+        L.update(ridge_factor=ridge_factor, n_tokens=st["tokens"], cond=cond, lmax=lmax)
+        with clock("apply"):
+            L["applied"] = self._apply(self.modules[n], delta)
+        self.prev[n] = {"P": factors[0], "Q": factors[1], "norm": norm}
+
+    @staticmethod
+    def _factors(st, delta):
+        """The factors to keep for the next cosine: (K, A) of the dual form, or the dense update where
+        it is the smaller (a step with more rows than d_in, the primal form, ft)."""
+        if "dense" in st:
+            P, Q = st["ft"]
+        elif st["K"] is not None:
+            P, Q = st["K"], st["A"][:, :-1].contiguous()
+        else:
+            return None, delta
+        return (None, delta) if P.numel() + Q.numel() >= delta.numel() else (P, Q)
+
+    def _check(self, name, norm, bound):
+        """NonFiniteError for a non-finite update; TooLargeError beyond max_update times the layer when
+        bound."""
+        if not math.isfinite(norm):
             raise NonFiniteError(
                 f"step {self.step}: non-finite update at {name}; step refused, weights unchanged"
             )
-        if factors[0] is not None and factors[0].numel() + factors[1].numel() >= delta.numel():
-            factors = (None, delta)
-        rel = delta.norm().item() / max(self.modules[name].weight.float().norm().item(), 1e-30)
+        rel = norm / max(self.modules[name].weight.float().norm().item(), 1e-30)
         if bound and not rel <= self.max_update:  # a NaN ratio is refused too
             fix = (
                 "its norm overflows: lower the lr by orders of magnitude"
@@ -343,28 +395,25 @@ class Editor:
                 f"{self.max_update:g} (editor.MAX_UPDATE): lr {self.lr:.3g} would wreck the layer; step "
                 f"refused, weights unchanged; {fix}"
             )
-        return factors
 
-    def _diagnostics(self, name, delta, factors, eig):
-        """|Delta|_F; Thm 3.8(c)'s adjacent cosine <Delta_t, Delta_{t-1}> / (|Delta_t| |Delta_{t-1}|);
-        App. B.3.3's condition number and largest eigenvalue of the whitened covariance."""
+    def _diagnostics(self, name, delta, factors):
+        """|Delta|_F and Thm 3.8(c)'s adjacent cosine <Delta_t, Delta_{t-1}> / (|Delta_t| |Delta_{t-1}|)."""
         norm, prev, cos = delta.norm().item(), self.prev.get(name), math.nan
         if prev is not None and norm > 0 and prev["norm"] > 0:
             cos = frobenius(factors, (prev["P"], prev["Q"])) / (norm * prev["norm"])
-        cond, lmax = (eig[2], eig[0][-1].item()) if eig is not None else (math.nan, math.nan)
-        return norm, cos, cond, lmax
+        return norm, cos
 
-    def _set_lr(self, deltas, cap, report, clock):
+    def _set_lr(self, steps, cap, clock):
         """step_size: Delta is linear in lr (V = -lr |k_hat|^2 g_hat, ridge is linear in V), so rescale
         the lr to the asked mean |Delta|_F / |W|_F and recompute, as if the stream had run at it."""
         rel = sum(
-            d.norm().item() / self.modules[n].weight.float().norm().item()
-            for n, (d, _) in deltas.items()
-        ) / len(deltas)
+            self._solution(st)[0].norm().item() / self.modules[n].weight.float().norm().item()
+            for n, st in steps.items()
+        ) / len(steps)
         if not rel > 0:
             raise NonFiniteError(f"step {self.step}: zero update, --step-size cannot set the lr")
         self.lr *= self.step_size / rel
-        return self._deltas(cap, report, clock)
+        return self._deltas(cap, clock)
 
     @staticmethod
     def _apply(mod, delta):

@@ -3,6 +3,8 @@
     python run_stream.py                                   # SmolLM2-135M, synthetic stream, offline
     python run_stream.py --dataset zsre --n 1000           # the ZsRE sample in ../shared/data
     python run_stream.py --model gpt-j --n 20000           # the paper's setting, on a GPU box
+    python run_stream.py --model gpt-j --dtype bfloat16 --plan     # will it fit: memory, disk, time
+    python run_stream.py --model gpt-j --random-weights --dtype bfloat16 --n 200   # its real cost here
 
 Writes to --out (default runs/<timestamp>), every file atomically: results.json,
 trajectory.csv, update_geometry.png, trajectory.png (with --eval-every) and
@@ -27,6 +29,10 @@ def main(argv=None):
     if args.print_config:
         print(json.dumps(cfg, indent=2))
         return 0
+    if args.plan:  # will it fit: the memory plan, nothing allocated
+        from lab.plan import show
+
+        return show(cfg, args.save_every)
     if args.apply_patch:  # no stream: a patch or adapter applied, or a patch turned into an adapter
         from lab.patch import patch_mode
 

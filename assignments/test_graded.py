@@ -360,21 +360,21 @@ def test_a4_one_step_solves_eq_6_on_raw_keys(d_in):
 
 @pytest.mark.a4
 def test_a4_the_ridge_factors_hold_the_update():
-    """_ridge returns Delta with its factors (K, A), Delta = K^T A, where the dual form runs; and the
-    last column of the solution is the ridge map of c."""
+    """_ridge returns the factors (K, A) of the solution [Delta | r] = K^T A where the dual form runs,
+    (None, [Delta | r]) where the primal one does; the last column is the ridge map of c."""
     model, ed = warmed()
-    K = torch.randn(5, 48, generator=gen(14))
-    rhs = torch.randn(5, 17, generator=gen(15), dtype=F64)
-    delta, (P, Q), r = ed._ridge(K, rhs)
-    full = torch.linalg.solve(
-        K.double().T @ K.double() + 3.0 * torch.eye(48, dtype=F64), K.double().T @ rhs
-    )
-    assert close(delta, full[:, :-1], 1e-4) and close(r, full[:, -1], 1e-4), (
-        "a4: Delta and r must be the ridge solution of [V | c] (Eq. 6, alpha of the editor)"
-    )
-    assert close(P.double().T @ Q.double(), delta, 1e-5), (
-        "a4: the factors must satisfy Delta = K^T A"
-    )
+    for N, d_in in ((5, 48), (60, 48)):
+        K = torch.randn(N, d_in, generator=gen(14))
+        rhs = torch.randn(N, 17, generator=gen(15), dtype=F64)
+        P, A = ed._ridge(K, rhs)
+        full = torch.linalg.solve(
+            K.double().T @ K.double() + 3.0 * torch.eye(d_in, dtype=F64), K.double().T @ rhs
+        )
+        sol = A.double() if P is None else P.double().T @ A.double()
+        assert (P is None) == (N >= d_in), "a4: the dual form where M < d_in, the primal otherwise"
+        assert close(sol, full, 1e-4), (
+            "a4: P^T A must be the ridge solution [Delta | r] of [V | c] (Eq. 6, alpha of the editor)"
+        )
 
 
 # ---------------------------------------------------------------- a5: the update geometry

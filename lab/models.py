@@ -353,6 +353,58 @@ def _converted(name, dtype):
     return _gguf_to_safetensors(name, str(path.parent), path.name, dtype)
 
 
+def converted_source(name):
+    """Where a model's config and tokenizer are read: a GGUF preset's converted copy, else the preset's
+    hub id, else the name itself (a hub id or a local path)."""
+    if name in ("smollm2-135m", "gemma3-270m"):
+        return _converted(name, "float32")
+    return PRESETS.get(name, {}).get("source", name)
+
+
+def default_tokenizer(name):
+    """(tokenizer, whose): the model's own where it is on this machine (a converted preset, a local
+    folder, the hub cache), else SmolLM2's, the default model's, which needs no download."""
+    from transformers import AutoTokenizer
+
+    if name not in PAPER_CONFIGS:
+        try:
+            source = converted_source(name)
+            return AutoTokenizer.from_pretrained(
+                source, local_files_only=True
+            ), f"{name}'s tokenizer"
+        except (OSError, ValueError, ModelError):
+            pass
+    tok = AutoTokenizer.from_pretrained(_converted("smollm2-135m", "float32"))
+    return tok, f"SmolLM2's tokenizer: {name}'s own is not on this machine"
+
+
+def random_weights(name, dtype="float32", device="cpu", seed=0):
+    """(model, tokenizer, preset) of --random-weights: the model built from its published config
+    (PAPER_CONFIGS) or the config on this machine, with random weights drawn from `seed` in dtype on
+    device -- the same bits in every process, so that --resume continues the same model. Its metrics
+    mean nothing; its cost, memory and disk are those of the real model. The vocabulary grows to the
+    tokenizer's where the tokenizer is a stand-in with more ids."""
+    from transformers import AutoConfig
+
+    tok, _ = default_tokenizer(name)
+    if name in PAPER_CONFIGS:
+        config = PAPER_CONFIGS[name]
+    else:
+        try:
+            config = AutoConfig.from_pretrained(converted_source(name), local_files_only=True)
+        except (OSError, ValueError):
+            raise ModelError(
+                f"--random-weights: no config of '{name}' on this machine; pass a local folder or "
+                f"one of {', '.join(PAPER_CONFIGS)}"
+            ) from None
+    vocab = dict(config[1]).get("vocab_size") if isinstance(config, tuple) else config.vocab_size
+    torch.manual_seed(seed)
+    model = random_model(
+        config, vocab=max(vocab, len(tok)), dtype=getattr(torch, dtype), device=device
+    )
+    return model, tok, PRESETS.get(name, {})
+
+
 def load_model(name_or_path, dtype="float32", device="cpu", device_map=None):
     """(model, tokenizer, preset) for a preset name, an HF hub id or a local path. A damaged converted
     copy of a GGUF preset is deleted and converted again; damaged weights in a folder are refused."""

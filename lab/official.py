@@ -196,11 +196,17 @@ class OfficialEditor(Editor):
                     s[0].update(cap[n][0][lo:hi])
                     s[1].update(cap[n][1][lo:hi])
 
-    def _eigens(self):
+    def _groups(self):
+        """Pooled: all layers in one group, as one tracker serves several layers and is decomposed
+        once; otherwise the Editor's pairs."""
+        return [list(self.modules)] if self.pooled else super()._groups()
+
+    def _eigens(self, names=None):
         """eigen(Sigma_g) once per tracker (a pooled one serves all its layers); None standardizes: not
         stableedit, the diagonal warm-up, or an official tracker that has not yet seen d + 2 rows."""
+        names = list(self.modules) if names is None else names
         full = self.method == "stableedit" and not self.diagonal
-        trackers = {id(s[1]): s[1] for s in self.stats.values() if s is not None}
+        trackers = {id(s[1]): s[1] for n, s in self.stats.items() if s is not None and n in names}
         covs = {k: t.covariance if full else None for k, t in trackers.items()}
         done = {}
         for dtype in (torch.float64, torch.float32):
@@ -217,7 +223,11 @@ class OfficialEditor(Editor):
             if self.absolute_floor:
                 got = [(lam.clamp_min(EIG_FLOOR), U, cond) for lam, U, cond in got]
             done.update(zip(todo, got))
-        return {n: None if s is None else done.get(id(s[1])) for n, s in self.stats.items()}
+        return {
+            n: None if s is None else done.get(id(s[1]))
+            for n, s in self.stats.items()
+            if n in names
+        }
 
 
 def verbatim(requests):

@@ -162,6 +162,30 @@ WARMUP_HOW = {
 HEAD = {"efficacy": "Eff", "generalization": "Gen", "specificity": "Spe", "retain": "retain"}
 
 
+def metrics_table(results, post):
+    """The summary's metrics table: the paper's four columns first, then whatever else the data
+    scores; one line where nothing was evaluated."""
+    cols = [k for k in HEAD if k in post] + sorted(
+        k for k in post if k not in HEAD and k not in ("glue", "segments")
+    )
+    if not cols:
+        return ["no evaluation (--eval-n 0)"]
+    width = {k: max(8, len(HEAD.get(k, k)) + 2) for k in cols}
+    rows = [("pre-edit", results["pre"]), ("post-edit", post)]
+    rows += [(f"  {s}", m) for s, m in post.get("segments", {}).items()]
+    w0 = max(10, *(len(name) + 1 for name, _ in rows))
+    lines = [
+        f"{'':{w0}s}"
+        + "".join(f"{HEAD.get(k, k):>{width[k]}s}" for k in cols)
+        + f"   (n = {len(results['per_request']['index'])} evaluated edits)"
+    ]
+    for name, m in rows:
+        lines.append(
+            f"{name:{w0}s}" + "".join(f"{m.get(k, float('nan')):{width[k]}.1f}" for k in cols)
+        )
+    return lines
+
+
 def summary(results, out):
     """What run_stream.py prints at the end: the run in one line, the metrics table (the paper's four
     columns first, then whatever else the data scores), the cost, the drift and the outputs."""
@@ -186,22 +210,9 @@ def summary(results, out):
         f"{cfg['batch']} per step{warm}; lr {results['lr']:.3g} ({cfg['origin']['lr']}{step}), "
         f"alpha {cfg['alpha']:g}"
     ]
-    cols = [k for k in HEAD if k in post] + sorted(
-        k for k in post if k not in HEAD and k not in ("glue", "segments")
-    )
-    width = {k: max(8, len(HEAD.get(k, k)) + 2) for k in cols}
-    rows = [("pre-edit", results["pre"]), ("post-edit", post)]
-    rows += [(f"  {s}", m) for s, m in post.get("segments", {}).items()]
-    w0 = max(10, *(len(name) + 1 for name, _ in rows))
-    lines.append(
-        f"{'':{w0}s}"
-        + "".join(f"{HEAD.get(k, k):>{width[k]}s}" for k in cols)
-        + f"   (n = {len(results['per_request']['index'])} evaluated edits)"
-    )
-    for name, m in rows:
-        lines.append(
-            f"{name:{w0}s}" + "".join(f"{m.get(k, float('nan')):{width[k]}.1f}" for k in cols)
-        )
+    if results.get("note"):
+        lines.append(results["note"])
+    lines += metrics_table(results, post)
     rel = [d["delta_fro"] / d["weight_fro"] for d in results["weight_drift"].values()]
     lines.append(
         f"{t['seconds_per_edit']:.3f} s per edit; method overhead {t['overhead_ratio']:.3f}x of "

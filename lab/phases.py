@@ -28,7 +28,7 @@ from lab.fit import layer_info
 from lab.generation import generation_metrics
 from lab.hidden_shift import last_hidden, plot_shift, shift_prompts, shift_stats
 from lab.lora import save_lora
-from lab.models import load_model
+from lab.models import load_model, random_weights
 from lab.official import OfficialEditor, verbatim
 from lab.outputs import (
     atomic_write,
@@ -56,6 +56,10 @@ from lab.validate import (
 )
 
 # what must match for --resume to continue the same stream
+RANDOM_NOTE = (
+    "random weights (--random-weights): a random model's metrics mean nothing; its seconds, memory "
+    "and disk are those of the real model's size"
+)
 STREAM_KEYS = (
     "model",
     "dataset",
@@ -73,6 +77,7 @@ STREAM_KEYS = (
     "dtype",
     "eval_every",
     "eval_n",
+    "random_weights",
     "verbatim_targets",
     "generate",
     "step_size",
@@ -179,7 +184,7 @@ def read_stream(run):
     run.requests, run.seg_of, run.warm = load_stream(cfg)
     readable(run.requests + run.warm)  # before the model loads and anything is written
     run.sample = eval_sample(cfg)
-    if not run.sample:
+    if not run.sample and cfg["eval_n"]:
         raise DataError(
             f"--skip {cfg['skip']}: none of the {cfg['eval_n']} evaluated edits comes after it; "
             "raise --eval-n"
@@ -237,7 +242,10 @@ def load_editor(run):
     """The model, its tokenizer and the editor, checked before any step: the statistics fit in memory,
     every target fits a step, a resumed state fits the editor; the unedited weights kept in host memory."""
     args, cfg = run.args, run.cfg
-    run.model, run.tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
+    if cfg["random_weights"]:
+        run.model, run.tok, _ = random_weights(args.model, args.dtype, args.device, args.seed)
+    else:
+        run.model, run.tok, _ = load_model(args.model, args.dtype, args.device, args.device_map)
     stats_memory(layer_widths(run.model, cfg["layers"], cfg["method"]), args.device)
     run.ed = make_editor(run.model, run.tok, cfg)
     tokenizable(run.tok, run.requests + run.warm, run.ed.max_length)
@@ -283,7 +291,7 @@ def start(run):
     got = cache.read("pre", key) if key else None
     run.hits = {"pre": "off" if not key else "hit" if got else "miss", "warmup": "off"}
     if got is None:
-        got = pre_edit(run, evaluated)
+        got = pre_edit(run, evaluated) if evaluated else {"ref": [], "pre": {}}
         if key:
             cache.write("pre", key, got)
     run.state = {
@@ -515,10 +523,13 @@ def finish(run):
 def final_results(run):
     """results.json's content: configuration, pre/post metrics, checkpoints, timing, |W_T - W_0|."""
     cfg, state = run.cfg, run.state
-    post = (
-        state["checkpoints"][-1] if "efficacy" in state["rows"][-1] else metrics_upto(run, cfg["n"])
-    )
-    if cfg["generate"]:
+    if not run.sample:  # --eval-n 0
+        post, state["per_request"] = {}, {"index": []}
+    elif "efficacy" in state["rows"][-1]:
+        post = state["checkpoints"][-1]
+    else:
+        post = metrics_upto(run, cfg["n"])
+    if cfg["generate"] and run.sample:
         post = {
             **post,
             **generation_metrics(
@@ -540,6 +551,7 @@ def final_results(run):
             if r["kind"] == "warmup" and not (run.hits["warmup"] == "hit" and j < run.n_cached)
         ),
         "wall_seconds": time.perf_counter() - run.t_start,
+        "save_seconds": [took for _, took in run.saves if took > 0],  # each editor_state.pt written
         "cache": run.hits,
     }
     # Adjacent updates are near-orthogonal (Thm 3.8), yet the total change |W_T - W_0| is what a long
@@ -562,6 +574,8 @@ def final_results(run):
         "weight_drift": drift,
         "per_request": state["per_request"],
     }
+    if cfg["random_weights"]:
+        results["note"] = RANDOM_NOTE
     if cfg["hidden_shift"]:
         H1 = last_hidden(run.model, run.tok, run.shift)
         results["hidden_shift"] = shift_stats(run.H0, H1)
@@ -581,7 +595,8 @@ def write_outputs(run, results):
     plot_geometry(
         out / "update_geometry.png",
         {cfg["method"]: geometry_curve(rows)},
-        f"{cfg['model']}, {cfg['dataset']}",
+        f"{cfg['model']}, {cfg['dataset']}"
+        + (", random weights: its metrics mean nothing" if cfg["random_weights"] else ""),
         spectra={cfg["method"]: spectrum_curve(rows)},
     )
     if run.state["checkpoints"]:

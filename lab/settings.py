@@ -108,7 +108,10 @@ def lora_rank(s):
 
 
 def eval_n(s):
-    return s if s == "all" else positive(int)(s)
+    """'all', 0 (no evaluation) or a positive count."""
+    if s == "all":
+        return s
+    return 0 if s.strip() == "0" else positive(int)(s)
 
 
 def _data_flags(a):
@@ -232,7 +235,12 @@ def _protocol_flags(a):
         default=0,
         help="evaluate the edits so far every K edits (0: only at the end)",
     )
-    a("--eval-n", type=eval_n, default=1000, help="edits evaluated (seeded sample) or 'all'")
+    a(
+        "--eval-n",
+        type=eval_n,
+        help="edits evaluated (seeded sample), 'all', or 0 for none (default 1000; 0 with "
+        "--random-weights)",
+    )
     a(
         "--glue",
         action="store_true",
@@ -292,6 +300,18 @@ def _run_flags(a):
         choices=ROUTES,
         help="dtype of Sigma_g's eigendecomposition (default auto: float32 on an "
         f"accelerator or from width {ROUTE_WIDTH}, else float64; whitening.route)",
+    )
+    a(
+        "--random-weights",
+        action="store_true",
+        help="build --model from its published config with random weights (seeded by --seed) in "
+        "--dtype: cost, memory and disk of the real size, metrics that mean nothing",
+    )
+    a(
+        "--plan",
+        action="store_true",
+        help="print the memory plan part by part (last line: peak <X> GB), the checkpoint's bytes and "
+        "the time per edit where a stored measurement covers the model; nothing is allocated",
     )
     a(
         "--print-config",
@@ -393,7 +413,6 @@ PLAIN = (
     "batch",
     "replicate",
     "eval_every",
-    "eval_n",
     "glue",
     "generate",
     "hidden_shift",
@@ -428,6 +447,9 @@ def resolve(args):
         "n": n,
     }
     cfg.update({k: getattr(args, k) for k in PLAIN})
+    # a random model's metrics mean nothing: evaluation is off unless asked for
+    cfg["eval_n"] = args.eval_n if args.eval_n is not None else 0 if args.random_weights else 1000
+    cfg["random_weights"] = args.random_weights
     cfg.update(_method(args, preset, rep, rules, n, first))
     cfg["warmup"] = _warmup(args, rep, rules, n, segs, cfg["method"])
     # an official code's statistics, batching and floor (lab.official.OfficialEditor)
@@ -437,8 +459,9 @@ def resolve(args):
     eigh = eigh_route(args, preset, rules.origin)
     cfg["editor"] = {**official, "key_scale": not args.no_key_scale, "eigh": eigh}
     cfg["verbatim_targets"] = args.replicate is not None
-    # a model spread over devices (and partly offloaded) is not hashed: no cache there
-    cfg["cache"] = not args.no_cache and args.device_map is None
+    # a model spread over devices (and partly offloaded) is not hashed, nor a random one (its seed
+    # makes it): no cache there
+    cfg["cache"] = not (args.no_cache or args.device_map or args.random_weights)
     cfg["origin"] = rules.origin
     return cfg
 
