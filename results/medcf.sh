@@ -15,6 +15,9 @@ python run_stream.py --overwrite $M --generate --method ft --lr 10    --out $R/m
 python run_stream.py --overwrite --replicate ultraedit-official $M --lr 3e-4 --out $R/replicate_ultraedit_medcf
 python run_stream.py --overwrite --replicate stableedit-official $M --lr 3e-4 --warmup 733 \
   --warmup-data zsre-calib --out $R/replicate_stableedit_medcf
+# ... and the StableEdit replica at lr 1e-3, where the official code scored higher on the calibration split
+python run_stream.py --overwrite --replicate stableedit-official $M --lr 1e-3 --warmup 733 \
+  --warmup-data zsre-calib --out $R/replicate_stableedit_medcf_lr1e-3
 # 2. the warm-up's source at a fixed size, on the ZsRE evaluation split (1,487 edits, 150 evaluated),
 #    statistics only (our default mode); the in-domain source is zsre-calib
 Z="--dataset zsre --n 1487 --eval-n 150"
