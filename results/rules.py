@@ -30,7 +30,12 @@ GEMMA_SEED1 = (
     "gemma_rule_1500_s1_lr1.67e-6",
     False,
 )
-GEMMA_RETEST = None  # the Gemma test on a fresh seed, run after it was written (queued)
+GEMMA_RETEST = (  # the Gemma test on a fresh seed, run after it was written
+    "gemma_rule_1500_s2",
+    ("gemma_rule_1500_s2_lr6.67e-6",),
+    "gemma_rule_1500_s2_lr1.67e-6",
+    True,
+)
 
 
 def stored(test):
