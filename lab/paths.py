@@ -28,7 +28,7 @@ def outputs(args):
     into a folder that holds another run is refused unless --resume or --overwrite. Each output is
     resolved once (symbolic links followed) into args.paths, which is what the run writes to: no
     two outputs may coincide or nest, none may be a file of the run or replace an input."""
-    device(args.device)
+    device(args.device, here=not getattr(args, "plan", False))
     if args.apply_patch:
         _patch_source(args.apply_patch, args.save_lora)
     paths = {} if args.apply_patch else {"--out": _default_out(args.out)}

@@ -173,10 +173,19 @@ def parts(cfg, model, tok, requests, runtime):
     return rows, M, T
 
 
-def peak(rows):
-    """steady + capture + max(backward, update): the activations are freed before the update runs."""
+def on_host(part):
+    """W_0 and the runtime stay in host memory whatever --device is: an accelerator holds the model,
+    not a second copy of it (lab/phases.load_editor)."""
+    return part.startswith(("W_0", "runtime"))
+
+
+def peak(rows, device="cpu"):
+    """steady + capture + max(backward, update): the activations are freed before the update runs. On
+    an accelerator, its memory: the host's parts left out."""
     by = {}
-    for _, b, phase in rows:
+    for part, b, phase in rows:
+        if device != "cpu" and on_host(part):
+            continue
         by[phase] = by.get(phase, 0) + b
     return (
         by.get("steady", 0) + by.get("capture", 0) + max(by.get("backward", 0), by.get("update", 0))
@@ -254,5 +263,11 @@ def show(cfg, save_every="auto"):
         )
     )
     print("  time per edit: " + (f"{s_edit:.2f} s, {where}" if s_edit else where))
-    print(f"peak {peak(rows) / GB:.1f} GB")
+    if cfg["device"] != "cpu":
+        host = sum(b for part, b, _ in rows if on_host(part))
+        print(f"  host memory beside it: {host / GB:.2f} GB (W_0 and the runtime)")
+    print(
+        f"peak {peak(rows, cfg['device']) / GB:.1f} GB"
+        + (f" on {cfg['device']}" if cfg["device"] != "cpu" else "")
+    )
     return 0

@@ -116,12 +116,15 @@ def same_layout(fresh, read, what, path=""):
             )
 
 
-def device(name):
-    """The torch device `name`, or DataError: not a device name, or not on this machine."""
+def device(name, here=True):
+    """The torch device `name`, or DataError: not a device name, or (here) not on this machine. --plan
+    plans for a device without using it: here=False."""
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError):
         raise DataError(f"--device {name}: not a torch device (cpu, cuda, cuda:N, mps)") from None
+    if not here and dev.type in ("cpu", "cuda", "mps"):
+        return dev
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DataError(

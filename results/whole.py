@@ -11,8 +11,9 @@ edited weights, the statistics, the previous factors). `peer` times the official
 its code is written beside ours on the same two GPT-J blocks (results/peer_update.py).
 
     python results/whole.py run gpt-j stableedit      # one configuration into results/whole.json
-    python results/whole.py resume                    # kill -9 and --resume, GPT-J stableedit
+    python results/whole.py resume gpt-j ultraedit    # kill -9 and --resume against a whole run
     python results/whole.py accept                    # the plain command: --n 100, default warm-up
+    python results/whole.py plans                     # --plan's peaks, on this CPU and on a GPU
 
 The runs' folders (with their 4-5 GB states) go to $STABLEEDIT_WHOLE (default /tmp/stableedit_whole);
 their results.json and trajectory.csv are kept under results/whole/. Nothing else may run meanwhile:
@@ -122,9 +123,11 @@ def same_state(a, b, path=""):
 
 
 def resume(model="gpt-j", method="stableedit"):
-    """SIGKILL during step 3 of the measured run's flags, --resume, compare with the uninterrupted run."""
+    """The measured run's flags three times: uninterrupted; SIGKILL during step 3; --resume of the
+    killed one. The two final states compared tensor by tensor."""
     args = ["--model", model, "--method", method, *MEASURE]
-    ref, out = runs_dir() / f"{model}_{method}", runs_dir() / f"{model}_{method}_killed"
+    ref, out = runs_dir() / f"{model}_{method}_ref", runs_dir() / f"{model}_{method}_killed"
+    whole = child(args, ref)
     killed = child(args, out, kill_at=2)
     resumed = child([a for a in args if a != "--overwrite"] + ["--resume"], out)
     load = dict(weights_only=True, mmap=True)
@@ -135,12 +138,27 @@ def resume(model="gpt-j", method="stableedit"):
     )
     rows = [len(s["rows"]) for s in (a, b)]
     return {
+        "model": model,
+        "method": method,
+        "uninterrupted": {"exit": whole[0], "wall_s": whole[1], "peak_rss": whole[2]},
         "killed": {"exit": killed[0], "wall_s": killed[1], "peak_rss": killed[2]},
         "resumed": {"exit": resumed[0], "wall_s": resumed[1], "peak_rss": resumed[2]},
         "steps_done": rows,
         "tensors_compared": "weights, editor (statistics, previous factors, lr, step), rng",
         "differing": diff,
     }
+
+
+def plans():
+    """The --plan peak of each model and method on this CPU and on a CUDA device (which it plans for
+    without using one), for the measured flags."""
+    out = {}
+    for model in ("gpt-j", "llama3-8b"):
+        for method in ("stableedit", "ultraedit"):
+            for dev in ("cpu", "cuda"):
+                args = ["--model", model, "--method", method, *MEASURE, "--device", dev]
+                out[f"{model}/{method}/{dev}"] = plan_peak(args)[0] * 1e9
+    return out
 
 
 def store(key, value):
@@ -155,7 +173,7 @@ def store(key, value):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("run", "resume", "accept"))
+    p.add_argument("what", choices=("run", "resume", "accept", "plans"))
     p.add_argument("model", nargs="?", default="gpt-j")
     p.add_argument("method", nargs="?", default="stableedit")
     a = p.parse_args(argv)
