@@ -446,7 +446,15 @@ PEERS_BEST = {
     "specificity": 21.5,
 }  # official ULTRAEDIT, issue 8
 
-THEORY_CHECKS = ("estimation", "bias_decay", "bounded_norm", "orthogonality", "cumulative", "drift")
+THEORY_CHECKS = (
+    "synthetic_estimation",
+    "estimation",
+    "bias_decay",
+    "bounded_norm",
+    "orthogonality",
+    "cumulative",
+    "drift",
+)
 
 
 def _quarter(x):
@@ -528,7 +536,12 @@ def gaussian_run(d=32, N=50, T=40, drift_of=lambda t: 0.0, probe=400, seed=0):
 
 def _geo(norm, cos):
     """An arm's series as lab.theory_runs.geometry stores them, one layer."""
-    return {"norm": list(norm), "cos": list(cos), "layers": {"L0": {"cos_prev": list(cos)}}}
+    return {
+        "norm": list(norm),
+        "cos": list(cos),
+        "layers": {"L0": {"cos_prev": list(cos)}},
+        "rel0": 0.01,
+    }
 
 
 def _readme_blocks():
@@ -3383,9 +3396,10 @@ def test_theory_estimation_check_separates_fading_from_persistent_drift():
     control (evidence); the stationary warm-up shift is labelled a sanity check; every drift size's shift
     is reported without a verdict, and the sign flips between no drift and the fading drift."""
     from lab.verdicts import EVIDENCE, SANITY
-    from theory_checks import DRIFT_SIZES, EST_SHIFT, estimation_check
+    from theory_checks import DRIFT_SIZES, EST_SHIFT, synthetic_check
 
-    est, _ = estimation_check(seeds=3)
+    est, _ = synthetic_check(seeds=3)
+    assert est["model_free"] and all(c["statement"].startswith("synthetic") for c in est["claims"])
     by = {c["statement"]: c for c in est["claims"]}
     falls = [c for s, c in by.items() if "last/first quarter" in s]
     assert len(falls) == 2 and all(c["reading"] == EVIDENCE for c in falls), falls
@@ -3402,8 +3416,9 @@ def test_theory_estimation_check_separates_fading_from_persistent_drift():
 
 def test_theory_claims_fed_their_control_are_never_evidence():
     """Acceptance of the verdicts: give each LN claim the control's run in place of LN's (no LN for the
-    update geometry, frozen statistics for the bias term) and no claim may read as evidence."""
-    from lab.verdicts import EVIDENCE
+    update geometry, frozen statistics for the bias term) and no claim may read as evidence, no paired
+    contrast separate, no check pass."""
+    from lab.verdicts import DISCRIMINATING, EVIDENCE
     from theory_checks import bias_check, norm_check, ortho_check
 
     g = torch.Generator().manual_seed(1)
@@ -3430,17 +3445,124 @@ def test_theory_claims_fed_their_control_are_never_evidence():
             swapped = [
                 {**r, "stableedit": _geo([x * 1.1 for x in collapse], small(0.5))} for r in rs
             ]
-        assert not any(c["reading"] == EVIDENCE for c in check(swapped)["claims"]), check.__name__
+        again = check(swapped)
+        assert not any(c["reading"] in DISCRIMINATING for c in again["claims"]), check.__name__
+        assert not again["pass"], check.__name__
 
 
-def test_theory_bias_check_fails_when_the_mean_runs_away():
+def test_paired_contrast_is_the_mean_of_the_per_seed_differences_with_its_t_interval():
+    """lab.verdicts.paired on a toy input: the mean and 95 % interval of LN − control seed by seed, as
+    computed by hand (t_0.975 with 4 df = 2.776); it separates only on the predicted side, reads
+    "reversed" wholly on the other and "not distinguishable" across 0."""
+    import statistics
+
+    from lab.verdicts import NO_SEPARATION, REVERSED, SEPARATES, paired
+
+    ln, ctl = [1.0, 2.0, 3.0, 4.0, 5.0], [1.5, 2.5, 3.5, 5.0, 6.0]
+    d = [a - b for a, b in zip(ln, ctl)]  # -0.5 -0.5 -0.5 -1 -1
+    half = 2.7764451 * statistics.stdev(d) / 5**0.5
+    c = paired("toy", ln, ctl, "below", "control")
+    assert abs(c["mean"] - (-0.7)) < 1e-12 and abs(statistics.fmean(d) - c["mean"]) < 1e-12
+    assert (
+        abs(c["interval"][0] - (-0.7 - half)) < 1e-6
+        and abs(c["interval"][1] - (-0.7 + half)) < 1e-6
+    )
+    assert c["reading"] == SEPARATES and c["arms"]["control"][0] == 3.7
+    assert paired("toy", ln, ctl, "above", "control")["reading"] == REVERSED
+    assert paired("toy", ln, [2.0, 1.0, 4.0, 3.0, 5.0], "below", "c")["reading"] == NO_SEPARATION
+
+
+def test_a_verdict_is_read_again_at_20_percent_either_side_of_its_threshold():
+    """claim stores its reading at 0.8x and 1.2x the threshold: a ratio of ~2.4 against >= 2 holds at
+    1.6 and 2 but not at 2.4; a band (1/2, 2) becomes (1/1.6, 1.6) and (1/2.4, 2.4); a threshold of 0
+    (a difference) has no scaled reading; the thresholds that would make a row evidence lie between
+    LN's and the control's facing bounds; a check with only rows that hold, not discriminating, is not
+    stored as passed."""
+    from lab.verdicts import CONTRAST, EVIDENCE, NOT_DISCRIMINATING, claim, entry
+
+    c = claim("ratio >= 2", [2.3, 2.4, 2.5], "above", 2.0, kind=CONTRAST)
+    at = {a["factor"]: (a["threshold"], a["reading"]) for a in c["at_threshold"]}
+    assert c["reading"] == "contrast: holds" and at[0.8] == (1.6, "contrast: holds")
+    assert at[1.2][1] == "contrast: fails" and abs(at[1.2][0] - 2.4) < 1e-12
+    band = claim("band", [1.5, 1.55, 1.52], "within", (0.5, 2.0), ("no LN", [0.8, 0.82, 0.81]))
+    assert band["reading"] == NOT_DISCRIMINATING
+    at = {a["factor"]: a for a in band["at_threshold"]}
+    assert at[0.8]["threshold"] == (0.625, 1.6) and at[0.8]["reading"] == NOT_DISCRIMINATING
+    assert at[1.2]["threshold"][1] == 2.4 and abs(at[1.2]["threshold"][0] - 1 / 2.4) < 1e-12
+    assert "at_threshold" not in claim("d < 0", [-1.0, -2.0], "below", 0.0, kind=CONTRAST)
+    cos = claim(
+        "|cos| <= 0.1", [0.010, 0.012, 0.011], "below", 0.1, ("no LN", [0.031, 0.029, 0.033])
+    )
+    lo, hi = cos["evidence_between"]  # a threshold in there would make the row evidence
+    assert (lo, hi) == (cos["interval"][1], cos["control"]["interval"][0]) and lo < hi
+    assert (
+        claim(
+            "at 0.02",
+            cos["per_seed"],
+            "below",
+            (lo + hi) / 2,
+            ("no LN", cos["control"]["per_seed"]),
+        )["reading"]
+        == EVIDENCE
+    )
+    check = entry(claim, [band])
+    assert check["state"] == NOT_DISCRIMINATING and check["pass"] is False
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_stored_theory_checks_pass_only_with_a_discriminating_row_and_model_rows_only(model):
+    """results/theory/<model>/theory.json: no check stored as passed without a discriminating row; the
+    synthetic rows sit in the model-free check only; the paired contrasts LN − control (bias, norm,
+    |cos|) are stored with their per-seed values; the first-quarter contrast at matched sizes is there."""
+    from lab.verdicts import DISCRIMINATING, PAIRED
+
+    res = json.loads((REPO / "results" / "theory" / model / "theory.json").read_text())
+    for name, check in res["checks"].items():
+        found = sum(c["reading"] in DISCRIMINATING for c in check["claims"])
+        assert check["pass"] is not True or found > 0, name
+        assert check["evidence"] == found, name
+        synthetic = [c for c in check["claims"] if c["statement"].startswith("synthetic")]
+        assert check["model_free"] == bool(synthetic) and len(synthetic) in (
+            0,
+            len(check["claims"]),
+        )
+    assert res["all_pass"] == all(
+        c["pass"] for c in res["checks"].values() if c["pass"] is not None
+    )
+    for name in ("bias_decay", "bounded_norm", "orthogonality"):
+        rows = [c for c in res["checks"][name]["claims"] if c["reading"].startswith(PAIRED)]
+        assert rows and all(len(c["per_seed"]) == len(res["seeds"]) for c in rows), name
+    matched = [
+        c for c in res["checks"]["orthogonality"]["claims"] if "first-step size:" in c["statement"]
+    ]
+    assert len(matched) == 1 and all("ultraedit_matched" in r for r in res["runs"])
+    for r in res["runs"]:  # matched: ULTRAEDIT's first step within 1 % of StableEdit's
+        assert abs(r["ultraedit_matched"]["rel0"] / r["stableedit"]["rel0"] - 1) < 0.01
+
+
+def test_theory_bias_check_fails_when_the_mean_runs_away_and_passes_only_with_a_control():
+    """The bias term falls for a tracker of a fixed mean; without the frozen control nothing
+    discriminates, so the check reads "holds, not discriminating" and is not stored as passed; with the
+    frozen statistics (which do not follow a drifting mean) the paired contrast separates and it
+    passes; a tracker that lags a linear drift fails."""
+    from lab.verdicts import NOT_DISCRIMINATING, PASSES, SEPARATES
     from theory_checks import bias_check
 
-    assert bias_check(_bias_runs(lambda t: 0.0))["pass"]
+    alone = bias_check(_bias_runs(lambda t: 0.0))
+    assert (
+        alone["state"] == NOT_DISCRIMINATING and alone["pass"] is False and alone["evidence"] == 0
+    )
+    runs = _bias_runs(lambda t: 0.0)
+    for r, run in zip(runs, _bias_runs(lambda t: 0.05 * t)):
+        r["bias_sq_frozen"] = run["bias_sq"]
+    both = bias_check(runs)
+    assert both["state"] == PASSES and both["pass"] is True, both["claims"]
+    assert any(c["reading"] == SEPARATES for c in both["claims"])
     assert not bias_check(_bias_runs(lambda t: 0.05 * t))["pass"]  # the tracker lags a linear drift
 
 
 def test_theory_norm_and_orthogonality_checks_fail_off_premise():
+    from lab.verdicts import NOT_DISCRIMINATING
     from theory_checks import norm_check, ortho_check
 
     g = torch.Generator().manual_seed(0)
@@ -3453,6 +3575,7 @@ def test_theory_norm_and_orthogonality_checks_fail_off_premise():
                 "stableedit": _geo(ln_norm(), ln_cos()),
                 "no_ln": _geo(no_norm(), no_cos()),
                 "ultraedit": _geo(noise(), ue_cos()),
+                "ultraedit_matched": _geo(noise(), ue_cos()),
             }
             for _ in range(5)
         ]
@@ -3471,7 +3594,8 @@ def test_theory_norm_and_orthogonality_checks_fail_off_premise():
     flat = norm_check(
         runs(noise, lambda: small(0.01), noise, lambda: small(0.2), lambda: small(0.05))
     )
-    assert flat["pass"] and flat["evidence"] == 0  # no LN inside the band too: not discriminating
+    # no LN inside the band too: not discriminating, so not stored as passed
+    assert flat["state"] == NOT_DISCRIMINATING and flat["pass"] is False and flat["evidence"] == 0
     aligned = runs(noise, lambda: [0.5] * 16, collapse, lambda: small(0.2), lambda: small(0.05))
     assert not ortho_check(aligned)["pass"]  # LN updates that do not decorrelate
 
@@ -3575,6 +3699,7 @@ def test_theory_quick_run(tmp_path):
     )
     for name, c in res["checks"].items():
         assert {"claim", "claims", "pass"} <= set(c) and c["pass"] in (True, False, None), name
+        assert c["pass"] is not True or c["evidence"] > 0, name  # passed: a discriminating row
         for s in c["claims"]:
             keys = {"statement", "mean", "interval", "per_seed", "threshold", "pass", "reading"}
             assert keys <= set(s), name

@@ -2,11 +2,12 @@
 
 Per seed, one model and one synthetic stream: stableedit after a statistics-only warm-up, with shadow
 trackers fed the same value gradients at no extra forward pass (a cold one from the warm-up's end,
-one fed ZsRE questions before the same warm-up) and probe checkpoints every few steps (lab/probe.py: the bias term
-against mu_t, Lemma D.1's drift); a statistics-only control (weights fixed, so mu is fixed);
-ultraedit without warm-up; no_ln at stableedit's first-step size; and the later half of the stream
-re-run from the unedited weights with the warm-up's statistics (mid-way start) and with the full
-run's statistics at the half (stats arm). The model's weights are restored after every arm.
+one fed ZsRE questions before the same warm-up) and probe checkpoints every few steps (lab/probe.py:
+the bias term against mu_t, Lemma D.1's drift); a statistics-only control (weights fixed, so mu is
+fixed); ultraedit without warm-up; no_ln and ultraedit (ultraedit_matched) started at stableedit's
+first-step size (matched_arms); and the later half of the stream re-run from the unedited weights
+with the warm-up's statistics (mid-way start) and with the full run's statistics at the half (stats
+arm). The model's weights are restored after every arm.
 
     out = seed_run(model, tok, layers, lr, alpha, SIZES["quick"], seed=0, mismatch=[], bar=tqdm())
 """
@@ -184,14 +185,47 @@ def seed_run(model, tok, layers, lr, alpha, size, seed, mismatch, bar):
         for c in chunks(later, B):
             step(e, c, bar)
         out[arm] = efficacy(model, tok, later)
-    # ULTRAEDIT as the paper runs it (no warm-up), and no LN started at stableedit's first-step size
-    for method, kw in (
-        ("ultraedit", {"lr": lr}),
-        ("no_ln", {"lr": None, "step_size": out["stableedit"]["rel0"]}),
-    ):
-        restore(model, W0)
-        e = Editor(model, tok, layers, method, alpha=alpha, **kw)
-        out[method] = geometry([step(e, c, bar) for c in chunks(reqs, B)], W0)
+    # ULTRAEDIT as the paper runs it (no warm-up); no LN and ULTRAEDIT started at stableedit's
+    # first-step size (the controls of Thm 3.8b/c, and the first-quarter contrast at matched sizes)
+    out["ultraedit"] = arm_geometry(model, tok, layers, "ultraedit", alpha, reqs, B, W0, bar, lr=lr)
+    out.update(matched_arms(model, tok, layers, alpha, size, seed, out["stableedit"]["rel0"], bar))
+    restore(model, W0)
+    return out
+
+
+def arm_geometry(model, tok, layers, method, alpha, reqs, B, W0, bar, **kw):
+    """One method over the whole stream from the unedited weights W0, no warm-up: its geometry."""
+    restore(model, W0)
+    e = Editor(model, tok, layers, method, alpha=alpha, **kw)
+    return geometry([step(e, c, bar) for c in chunks(reqs, B)], W0)
+
+
+# the arms started at stableedit's first-step size rel0 (Editor's step_size): name -> method
+MATCHED = {"no_ln": "no_ln", "ultraedit_matched": "ultraedit"}
+
+
+def matched_arms(model, tok, layers, alpha, size, seed, rel0, bar, names=tuple(MATCHED)):
+    """The arms `names` of MATCHED on the seed's stream, each started at the first-step size rel0
+    (stableedit's), from the unedited weights, which are restored after. Returns {name: geometry}."""
+    reqs = load("synthetic", size["steps"] * size["batch"], seed=seed)
+    mods = dict(model.named_modules())
+    W0 = {n: mods[n].weight.detach().clone() for n in layers}
+    out = {
+        k: arm_geometry(
+            model,
+            tok,
+            layers,
+            MATCHED[k],
+            alpha,
+            reqs,
+            size["batch"],
+            W0,
+            bar,
+            lr=None,
+            step_size=rel0,
+        )
+        for k in names
+    }
     restore(model, W0)
     return out
 
@@ -254,7 +288,7 @@ def steps_per_seed(size, mismatch):
         + (T // size["every"] + 1) * size["probe"] / B
         + T // 2
         + 2 * (T - T // 2)
-        + 2 * T
+        + (1 + len(MATCHED)) * T
     )
 
 

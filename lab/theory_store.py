@@ -1,6 +1,6 @@
-"""A stored theory.json read back for `theory_checks.py --rejudge`: the series its checks judge, each
-run checked before any work, so that a missing file, a truncated JSON or a run without its probe is
-one line (DataError), not a traceback after minutes of judging.
+"""A stored theory.json read back for `theory_checks.py --rejudge` and `--complete`: the series its
+checks judge, each run checked before any work, so that a missing file, a truncated JSON or a run
+without its probe is one line (DataError), not a traceback after minutes of judging.
 
     res = read_theory("results/theory/smollm2/theory.json")   # the dict theory_checks.py wrote
 """
@@ -10,9 +10,11 @@ from pathlib import Path
 
 from capture import DataError
 
-# the per-seed series the checks read, and the per-arm ones (lab/theory_runs.seed_run writes them)
+# the per-seed series the checks read, and the per-arm ones (lab/theory_runs.seed_run writes them);
+# an arm added later (theory_checks.py --complete) is checked the same way when a run has it
 SERIES = ("bias_sq", "control_bias2", "b_stat", "drift", "full", "mid", "stats")
 ARMS = {"stableedit": ("norm", "cond", "surrogate"), "ultraedit": ("norm",), "no_ln": ("norm",)}
+ADDED_ARMS = {"ultraedit_matched": ("norm",)}
 
 
 def read_theory(path):
@@ -65,7 +67,8 @@ def _bad_run(r):
     for k in [*SERIES, *(["bias_sq_frozen"] if "bias_sq_frozen" in r else [])]:
         if not numbers(r.get(k)):
             return f"has no series {k!r}"
-    for arm, keys in ARMS.items():
+    arms = {**ARMS, **{k: v for k, v in ADDED_ARMS.items() if k in r}}
+    for arm, keys in arms.items():
         a = r.get(arm)
         layers = a.get("layers") if isinstance(a, dict) else None
         if not isinstance(layers, dict) or not layers:
@@ -77,4 +80,6 @@ def _bad_run(r):
         for k in keys:
             if not numbers(a.get(k)):
                 return f"has no series {arm}/{k}"
+        if not isinstance(a.get("rel0"), (int, float)) or not a["rel0"] > 0:
+            return f"has no first-step size {arm}/rel0"
     return None
