@@ -4521,3 +4521,71 @@ def test_the_assignments_times_are_the_measured_ones():
         )
         assert all(rc == 0 for rc in entry["returncodes"]), f"{key}: a command failed"
         assert timing.row(key, entry) in text, f"{key}: the README's row is not timings.json's"
+
+
+# ---------------------------------------------------------------- --plan and --random-weights
+
+
+def test_plan_counts_each_part_from_its_shapes_and_peaks_by_its_rule():
+    """lab/plan.py at SmolLM2's width: the statistics are 8 layers of float64 Psi (576 x 576) plus the
+    k and g means and variances, W_0 the edited layers in the weights' dtype, ultraedit keeps no Psi;
+    the peak is steady + capture + max(backward, update), and the activations are measured (> 0)."""
+    from lab import plan
+    from lab.models import default_tokenizer
+    from lab.settings import parse_args, resolve
+    from lab.stream import load_stream
+
+    for method in ("stableedit", "ultraedit"):
+        cfg = resolve(
+            parse_args(["--n", "20", "--batch", "10", "--warmup", "10", "--method", method])
+        )
+        model = plan.skeleton(cfg["model"], cfg["dtype"])
+        requests, _, warm = load_stream(cfg)
+        rows, M, T = plan.parts(cfg, model, default_tokenizer(cfg["model"])[0], warm + requests, 0)
+        got = {part.split(":")[0].split(" (")[0]: b for part, b, _ in rows}
+        psi = 8 * 576 * 576 * 8 if method == "stableedit" else 0
+        assert got["statistics"] == psi + 8 * (2 * 1536 + 2 * 576) * 8
+        assert got["W_0"] == 8 * 1536 * 576 * 4  # float32 weights
+        assert got["Psi snapshot while the step may be refused"] == psi
+        assert got["activations of one chunk"] > 0 and M > 0 and T > 0
+        by = {}
+        for _, b, phase in rows:
+            by[phase] = by.get(phase, 0) + b
+        assert plan.peak(rows) == by["steady"] + by["capture"] + max(by["backward"], by["update"])
+
+
+@pytest.mark.slow
+def test_plan_of_gpt_j_runs_in_a_minute_without_its_weights():
+    """The acceptance command: `--model gpt-j --dtype bfloat16 --plan` exits 0 in < 60 s with < 3 GB
+    resident (the 12 GB of weights never allocated), its last line `peak <X> GB`, X above the weights."""
+    import resource
+
+    t0 = time.perf_counter()
+    got = cli("--model", "gpt-j", "--dtype", "bfloat16", "--plan", fresh=True)
+    wall, rss = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert got.returncode == 0, got.stderr[-500:]
+    last = got.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"peak \d+\.\d GB", last), last
+    assert 12.1 < float(last.split()[1]) < 24, last  # above GPT-J's 12.1 GB of bf16 weights
+    assert wall < 60 and rss * 1024 < 3e9, (wall, rss)
+
+
+def test_random_weights_are_seeded_and_the_run_says_its_metrics_mean_nothing(tmp_path):
+    """--random-weights: the same seed gives the same bits (what --resume rebuilds), another seed other
+    bits; the run evaluates nothing by default and results.json and the summary carry the note."""
+    from lab.models import random_weights
+
+    a, _, _ = random_weights("smollm2-135m", seed=0)
+    b, _, _ = random_weights("smollm2-135m", seed=0)
+    c, _, _ = random_weights("smollm2-135m", seed=1)
+    w = "model.layers.20.mlp.down_proj.weight"
+    A, B, C = (dict(m.named_parameters())[w] for m in (a, b, c))
+    assert torch.equal(A, B) and not torch.equal(A, C)
+    del a, b, c
+    out = tmp_path / "rw"
+    got = cli("--random-weights", "--n", 10, "--batch", 10, "--warmup", 10, "--out", out)
+    assert got.returncode == 0, got.stderr[-500:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["eval_n"] == 0 and res["post"] == {} and not res["config"]["cache"]
+    assert "mean nothing" in res["note"] and res["note"] in got.stdout
+    assert (out / "editor_state.pt").exists()

@@ -520,6 +520,30 @@ def finish(run):
         return 130
 
 
+def run_timing(run):
+    """results.json's timing: seconds per edit, the method's overhead over forward+backward, the
+    warm-up's and the whole run's seconds, each save's seconds, the cache's hits."""
+    cfg, state = run.cfg, run.state
+    edit_rows = [r for r in state["rows"] if r["kind"] == "edit"]
+    fb = sum(r["forward_backward_s"] for r in edit_rows)
+    method_s = sum(
+        r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s")
+    )
+    return {
+        "seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / (cfg["n"] - cfg["skip"]),
+        "overhead_ratio": method_s / fb if fb else float("nan"),
+        # seconds this run spent: a warm-up read from the cache cost none of its recorded wall_s
+        "warmup_seconds": sum(
+            r["wall_s"]
+            for j, r in enumerate(state["rows"])
+            if r["kind"] == "warmup" and not (run.hits["warmup"] == "hit" and j < run.n_cached)
+        ),
+        "wall_seconds": time.perf_counter() - run.t_start,
+        "save_seconds": [took for _, took in run.saves if took > 0],  # each editor_state.pt written
+        "cache": run.hits,
+    }
+
+
 def final_results(run):
     """results.json's content: configuration, pre/post metrics, checkpoints, timing, |W_T - W_0|."""
     cfg, state = run.cfg, run.state
@@ -536,24 +560,7 @@ def final_results(run):
                 run.model, run.tok, [run.requests[i] for i in run.sample], run.free
             ),
         }
-    edit_rows = [r for r in state["rows"] if r["kind"] == "edit"]
-    fb = sum(r["forward_backward_s"] for r in edit_rows)
-    method_s = sum(
-        r.get(k, 0.0) for r in edit_rows for k in ("stats_s", "normalize_s", "solve_s", "apply_s")
-    )
-    timing = {
-        "seconds_per_edit": sum(r["wall_s"] for r in edit_rows) / (cfg["n"] - cfg["skip"]),
-        "overhead_ratio": method_s / fb if fb else float("nan"),
-        # seconds this run spent: a warm-up read from the cache cost none of its recorded wall_s
-        "warmup_seconds": sum(
-            r["wall_s"]
-            for j, r in enumerate(state["rows"])
-            if r["kind"] == "warmup" and not (run.hits["warmup"] == "hit" and j < run.n_cached)
-        ),
-        "wall_seconds": time.perf_counter() - run.t_start,
-        "save_seconds": [took for _, took in run.saves if took > 0],  # each editor_state.pt written
-        "cache": run.hits,
-    }
+    timing = run_timing(run)
     # Adjacent updates are near-orthogonal (Thm 3.8), yet the total change |W_T - W_0| is what a long
     # stream spends of the model; the drift/ columns of trajectory.csv show how it grows with T.
     drift = {
