@@ -92,9 +92,11 @@ def measure(args, name):
     """One configuration, run and measured; its entry of results/whole.json."""
     out = runs_dir() / name
     peak_plan, plan_text = plan_peak(args)
+    load_before = os.getloadavg()[0]  # what else ran: ~0 when this machine was otherwise idle
     code, wall, rss = child(args, out)
     entry = {"command": "python run_stream.py " + " ".join(args) + " --out DIR", "exit": code}
     entry |= {"wall_s": wall, "peak_rss": rss, "plan_peak": peak_plan * 1e9, "plan": plan_text}
+    entry |= {"load_before": load_before, "load_after": os.getloadavg()[0]}
     if code == 0:
         res = json.loads((out / "results.json").read_text())
         entry |= {"steps": steps(out), "s_per_edit": res["timing"]["seconds_per_edit"]}
