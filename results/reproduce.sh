@@ -57,6 +57,10 @@ python run_stream.py --overwrite --model gemma3-270m --n 3000 --eval-every 1000 
 G="--model gemma3-270m --n 1500 --seed 1 --eval-n 200"
 python run_stream.py --overwrite $G --out $R/gemma_rule_1500_s1
 for lr in 6.67e-6 1.67e-6; do python run_stream.py --overwrite $G --lr $lr --out $R/gemma_rule_1500_s1_lr$lr; done
+# ... and on a fresh seed (2), run after the test (results/rules.py, first in 95f040b) was written
+G="--model gemma3-270m --n 1500 --seed 2 --eval-n 200"
+python run_stream.py --overwrite $G --out $R/gemma_rule_1500_s2
+for lr in 6.67e-6 1.67e-6; do python run_stream.py --overwrite $G --lr $lr --out $R/gemma_rule_1500_s2_lr$lr; done
 # 5. each a script of its own: Gemma-3-270M on ZsRE, MedCF and the warm-up's source, --step-size on
 #    Gemma, the appendix experiments, speed (bench.py; `bench.py scale` runs on its own)
 bash results/gemma_zsre.sh
