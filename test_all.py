@@ -2376,7 +2376,7 @@ def test_resolve_replicate_and_warmup_modes():
         (["--n", "0"], ["--n"]),
         (["--method", "memit"], ["--method", "memit"]),
         (["--warmup-placement", "midle"], ["midle"]),
-        (["--eval-n", "0"], ["--eval-n"]),
+        (["--eval-n", "-1"], ["--eval-n"]),
         (["--warmup", "-5"], ["--warmup"]),
         (["--resume"], ["--resume", "--out"]),
         (["--lr", "nan"], ["--lr"]),

@@ -1,6 +1,9 @@
 """The names of the front page (README.md, from templates/top/README.md): the ablation table of the
 Results section and the largest per-step update of the stored runs."""
 
+from page_whole import W as whole
+from page_whole import plan_gb, worst_plan_error
+from page_whole import ratio as whole_ratio
 from pagekit import D, J, f, order, v
 from update_bound import stored
 
@@ -62,4 +65,12 @@ def width_ratio(key):
 
 
 def context():
-    return dict(LARGEST=stored()[-1][0][0], table=table, width_ratio=width_ratio)
+    return dict(
+        LARGEST=stored()[-1][0][0],
+        table=table,
+        width_ratio=width_ratio,
+        whole=whole,
+        whole_ratio=whole_ratio,
+        plan_gb=plan_gb,
+        worst_plan_error=worst_plan_error,
+    )

@@ -5,6 +5,8 @@ SmolLM2-135M."""
 import math
 
 from lab.intervals import paired
+from page_whole import W as whole
+from page_whole import ratio as whole_ratio
 from pagekit import D, J, f, have, pair, per_request, run, v
 
 LEVEL = paired.__defaults__[0]  # the coverage of pagekit.D's intervals
@@ -149,6 +151,8 @@ def context():
     cut = {m["model"]: m for m in r["cut"]}
     bw = J("bench.json")["backward"]["seconds_per_step"]
     return dict(
+        whole=whole,
+        whole_ratio=whole_ratio,
         LEVEL=LEVEL,
         R=r,
         P=r["projection"],

@@ -184,6 +184,8 @@ def main(argv=None):
         store(f"runs/{a.model}/{a.method}", measure(args, f"{a.model}_{a.method}"))
     elif a.what == "resume":
         store("resume", resume(a.model, a.method))
+    elif a.what == "plans":
+        store("plans", plans())
     else:
         store(
             "accept", measure(["--model", "gpt-j", *FLAGS, "--n", "100", "--overwrite"], "accept")
