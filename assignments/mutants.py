@@ -29,7 +29,7 @@ MUTANTS = [
     ("token-mean loss instead of the per-request mean", "a4", "capture.py",
      "return 1.0 / (n_ans * mask.shape[0])", "return torch.ones_like(n_ans) / mask.sum()"),
     ("the editor's primal ridge path without alpha", "a4", "editor.py",
-     'sol = ridge_solve(K32, rhs, self.alpha, "primal")', 'sol = ridge_solve(K32, rhs, 0.0, "primal")'),
+     'return None, ridge_solve(K32, rhs, self.alpha, "primal")', 'return None, ridge_solve(K32, rhs, 0.0, "primal")'),
     # further wrong implementations of each assignment's functions
     ("Psi without the mean-shift term", "a1", "niw.py",
      "self.Psi = self.Psi + S + w * torch.outer(dm, dm)", "self.Psi = self.Psi + S"),
