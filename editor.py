@@ -340,8 +340,9 @@ class Editor:
         """|Delta|_F of a step without forming Delta: sum((K K^T) * (A A^T)) in float64 (ridge.frobenius)."""
         if "dense" in st:
             return st["dense"].norm().item()
-        f = (st["K"], st["A"][:, :-1])  # (None, Delta) in the primal form
-        sq = frobenius(f, f)
+        P, Q = st["K"], st["A"][:, :-1].double()  # (None, Delta) in the primal form
+        # the Gram form written out (not ridge.frobenius, the geometry assignment a5 blanks)
+        sq = (Q.pow(2) if P is None else (P.double() @ P.double().T) * (Q @ Q.T)).sum().item()
         return math.sqrt(sq) if math.isfinite(sq) else math.nan
 
     def _apply_step(self, n, st, report, clock):
