@@ -1,7 +1,7 @@
 """The names of results/whole.md: whole GPT-J-6B and Llama-3-8B measured on this CPU in bf16 with
 random weights (whole.json, made by results/whole.py and results/peer_update.py)."""
 
-from pagekit import J, f
+from pagekit import J, f, s
 
 GB = 1e9
 MODELS = {"gpt-j": "GPT-J-6B", "llama3-8b": "Llama-3-8B"}
@@ -40,10 +40,6 @@ def run_row(model, method):
         f"{s(100 * (e['plan_peak'] / e['peak_rss'] - 1), 0)} % | "
         f"{f(e['save_bytes'] / GB, 2)} GB in {f(save_s, 1)} s ({f(e['save_bytes'] / save_s / GB, 2)} GB/s) |"
     )
-
-
-def s(x, d=1):
-    return ("+" if x >= 0 else "") + f(x, d)
 
 
 def runs_table():
