@@ -25,6 +25,7 @@ previous update as its ridge factors (K_{t-1}, A_{t-1}), Delta_{t-1} = K_{t-1}^T
 numbers instead of d_in d_out, enough for Thm 3.8's adjacent cosine <Delta_t, Delta_{t-1}> (ridge.frobenius).
 """
 
+import copy
 import math
 import time
 from contextlib import contextmanager
@@ -197,23 +198,17 @@ class Editor:
         self._check_finite(cap)
         report = {"step": self.step, "loss": loss, "n_requests": n_requests}
         report.update(seconds=clock.seconds, layers={})
-        # a refused step restores this snapshot (the trackers never write in place); a statistics-only
-        # step cannot be refused, and without the snapshot each layer's old Psi is freed as it goes
-        before = self.stats_state() if apply else None
-        with clock("stats"):
-            if self.method not in ("no_ln", "ft"):
-                self._update_stats(cap)
-        if not apply:
-            return report
-        try:
+        if apply:  # computed and checked against trial posteriors (_trial): nothing is kept yet
             first = self.step_size is not None and self.step == 0  # lr: a placeholder until set
             steps = self._deltas(cap, clock, bound=not first)
             if first:
                 steps = self._set_lr(steps, cap, clock)
-        except RefusedStepError:
-            self.load_stats_state(before)
-            raise
-        for n, st in steps.items():  # every layer passed: now the weights move, one layer at a time
+        with clock("stats"):  # the step passed: its rows join the statistics (Thm 3.2)
+            if self.method not in ("no_ln", "ft"):
+                self._update_stats(cap)
+        if not apply:
+            return report
+        for n, st in steps.items():  # now the weights move, one layer at a time
             self._apply_step(n, st, report, clock)
         self.step += 1
         return report
@@ -237,6 +232,27 @@ class Editor:
             sg.update(G)
 
     # ------------------------------------------------------------ step 3: normalize
+
+    @contextmanager
+    def _trial(self, cap, names, clock):
+        """Inside the block, self.stats holds only `names`, each with the step's rows merged: the
+        posterior that steps 3-4 use. The step is computed and checked against these copies one group
+        at a time, so a refused step has nothing to undo and only one group's new Psi is alive at once
+        (a snapshot of all 17 of GPT-J's old ones would be 2.3 GB); update() then merges the rows for
+        good, the same bits. The trackers never write in place, so a shallow copy is a copy."""
+        if self.method in ("no_ln", "ft"):  # no statistics to merge
+            yield
+            return
+        kept, copies = self.stats, {}
+        self.stats = {  # a tracker that serves several layers (lab/official.py) stays shared
+            n: tuple(copies.setdefault(id(t), copy.copy(t)) for t in kept[n]) for n in names
+        }
+        try:
+            with clock("stats"):
+                self._update_stats({n: cap[n] for n in names})
+            yield
+        finally:
+            self.stats = kept
 
     def _groups(self):
         """The layers in the groups whose Sigma_g are decomposed together: two at a time, as
@@ -309,22 +325,29 @@ class Editor:
         clock.seconds.setdefault("solve", 0.0)
         steps = {}
         for group in self._groups():
-            with clock("normalize"):
-                eigs = self._eigens(group)
-            for n in group:
-                K, G = cap[n]
-                st = {"b": None, "tokens": K.shape[0]}
-                if self.method == "ft":
-                    with clock("solve"):
-                        st["dense"], st["ft"] = self._ft(K, G)
-                else:
-                    with clock("normalize"):
-                        rhs, st["b"] = self._targets(*self._normalize(n, K, G, eigs[n]))
-                    with clock("solve"):
-                        st["K"], st["A"] = self._ridge(K, rhs)
-                st["eig"] = None if eigs[n] is None else (eigs[n][2], eigs[n][0][-1].item())
-                self._check(n, self._norm(st), bound)
-                steps[n] = st
+            with self._trial(cap, group, clock):
+                steps.update(self._group_steps(cap, group, clock, bound))
+        return steps
+
+    def _group_steps(self, cap, group, clock, bound):
+        """{layer: its step} of one group, against the trial posteriors (_trial)."""
+        steps = {}
+        with clock("normalize"):
+            eigs = self._eigens(group)
+        for n in group:
+            K, G = cap[n]
+            st = {"b": None, "tokens": K.shape[0]}
+            if self.method == "ft":
+                with clock("solve"):
+                    st["dense"], st["ft"] = self._ft(K, G)
+            else:
+                with clock("normalize"):
+                    rhs, st["b"] = self._targets(*self._normalize(n, K, G, eigs[n]))
+                with clock("solve"):
+                    st["K"], st["A"] = self._ridge(K, rhs)
+            st["eig"] = None if eigs[n] is None else (eigs[n][2], eigs[n][0][-1].item())
+            self._check(n, self._norm(st), bound)
+            steps[n] = st
         return steps
 
     @staticmethod
