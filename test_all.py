@@ -4546,7 +4546,7 @@ def test_plan_counts_each_part_from_its_shapes_and_peaks_by_its_rule():
         psi = 8 * 576 * 576 * 8 if method == "stableedit" else 0
         assert got["statistics"] == psi + 8 * (2 * 1536 + 2 * 576) * 8
         assert got["W_0"] == 8 * 1536 * 576 * 4  # float32 weights
-        assert got["Psi snapshot while the step may be refused"] == psi
+        assert got["trial posteriors of one group"] == 2 * 576 * 576 * 8 * (method == "stableedit")
         assert got["activations of one chunk"] > 0 and M > 0 and T > 0
         by = {}
         for _, b, phase in rows:

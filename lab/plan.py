@@ -4,7 +4,7 @@
 
 Prints, part by part, what a step of Algorithm 1 holds at its peak: the weights (counted on the meta
 device, never allocated); per edited layer the editor state (stableedit's float64 Psi of Sigma_g,
-d_out x d_out, and its snapshot while an edit step may still be refused; the k and g means and
+d_out x d_out, and a group's trial posteriors while an edit step is checked; the k and g means and
 variances; the previous update's ridge factors); the unedited copies W_0 (host memory, weight dtype);
 one chunk's forward + backward activations; the step's captured K and G, its ridge factors and the
 whitening workspace of two layers; one checkpoint and the disk the save policy writes; and, where a
@@ -17,7 +17,7 @@ uses). The activations are the bytes autograd saves for one chunk through two fu
 minus one (lab/plan.activations: uninitialised weights, a small vocabulary), times the blocks the
 backward crosses, plus the head's logits. The peak is the steady state (weights, W_0, statistics,
 previous factors) plus the step's captures plus the larger of its two phases: forward + backward,
-or the update (snapshot, factors, whitening, one layer's dense Delta and its application).
+or the update (trial posteriors, factors, whitening, one layer's dense Delta and its application).
 """
 
 import math
@@ -153,7 +153,11 @@ def parts(cfg, model, tok, requests, runtime):
             act,
             "backward",
         ),
-        ("Psi snapshot while the step may be refused", sum(f for _, _, f in state), "update"),
+        (
+            "trial posteriors of one group: two layers' new Psi",
+            2 * max(f for _, _, f in state),
+            "update",
+        ),
         (
             "this step's factors (K, A) in float32",
             sum(M * (a + b + 1) * 4 for a, b in shapes.values()),
