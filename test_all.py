@@ -2951,6 +2951,39 @@ def test_cli_resume_refuses_a_pickle(tmp_path, tiny_dir):
     one_line_error(cli(*tiny_args(tiny_dir, tmp_path / "none", "--resume")), "no editor_state.pt")
 
 
+def test_a_save_and_a_resume_keep_no_copy_of_the_state_they_wrote_or_read(tmp_path, tiny_dir):
+    """run.state is the run's record, never the statistics, weights and RNG a save wrote or --resume
+    read: kept there, a save's Psi stays alive after the next step replaces it (2.3 GB at GPT-J,
+    results/whole.md). The resumed editor holds the saved statistics all the same."""
+    from lab import phases as phase
+    from lab.settings import parse_args, resolve
+
+    out, big = tmp_path / "run", {"editor", "weights", "rng"}
+
+    def opened(*extra):
+        args = parse_args([str(a) for a in tiny_args(tiny_dir, out, "--n", 20, *extra)])
+        run = phase.Run(args, resolve(args))
+        phase.open_run(run)
+        phase.read_stream(run)
+        phase.load_editor(run)
+        phase.start(run)  # a fresh run saves here; a resumed one loads its state
+        return run
+
+    run = opened()
+    assert not big & set(run.state)
+    run.ed.edit(run.requests[:10])
+    run.state["done"] += 1
+    phase.save(run)
+    assert not big & set(run.state)
+    saved = run.ed.state_dict()["stats"]
+    resumed = opened("--resume")
+    assert not big & set(resumed.state) and resumed.ed.step == 1
+    assert all(
+        torch.equal(saved[n][1]["Psi"], resumed.ed.state_dict()["stats"][n][1]["Psi"])
+        for n in TINY_LAYERS
+    )
+
+
 @pytest.mark.slow
 def test_cli_non_finite_step_stops_with_a_resumable_state(tmp_path, tiny_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -2,7 +2,7 @@
 Results section and the largest per-step update of the stored runs."""
 
 from page_whole import W as whole
-from page_whole import plan_gb, worst_plan_error
+from page_whole import accept_short, plan_gb, resume_same, worst_plan_error
 from page_whole import ratio as whole_ratio
 from pagekit import D, J, f, order, v
 from update_bound import stored
@@ -71,6 +71,8 @@ def context():
         width_ratio=width_ratio,
         whole=whole,
         whole_ratio=whole_ratio,
+        accept_short=accept_short,
+        resume_same=resume_same,
         plan_gb=plan_gb,
         worst_plan_error=worst_plan_error,
     )

@@ -87,10 +87,11 @@ def peer_line():
 
 
 def savings(model):
-    """Bytes the three memory changes remove from one step of a model's ZsRE preset, from its shapes:
+    """Bytes the four memory changes remove from one step of a model's ZsRE preset, from its shapes:
     the dense Deltas of all edited layers held at once (float32, with the bias column), Sigma_g's
     float64 copy and float32 eigenvectors of all layers at once beyond the two now decomposed together,
-    and the old Psi kept through a statistics-only step (stableedit)."""
+    the snapshot of every layer's old Psi beyond one group's trial posteriors, and the saved Psi a save
+    kept alive (stableedit)."""
     from lab.models import PAPER_CONFIGS, PRESETS, preset_layers
 
     kw = PAPER_CONFIGS[model][1]
@@ -100,7 +101,8 @@ def savings(model):
     return {
         "dense": n * d_in * (d_out + 1) * 4,
         "eigen": (n - 2) * d_out * d_out * (8 + 4),
-        "snapshot": n * d_out * d_out * 8,
+        "snapshot": (n - 2) * d_out * d_out * 8,  # all layers' old Psi, less one group's trial
+        "save": n * d_out * d_out * 8,  # the saved Psi of every layer
     }
 
 
@@ -114,14 +116,32 @@ def accept_line():
     a = W("accept")
     peak = f"peak resident memory {f(a['peak_rss'] / GB, 1)} GB against the plan's {f(a['plan_peak'] / GB, 1)} GB"
     if a["exit"] == 0:
-        return f"It exits 0 and writes `editor_state.pt`; {peak}."
+        return (
+            f"With Algorithm 1's default warm-up for a paper model (applied, with diagonal normalization, "
+            f"through lab/official.py's editor), it exits 0 and writes `editor_state.pt`; {peak} "
+            f"({s(100 * (a['plan_peak'] / a['peak_rss'] - 1), 0)} %)."
+        )
     return (
         f"It does **not** fit: the kernel's out-of-memory killer ended it (exit {a['exit']}) at a "
-        f"{peak}. With Algorithm 1's default warm-up for a paper model (applied, with diagonal "
-        "normalization, through lab/official.py's editor) the step holds more than the plan counts; "
-        "the statistics-only warm-up of the runs above (`--warmup-mode stats`) fits. This is not "
-        "resolved here."
+        f"{peak}."
     )
+
+
+def accept_short():
+    """The plain command's outcome in a clause, for the front page."""
+    a = W("accept")
+    if a["exit"] == 0:
+        return (
+            f"exits 0 at {f(a['peak_rss'] / GB, 1)} GB peak resident against the plan's "
+            f"{f(a['plan_peak'] / GB, 1)} GB"
+        )
+    return f"does not fit in 24 GB (killed by the out-of-memory killer, exit {a['exit']})"
+
+
+def resume_same():
+    """Whether the kill -9 and --resume ended in the same bits as the uninterrupted run."""
+    r = W("resume")
+    return r["resumed"]["exit"] == 0 and not r["differing"]
 
 
 def context():
@@ -137,4 +157,6 @@ def context():
         peer_line=peer_line,
         saved_gb=saved_gb,
         accept_line=accept_line,
+        accept_short=accept_short,
+        resume_same=resume_same,
     )
