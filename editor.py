@@ -261,10 +261,11 @@ class Editor:
         names = list(self.modules)
         return [names[i : i + 2] for i in range(0, len(names), 2)]
 
-    def _eigens(self, names=None):
-        """{layer: eigen(Sigma_g) or None} of some layers (all by default), each in the dtype of its
-        route (whitening.route). None standardizes g per dimension: every method but stableedit."""
-        names = list(self.modules) if names is None else names
+    def _eigens(self):
+        """{layer: eigen(Sigma_g) or None} of the layers self.stats holds (inside _trial: one group),
+        each in the dtype of its route (whitening.route). None standardizes g per dimension: every
+        method but stableedit."""
+        names = list(self.stats)
         if self.method != "stableedit":
             return {n: None for n in names}
         done = {}
@@ -304,9 +305,10 @@ class Editor:
 
     def _ridge(self, K, rhs):
         """Eq. 5-6 on raw keys: (P, A) with [Delta | r] = P^T A, r the ridge map of c: (K (M, d_in),
-        A (M, d_out + 1)) in the dual form, (None, [Delta | r] (d_in, d_out + 1)) in the primal one. The solve runs in float32: K K^T + alpha I is
-        positive definite and, at the paper's alpha, well conditioned; float32 halves the cost, and a
-        float64 copy of the update would add no digits, only memory. The statistics stay float64."""
+        A (M, d_out + 1)) in the dual form, (None, [Delta | r] (d_in, d_out + 1)) in the primal one.
+        The solve runs in float32: K K^T + alpha I is positive definite and, at the paper's alpha, well
+        conditioned; float32 halves the cost, and a float64 copy of the update would add no digits,
+        only memory. The statistics stay float64."""
         K32, rhs = K.float(), rhs.float()  # (M, d_in), (M, d_out + 1)
         if K.shape[0] < K.shape[1]:  # ridge.py's dual form: Delta = K^T A
             return K32, ridge_dual(K32, rhs, self.alpha)  # (M, d_out + 1)
@@ -333,7 +335,7 @@ class Editor:
         """{layer: its step} of one group, against the trial posteriors (_trial)."""
         steps = {}
         with clock("normalize"):
-            eigs = self._eigens(group)
+            eigs = self._eigens()
         for n in group:
             K, G = cap[n]
             st = {"b": None, "tokens": K.shape[0]}
@@ -376,11 +378,9 @@ class Editor:
             factors = self._factors(st, delta)
         norm, cos = self._diagnostics(n, delta, factors)
         bias_norm = ridge_factor = math.nan
-        if r is not None:
-            bias_norm, ridge_factor = (
-                (r.norm() * st["b"].norm()).item(),
-                r.norm().item(),
-            )  # |r b^T|_F
+        if r is not None:  # |Delta_bias|_F = |r b^T|_F = |r| |b|
+            rn = r.norm()
+            bias_norm, ridge_factor = (rn * st["b"].norm()).item(), rn.item()
         cond, lmax = st["eig"] or (math.nan, math.nan)
         L = report["layers"][n] = dict(delta_norm=norm, cos_prev=cos, bias_norm=bias_norm)
         L.update(ridge_factor=ridge_factor, n_tokens=st["tokens"], cond=cond, lmax=lmax)

@@ -201,12 +201,11 @@ class OfficialEditor(Editor):
         once; otherwise the Editor's pairs."""
         return [list(self.modules)] if self.pooled else super()._groups()
 
-    def _eigens(self, names=None):
+    def _eigens(self):
         """eigen(Sigma_g) once per tracker (a pooled one serves all its layers); None standardizes: not
         stableedit, the diagonal warm-up, or an official tracker that has not yet seen d + 2 rows."""
-        names = list(self.modules) if names is None else names
         full = self.method == "stableedit" and not self.diagonal
-        trackers = {id(s[1]): s[1] for n, s in self.stats.items() if s is not None and n in names}
+        trackers = {id(s[1]): s[1] for s in self.stats.values() if s is not None}
         covs = {k: t.covariance if full else None for k, t in trackers.items()}
         done = {}
         for dtype in (torch.float64, torch.float32):
@@ -223,11 +222,7 @@ class OfficialEditor(Editor):
             if self.absolute_floor:
                 got = [(lam.clamp_min(EIG_FLOOR), U, cond) for lam, U, cond in got]
             done.update(zip(todo, got))
-        return {
-            n: None if s is None else done.get(id(s[1]))
-            for n, s in self.stats.items()
-            if n in names
-        }
+        return {n: None if s is None else done.get(id(s[1])) for n, s in self.stats.items()}
 
 
 def verbatim(requests):
