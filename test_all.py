@@ -48,7 +48,8 @@ from capture import DataError, ModelError, tokenize
 from data import BENCHMARKS, data_dir, load
 from editor import Editor, NonFiniteError, dims
 from evaluate import answer_logits, bench_speed, edit_metrics, glue_scores, locality_tokens, top1
-from lab.models import PRESETS, load_model, preset_layers, preset_lr
+from lab.models import load_model
+from lab.presets import PRESETS, preset_layers, preset_lr
 from lab.request import Request
 from lab.stream import warmup_step
 from lab.synthetic import FACTS, RELATIONS, synthetic
@@ -282,7 +283,7 @@ def weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-# Table 6 as the paper prints it (inclusive ranges), independent of lab/models.py's encoding
+# Table 6 as the paper prints it (inclusive ranges), independent of lab/presets.py's encoding
 TABLE6 = {
     "gpt-j": ("fc_out", "7-15,18-25", "8-14,18-26", "8-15,22-24"),
     "llama3-8b": ("down_proj", "11-12,22-23,28-30", "22-26", "11-12,22-23,28-30"),

@@ -49,9 +49,10 @@ from capture import DataError, ModelError
 from data import load
 from editor import NonFiniteError
 from lab import probe as P
-from lab.models import PRESETS, load_model, preset_layers, preset_lr
+from lab.models import load_model
 from lab.outputs import plot_geometry, write_json
 from lab.paths import writable_dir
+from lab.presets import PRESETS, preset_layers, preset_lr
 from lab.probe import fading, fading_of, nim_errors, persistent, stationary
 from lab.settings import OneLineParser, fail
 from lab.theory_plots import plot_cumulative, plot_estimation, plot_probe

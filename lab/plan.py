@@ -37,7 +37,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def skeleton(name, dtype):
     """The model on the meta device from its config: a paper model's published one (PAPER_CONFIGS),
     a converted preset's, or a hub id's or local path's (lab.models.model_skeleton)."""
-    from lab.models import PAPER_CONFIGS, converted_source, model_skeleton, random_model
+    from lab.models import converted_source, model_skeleton, random_model
+    from lab.presets import PAPER_CONFIGS
 
     if name in PAPER_CONFIGS:
         return random_model(PAPER_CONFIGS[name], dtype=DTYPES[dtype], device="meta")

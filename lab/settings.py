@@ -18,18 +18,17 @@ from pathlib import Path
 import torch
 
 from capture import DataError
-from lab.models import (
+from lab.models import default_layers, model_skeleton
+from lab.paths import outputs
+from lab.presets import (
     PAPER_MODELS,
     PRESETS,
-    default_layers,
     default_step_size,
-    model_skeleton,
     preset_layers,
     preset_lr,
     preset_warmup,
     table6_row,
 )
-from lab.paths import outputs
 from lab.stream import IN_DOMAIN, PLACEMENTS, WARMUP_MODES, segments, used
 from whitening import METHODS, ROUTE_WIDTH, ROUTES, route
 
@@ -175,7 +174,7 @@ def _method_flags(a):
         type=positive(float),
         help="instead of --lr: the first step sets the lr so that the mean "
         "|Delta|_F / |W|_F over the edited layers is this, then keeps it "
-        "(default for a model without a preset: lab/models.py STEP_SIZE)",
+        "(default for a model without a preset: lab/presets.py STEP_SIZE)",
     )
     a("--alpha", type=positive(float), help="ridge strength (default: preset, 10)")
     a(
@@ -431,7 +430,7 @@ PLAIN = (
 
 def resolve(args):
     """The fully resolved configuration, every value with the rule that set it: a flag, then
-    --replicate (REPLICAS), then the model's preset (lab/models.py), then the defaults here.
+    --replicate (REPLICAS), then the model's preset (lab/presets.py), then the defaults here.
     This is what --print-config prints and results.json records; nothing is loaded."""
     preset = PRESETS.get(args.model, {})
     rep = REPLICAS.get(args.replicate, {"editor": {}})
@@ -487,7 +486,7 @@ def _method(args, preset, rep, rules, n, first):
     elif args.step_size is None:
         lr = pick("lr", args.lr)
     if lr is None:
-        rule = "default for a model without a preset: lab/models.py STEP_SIZE, horizon rule"
+        rule = "default for a model without a preset: lab/presets.py STEP_SIZE, horizon rule"
         step_size = pick("step_size", args.step_size, (rule, default_step_size(n)))
         rules.origin["lr"] = "set at the first step by the step size"
     return {

@@ -295,7 +295,8 @@ def steps_per_seed(size, mismatch):
 if __name__ == "__main__":
     from tqdm import tqdm
 
-    from lab.models import PRESETS, load_model, preset_layers, preset_lr
+    from lab.models import load_model
+    from lab.presets import PRESETS, preset_layers, preset_lr
 
     model, tok, _ = load_model("smollm2-135m")
     preset, size = (

@@ -122,7 +122,8 @@ def backward(tmp, env):
     from capture import answer_logits, masked, tokenize
     from data import load
     from editor import Editor
-    from lab.models import load_model, preset_layers
+    from lab.models import load_model
+    from lab.presets import preset_layers
 
     model, tok, preset = load_model("smollm2-135m")
     ed = Editor(model, tok, preset_layers(preset, "zsre"), lr=preset["lr"], alpha=preset["alpha"])

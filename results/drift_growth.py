@@ -7,7 +7,7 @@ each run's drift/ columns (mean over the edited layers), plots the curves to dri
 stores each run's lr, final drift and p in drift_growth.json (entries of other runs are kept; read
 by the results pages).
 Measured: p <= 1/2, so the drift alone would allow lr ~ 1/sqrt(n); the default's 1/n comes from
-where locality was measured to break (lab.models.preset_lr).
+where locality was measured to break (lab.presets.preset_lr).
 Usage: python results/drift_growth.py results/runs/stream_10k results/runs/stream_10k_lr2.5e-4
 """
 

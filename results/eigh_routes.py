@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_run import seconds  # noqa: E402  (results/ is this script's folder)
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from lab.models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model  # noqa: E402
+from lab.presets import preset_layers  # noqa: E402
 from whitening import eigen, eigens, zca  # noqa: E402
 
 

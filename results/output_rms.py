@@ -13,7 +13,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from capture import tokenize  # noqa: E402
 from data import load  # noqa: E402
-from lab.models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model  # noqa: E402
+from lab.presets import preset_layers  # noqa: E402
 
 
 def output_rms(model, layers, batch):

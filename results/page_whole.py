@@ -92,7 +92,7 @@ def savings(model):
     float64 copy and float32 eigenvectors of all layers at once beyond the two now decomposed together,
     the snapshot of every layer's old Psi beyond one group's trial posteriors, and the saved Psi a save
     kept alive (stableedit)."""
-    from lab.models import PAPER_CONFIGS, PRESETS, preset_layers
+    from lab.presets import PAPER_CONFIGS, PRESETS, preset_layers
 
     kw = PAPER_CONFIGS[model][1]
     d_out = kw.get("n_embd", kw.get("hidden_size"))

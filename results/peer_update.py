@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from lab.models import PAPER_CONFIGS, default_tokenizer, random_model  # noqa: E402
+from lab.models import default_tokenizer, random_model  # noqa: E402
+from lab.presets import PAPER_CONFIGS  # noqa: E402
 
 LR, ALPHA, EPS = 2e-6, 10.0, 1e-6  # the GPT-J preset's lr and alpha; the official eigenvalue floor
 

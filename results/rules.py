@@ -1,4 +1,4 @@
-"""The pre-stated tests of the lr horizon rules (lab.models.preset_lr: the calibrated lr up to
+"""The pre-stated tests of the lr horizon rules (lab.presets.preset_lr: the calibrated lr up to
 lr_edits edits, lr · lr_edits / n beyond), read from the stored runs on streams that did not choose
 them: SmolLM2's 1/n rule on the synthetic seed-1 10,000-edit stream (results/stream_10k.md) and
 Gemma-3-270M's on synthetic 1,500-edit streams (results/gemma.md).

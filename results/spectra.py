@@ -17,7 +17,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from lab.models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model  # noqa: E402
+from lab.presets import preset_layers  # noqa: E402
 
 QUANTILES = 129
 

@@ -32,9 +32,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load  # noqa: E402
 from evaluate import edit_metrics, locality_tokens  # noqa: E402
-from lab.models import load_model, preset_layers  # noqa: E402
+from lab.models import load_model  # noqa: E402
 from lab.official import verbatim  # noqa: E402
 from lab.phases import make_editor  # noqa: E402
+from lab.presets import preset_layers  # noqa: E402
 from lab.settings import parse_args, resolve  # noqa: E402
 from lab.stream import load_stream, plan, warmup_step  # noqa: E402
 

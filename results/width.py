@@ -1,7 +1,7 @@
 """At the paper's size: the editor measured at the width of the paper's 7-8B models, and projected to them.
 
 The paper edits GPT-J-6B (fc_out, 4096 x 16384), Llama-3-8B and Mistral-7B (down_proj, 4096 x 14336)
-and Qwen2.5-7B (3584 x 18944). Their published configs (lab.models.PAPER_CONFIGS) build them with random
+and Qwen2.5-7B (3584 x 18944). Their published configs (lab.presets.PAPER_CONFIGS) build them with random
 weights: timing, memory and disk do not depend on the values. On this CPU each is cut to 2 blocks and
 both blocks' MLP outputs are edited with 100 synthetic edits per step; what is measured, per model:
 
@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from lab.models import PAPER_CONFIGS, PAPER_MODELS, PRESETS, load_model, preset_layers  # noqa: E402
+from lab.models import load_model  # noqa: E402
+from lab.presets import PAPER_CONFIGS, PAPER_MODELS, PRESETS, preset_layers  # noqa: E402
 from width_measure import measure_cut, whitening_routes  # noqa: E402
 from width_plan import project, tiny_config  # noqa: E402
 from width_whole import full_run, validate  # noqa: E402

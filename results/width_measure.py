@@ -1,6 +1,6 @@
 """The timed runs of results/width.py on a depth-cut model at the paper's width, and the eigh routes.
 
-measure_cut builds one of the paper's configs (lab.models.PAPER_CONFIGS, random weights) with a few
+measure_cut builds one of the paper's configs (lab.presets.PAPER_CONFIGS, random weights) with a few
 blocks and measures, per model: the editor's forward+backward at depth 1 and D and the forward alone
 (per-block seconds and activation bytes), each method's phases per edited layer on one capture
 (Editor.update), the editor's resident state and one checkpoint. whitening_routes times the float64

@@ -16,7 +16,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data import load  # noqa: E402
 from editor import Editor  # noqa: E402
-from lab.models import PRESETS, load_model, preset_layers, random_model  # noqa: E402
+from lab.models import load_model, random_model  # noqa: E402
+from lab.presets import PRESETS, preset_layers  # noqa: E402
 from width_measure import EDITS, checkpoint, clock, measure_cut  # noqa: E402
 from width_plan import project  # noqa: E402
 from width_sigma import covariance, seed_statistics, spectrum  # noqa: E402
